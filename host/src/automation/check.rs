@@ -1,0 +1,170 @@
+//! Checks that need more than one file: `ctx.` references against step
+//! order, literal references against the directory and the catalog, and
+//! cycles between automations.
+
+use std::collections::HashSet;
+
+use serde_json::Value as Json;
+
+use super::catalog::Catalog;
+use super::parse::suggest;
+use super::{Automation, Diagnostic, Pos};
+use crate::directory::Directory;
+use crate::steps::{self, FieldKind};
+
+/// Runs every check on `automation`. `dir` is `None` when the directory is
+/// empty, and literal users, entitlements and templates are then not checked.
+pub fn check(automation: &Automation, dir: Option<&Directory>, catalog: &Catalog) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut error = |pos: Pos, message: String| {
+        out.push(Diagnostic {
+            file: automation.path.clone(),
+            pos,
+            message,
+        })
+    };
+    if let Some(when) = &automation.trigger.when {
+        for root in when.context_roots() {
+            if root != "trigger" && root != "run" {
+                error(automation.trigger.pos, format!("trigger condition reads ctx.{root}; only ctx.trigger and ctx.run exist before the first step"));
+            }
+        }
+    }
+    for (index, step) in automation.steps.iter().enumerate() {
+        for (expr, pos) in step.exprs() {
+            for root in expr.context_roots() {
+                if let Some(message) = reference_problem(automation, index, &root) {
+                    error(pos, format!("step `{}`: {message}", step.id));
+                }
+            }
+        }
+        let Some(spec) = steps::lookup(&step.kind) else { continue };
+        for field in &step.fields {
+            let (Some(literal), Some(kind)) = (
+                field.template.literal(),
+                spec.fields().iter().find(|f| f.name == field.name).map(|f| f.kind),
+            ) else {
+                continue;
+            };
+            let problems = match kind {
+                FieldKind::Automation => automation_problem(automation, literal, catalog),
+                _ => dir.map(|d| directory_problems(d, kind, literal)).unwrap_or_default(),
+            };
+            for problem in problems {
+                error(field.pos, format!("{}.{}: {problem}", step.kind, field.name));
+            }
+        }
+    }
+    out
+}
+
+/// Why `ctx.<root>` cannot be read by step `index`, if it cannot.
+fn reference_problem(automation: &Automation, index: usize, root: &str) -> Option<String> {
+    if root == "trigger" || root == "run" {
+        return None;
+    }
+    match automation.step_index(root) {
+        Some(i) if i < index => None,
+        Some(i) if i == index => Some(format!("ctx.{root} is this step's own output, which does not exist yet")),
+        Some(_) => Some(format!("ctx.{root} refers to a step that comes later; only earlier steps' outputs can be read")),
+        None => {
+            let known = automation.steps[..index].iter().map(|s| s.id.as_str()).chain(["trigger", "run"]);
+            let hint = suggest(root, known);
+            Some(format!("ctx.{root} is not a step id{hint}; expected ctx.trigger, ctx.run or an earlier step's id"))
+        }
+    }
+}
+
+fn strings(value: &Json) -> Vec<&str> {
+    match value {
+        Json::String(s) => vec![s.as_str()],
+        Json::Array(items) => items.iter().filter_map(Json::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn directory_problems(dir: &Directory, kind: FieldKind, literal: &Json) -> Vec<String> {
+    let exists = |what: &str, id: &str| -> Option<String> {
+        let found = match what {
+            "user" => dir.user(id).map(|u| u.is_some()),
+            "entitlement" => dir.entitlement(id).map(|e| e.is_some()),
+            "app" => dir.app(id).map(|a| a.is_some()),
+            "access profile" => dir.access_profile(id).map(|p| p.is_some()),
+            _ => dir.review_template(id).map(|t| t.is_some()),
+        };
+        match found {
+            Ok(true) => None,
+            Ok(false) => Some(format!("unknown {what} `{id}`")),
+            Err(e) => Some(format!("cannot check {what} `{id}`: {e}")),
+        }
+    };
+    match kind {
+        FieldKind::User | FieldKind::Users => strings(literal)
+            .into_iter()
+            .filter(|id| *id != "subject")
+            .filter_map(|id| exists("user", id))
+            .collect(),
+        FieldKind::Entitlements => match literal {
+            Json::Object(selector) => selector
+                .get("app")
+                .and_then(Json::as_str)
+                .and_then(|app| exists("app", app))
+                .into_iter()
+                .collect(),
+            _ => strings(literal)
+                .into_iter()
+                .filter(|id| *id != "all")
+                .filter_map(|id| exists("entitlement", id))
+                .collect(),
+        },
+        FieldKind::Profiles => strings(literal)
+            .into_iter()
+            .filter(|id| *id != "all")
+            .filter_map(|id| exists("access profile", id))
+            .collect(),
+        FieldKind::ReviewTemplate => strings(literal)
+            .into_iter()
+            .filter_map(|id| exists("review template", id))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A literal `run_automation` target must exist, be runnable on demand, and
+/// not lead back to `automation`.
+fn automation_problem(automation: &Automation, literal: &Json, catalog: &Catalog) -> Vec<String> {
+    let Some(name) = literal.as_str() else { return Vec::new() };
+    let target = match catalog.find(name) {
+        Ok(t) => t,
+        Err(e) => return vec![e.to_string()],
+    };
+    if target.trigger.kind != "manual" {
+        return vec![format!("automation `{name}` has trigger `{}`; run_automation needs one with `trigger: manual`", target.trigger.kind)];
+    }
+    let mut path = vec![automation.name.clone()];
+    let mut seen = HashSet::new();
+    match find_cycle(&target, &automation.name, catalog, &mut path, &mut seen) {
+        Some(cycle) => vec![format!("run_automation cycle: {}", cycle.join(" → "))],
+        None => Vec::new(),
+    }
+}
+
+/// Follows literal `run_automation` targets from `from`, looking for `start`.
+fn find_cycle(from: &Automation, start: &str, catalog: &Catalog, path: &mut Vec<String>, seen: &mut HashSet<String>) -> Option<Vec<String>> {
+    path.push(from.name.clone());
+    if from.name == start {
+        return Some(path.clone());
+    }
+    if seen.insert(from.name.clone()) {
+        for step in from.steps.iter().filter(|s| s.kind == "run_automation") {
+            let Some(next) = step.field("automation").and_then(|f| f.template.literal()).and_then(Json::as_str) else { continue };
+            if let Ok(next) = catalog.find(next)
+                && let Some(cycle) = find_cycle(&next, start, catalog, path, seen)
+            {
+                return Some(cycle);
+            }
+        }
+    }
+    path.pop();
+    None
+}

@@ -1,0 +1,117 @@
+//! YAML with positions: a thin layer over `marked_yaml` that gives every node
+//! its line and column and turns scalars into typed JSON.
+
+use marked_yaml::{LoaderOptions, Node};
+use serde_json::Value as Json;
+
+use super::Pos;
+
+/// Loads a YAML document whose top level is a mapping.
+pub fn load(text: &str) -> Result<Node, (Pos, String)> {
+    use marked_yaml::LoadError::*;
+    let options = LoaderOptions::default().error_on_duplicate_keys(true);
+    marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| match e {
+        TopLevelMustBeMapping(m) => (marker_pos(&m), "expected a mapping at the top level (name:, trigger:, steps:)".into()),
+        TopLevelMustBeSequence(m) => (marker_pos(&m), "expected a sequence at the top level".into()),
+        UnexpectedAnchor(m) => (marker_pos(&m), "YAML anchors and aliases are not supported".into()),
+        MappingKeyMustBeScalar(m) => (marker_pos(&m), "a mapping key must be a plain string".into()),
+        UnexpectedTag(m) => (marker_pos(&m), "YAML tags (`!tag`) are not supported".into()),
+        ScanError(m, err) => (marker_pos(&m), format!("invalid YAML: {}", err.info())),
+        DuplicateKey(inner) => (
+            pos_of_scalar(&inner.key),
+            format!(
+                "duplicate key `{}` (first defined at line {})",
+                inner.key.as_str(),
+                pos_of_scalar(&inner.prev_key).line
+            ),
+        ),
+        // `LoadError` is non-exhaustive in spirit; keep any future variant readable.
+        #[allow(unreachable_patterns)]
+        other => (Pos { line: 1, column: 1 }, other.to_string()),
+    })
+}
+
+fn marker_pos(m: &marked_yaml::Marker) -> Pos {
+    Pos {
+        line: m.line(),
+        column: m.column(),
+    }
+}
+
+fn span_pos(span: &marked_yaml::Span) -> Pos {
+    span.start().map(marker_pos).unwrap_or(Pos { line: 1, column: 1 })
+}
+
+pub fn pos_of(node: &Node) -> Pos {
+    span_pos(node.span())
+}
+
+pub fn pos_of_scalar(node: &marked_yaml::types::MarkedScalarNode) -> Pos {
+    span_pos(node.span())
+}
+
+/// A human word for what a node is, for "expected X, found Y" messages.
+pub fn kind_of(node: &Node) -> &'static str {
+    match node {
+        Node::Scalar(_) => "a scalar",
+        Node::Sequence(_) => "a list",
+        Node::Mapping(_) => "a mapping",
+    }
+}
+
+/// Converts a node to JSON. Unquoted scalars take YAML's core types (bool,
+/// null, integer, float); quoted ones stay strings.
+pub fn to_json(node: &Node) -> Json {
+    match node {
+        Node::Scalar(s) => scalar_to_json(s),
+        Node::Sequence(items) => Json::Array(items.iter().map(to_json).collect()),
+        Node::Mapping(map) => Json::Object(
+            map.iter()
+                .map(|(k, v)| (k.as_str().to_string(), to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn scalar_to_json(s: &marked_yaml::types::MarkedScalarNode) -> Json {
+    let text = s.as_str();
+    if !s.may_coerce() {
+        return Json::String(text.to_string());
+    }
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Json::Null,
+        "true" | "True" | "TRUE" => return Json::Bool(true),
+        "false" | "False" | "FALSE" => return Json::Bool(false),
+        _ => {}
+    }
+    if let Ok(i) = text.parse::<i64>() {
+        return Json::from(i);
+    }
+    if text.contains(['.', 'e', 'E'])
+        && let Ok(f) = text.parse::<f64>()
+        && f.is_finite()
+    {
+        return Json::from(f);
+    }
+    Json::String(text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_and_types() {
+        let node = load("a: 1\nb:\n  - 'x'\n  - true\n").unwrap();
+        let map = node.as_mapping().unwrap();
+        let b = map.get_node("b").unwrap();
+        assert_eq!(pos_of(b), Pos { line: 3, column: 3 });
+        assert_eq!(to_json(&node), serde_json::json!({"a": 1, "b": ["x", true]}));
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let (pos, msg) = load("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(pos.line >= 1 && msg.contains("invalid YAML"), "{pos:?} {msg}");
+    }
+}

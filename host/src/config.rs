@@ -1,0 +1,103 @@
+//! `keystep.toml`, and the embedded defaults used when there is none.
+//!
+//! The file is found through `--config`, then `$KEYSTEP_CONFIG`, then
+//! `./keystep.toml`. Relative paths in it are relative to the file. With no
+//! file at all, keystep keeps its SQLite store in `.keystep/` and reads
+//! automations from `automations/`, both in the working directory.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::automation::catalog::Catalog;
+use crate::engine::DEFAULT_MAX_DEPTH;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    store: StoreSection,
+    #[serde(default)]
+    automations: AutomationsSection,
+    #[serde(default)]
+    engine: EngineSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreSection {
+    /// SQLite database file.
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AutomationsSection {
+    dirs: Option<Vec<PathBuf>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EngineSection {
+    max_depth: Option<u32>,
+}
+
+/// The settings keystep runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file read, if any.
+    pub file: Option<PathBuf>,
+    pub store_path: PathBuf,
+    pub automation_dirs: Vec<PathBuf>,
+    pub max_depth: u32,
+}
+
+impl Config {
+    /// Finds and reads the configuration (see the module docs).
+    pub fn load(explicit: Option<&Path>) -> anyhow::Result<Config> {
+        let from_env = std::env::var_os("KEYSTEP_CONFIG").map(PathBuf::from);
+        let path = match explicit.map(Path::to_path_buf).or(from_env) {
+            Some(p) => Some(p),
+            None => Some(PathBuf::from("keystep.toml")).filter(|p| p.is_file()),
+        };
+        let Some(path) = path else {
+            return Ok(Config::resolve(None, Path::new("."), File::default()));
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let file: File = toml::from_str(&text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start].lines().count().max(1);
+                    let column = s.start - text[..s.start].rfind('\n').map_or(0, |n| n + 1) + 1;
+                    format!(":{line}:{column}")
+                })
+                .unwrap_or_default();
+            anyhow::anyhow!("{}{at}: {}", path.display(), e.message())
+        })?;
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Ok(Config::resolve(Some(path.clone()), base, file))
+    }
+
+    fn resolve(file_path: Option<PathBuf>, base: &Path, file: File) -> Config {
+        let at = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        Config {
+            file: file_path,
+            store_path: at(file.store.path.unwrap_or_else(|| PathBuf::from(".keystep/keystep.db"))),
+            automation_dirs: file
+                .automations
+                .dirs
+                .unwrap_or_else(|| vec![PathBuf::from("automations")])
+                .into_iter()
+                .map(at)
+                .collect(),
+            max_depth: file.engine.max_depth.unwrap_or(DEFAULT_MAX_DEPTH),
+        }
+    }
+
+    pub fn catalog(&self) -> Catalog {
+        Catalog::new(self.automation_dirs.clone())
+    }
+}

@@ -1,0 +1,66 @@
+//! Child runs started by `run_automation`, inside the parent step's
+//! transaction, with cycles and runaway depth refused.
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde_json::Value as Json;
+
+use crate::automation::catalog::Catalog;
+use crate::steps::{RunInfo, RunStarter, StepError};
+use crate::store::runs::{self, NewRun};
+
+pub(super) struct ChildStarter<'a> {
+    pub conn: &'a Connection,
+    pub catalog: &'a Catalog,
+    pub parent: &'a RunInfo,
+    pub max_depth: u32,
+    pub now: DateTime<Utc>,
+}
+
+impl RunStarter for ChildStarter<'_> {
+    fn start_child(&self, name: &str, trigger: Json) -> Result<i64, StepError> {
+        let chain = |last: &str| {
+            let mut names = self.parent.lineage.clone();
+            names.push(last.to_string());
+            names.join(" → ")
+        };
+        if self.parent.lineage.iter().any(|a| a == name) {
+            return Err(StepError::fatal(format!("run_automation cycle refused: {}", chain(name))));
+        }
+        if self.parent.depth + 1 >= self.max_depth {
+            return Err(StepError::fatal(format!(
+                "run_automation depth limit ({}) reached: {}",
+                self.max_depth,
+                chain(name)
+            )));
+        }
+        let automation = self.catalog.find(name).map_err(|e| StepError::fatal(e.to_string()))?;
+        if automation.trigger.kind != "manual" {
+            return Err(StepError::fatal(format!(
+                "automation `{name}` has trigger `{}`; run_automation needs `trigger: manual`",
+                automation.trigger.kind
+            )));
+        }
+        if !trigger.is_object() {
+            return Err(StepError::fatal("the child's context must be a JSON object"));
+        }
+        let subject = trigger.get("user_id").and_then(Json::as_str);
+        let mut lineage = self.parent.lineage.clone();
+        lineage.push(automation.name.clone());
+        runs::insert(
+            self.conn,
+            &NewRun {
+                automation: &automation.name,
+                version: &automation.hash,
+                path: &automation.path.to_string_lossy(),
+                source: &automation.source,
+                trigger: &trigger,
+                subject_id: subject,
+                parent_run: Some(self.parent.id),
+                lineage: &lineage,
+            },
+            self.now,
+        )
+        .map_err(|e| StepError::from(crate::directory::DirError::from(e)))
+    }
+}

@@ -1,0 +1,42 @@
+//! `modify_delegate`: re-points everyone who delegates to `user` at
+//! `replacement`, or removes those delegations.
+
+use serde_json::{Map, Value as Json, json};
+
+use super::{Field, FieldKind, Outcome, Step, StepCx, StepError, target};
+
+pub struct ModifyDelegate;
+
+impl Step for ModifyDelegate {
+    fn kind(&self) -> &'static str {
+        "modify_delegate"
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        const FIELDS: &[Field] = &[
+            Field::required("user", FieldKind::User),
+            Field::optional("replacement", FieldKind::User),
+        ];
+        FIELDS
+    }
+
+    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
+        let user = target::user(cx, input, "user")?;
+        let replacement = match input.get("replacement") {
+            None | Some(Json::Null) => None,
+            Some(v) => Some(target::user_ref(cx, v, "replacement")?),
+        };
+        let mut changed = Vec::new();
+        for delegator in cx.dir.delegators_of(&user.id)? {
+            // Nobody delegates to themselves: that delegation is removed.
+            let to = replacement.as_ref().map(|r| r.id.as_str()).filter(|r| *r != delegator);
+            cx.dir.set_delegate(&delegator, to)?;
+            changed.push(delegator);
+        }
+        Ok(Outcome::Done(json!({
+            "user_id": user.id,
+            "replacement": replacement.map(|r| r.id),
+            "changed": changed,
+        })))
+    }
+}

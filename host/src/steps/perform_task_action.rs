@@ -1,0 +1,75 @@
+//! `perform_task_action`: reassigns, completes or cancels the open tasks a
+//! user is the assignee or the subject of, by task type.
+
+use serde_json::{Map, Value as Json, json};
+
+use super::{Field, FieldKind, Outcome, Step, StepCx, StepError, target};
+use crate::automation::{Pos, StepDef};
+use crate::directory::{TASK_KINDS, TaskFilter};
+
+pub struct PerformTaskAction;
+
+const ACTION_SHAPE: &str = "`action` must be `complete`, `cancel`, or `{ reassign: USER }`";
+
+impl Step for PerformTaskAction {
+    fn kind(&self) -> &'static str {
+        "perform_task_action"
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        const FIELDS: &[Field] = &[
+            Field::required("user", FieldKind::User),
+            Field::optional("relation", FieldKind::Choice(&["assignee", "subject"])),
+            Field::required("task_types", FieldKind::Choices(TASK_KINDS)),
+            Field::required("action", FieldKind::Json),
+        ];
+        FIELDS
+    }
+
+    fn check(&self, step: &StepDef) -> Vec<(Pos, String)> {
+        let Some(field) = step.field("action") else { return Vec::new() };
+        match field.template.literal() {
+            None => Vec::new(),
+            Some(Json::String(s)) if s == "complete" || s == "cancel" => Vec::new(),
+            Some(Json::Object(m)) if m.len() == 1 && m.get("reassign").is_some_and(Json::is_string) => Vec::new(),
+            Some(_) => vec![(field.pos, ACTION_SHAPE.into())],
+        }
+    }
+
+    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
+        let user = target::user(cx, input, "user")?;
+        let relation = input.get("relation").and_then(Json::as_str).unwrap_or("assignee");
+        let mut filter = TaskFilter {
+            kinds: target::words(input.get("task_types")),
+            states: vec!["open".into()],
+            ..TaskFilter::default()
+        };
+        match relation {
+            "assignee" => filter.assignee = Some(user.id.clone()),
+            "subject" => filter.subject = Some(user.id.clone()),
+            other => return Err(StepError::fatal(format!("`relation` must be assignee or subject, got `{other}`"))),
+        }
+        let action = &input["action"];
+        let reassign_to = match action {
+            Json::String(s) if s == "complete" || s == "cancel" => None,
+            Json::Object(m) => match m.get("reassign") {
+                Some(to) => Some(target::user_ref(cx, to, "action.reassign")?),
+                None => return Err(StepError::fatal(ACTION_SHAPE)),
+            },
+            _ => return Err(StepError::fatal(ACTION_SHAPE)),
+        };
+        let tasks = cx.dir.tasks(&filter)?;
+        for task in &tasks {
+            match (&reassign_to, action.as_str()) {
+                (Some(to), _) => cx.dir.reassign_task(task.id, &to.id)?,
+                (None, Some("complete")) => drop(cx.dir.complete_task(task.id, None)?),
+                _ => drop(cx.dir.cancel_task(task.id)?),
+            }
+        }
+        Ok(Outcome::Done(json!({
+            "user_id": user.id,
+            "action": reassign_to.map_or_else(|| action.clone(), |to| json!({"reassign": to.id})),
+            "tasks": tasks.iter().map(|t| t.id).collect::<Vec<_>>(),
+        })))
+    }
+}

@@ -1,0 +1,46 @@
+//! `remove_access_profiles`: unenrolls a user from access profiles, so they
+//! get no further birthright grants from them. Grants already held stay.
+
+use serde_json::{Map, Value as Json, json};
+
+use super::{Field, FieldKind, Outcome, Step, StepCx, StepError, target};
+
+pub struct RemoveAccessProfiles;
+
+impl Step for RemoveAccessProfiles {
+    fn kind(&self) -> &'static str {
+        "remove_access_profiles"
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        const FIELDS: &[Field] = &[
+            Field::required("user", FieldKind::User),
+            Field::required("profiles", FieldKind::Profiles),
+        ];
+        FIELDS
+    }
+
+    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
+        let user = target::user(cx, input, "user")?;
+        let enrolled = cx.dir.enrollments_of(&user.id)?;
+        let wanted = target::words(input.get("profiles"));
+        let (targets, not_enrolled): (Vec<String>, Vec<String>) = if wanted.iter().any(|w| w == "all") {
+            (enrolled, Vec::new())
+        } else {
+            for p in &wanted {
+                if cx.dir.access_profile(p)?.is_none() {
+                    return Err(StepError::fatal(format!("`profiles`: unknown access profile `{p}`")));
+                }
+            }
+            wanted.into_iter().partition(|p| enrolled.contains(p))
+        };
+        for profile in &targets {
+            cx.dir.unenroll(profile, &user.id)?;
+        }
+        Ok(Outcome::Done(json!({
+            "user_id": user.id,
+            "removed": targets,
+            "not_enrolled": not_enrolled,
+        })))
+    }
+}

@@ -1,0 +1,40 @@
+//! `run_automation`: starts another automation (its trigger must be
+//! `manual`) with `context` as its `ctx.trigger`. Fire-and-forget by default;
+//! with `wait: true` the step ends when the child run ends, with its output.
+
+use serde_json::{Map, Value as Json, json};
+
+use super::{Field, FieldKind, Outcome, Step, StepCx, StepError, target};
+
+pub struct RunAutomation;
+
+impl Step for RunAutomation {
+    fn kind(&self) -> &'static str {
+        "run_automation"
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        const FIELDS: &[Field] = &[
+            Field::required("automation", FieldKind::Automation),
+            Field::optional("context", FieldKind::Json),
+            Field::optional("wait", FieldKind::Bool),
+        ];
+        FIELDS
+    }
+
+    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
+        let automation = target::text(input, "automation")?;
+        // Without a context, the child is about the same subject.
+        let context = match input.get("context") {
+            Some(c @ Json::Object(_)) => c.clone(),
+            Some(other) => return Err(StepError::fatal(format!("`context` must be a mapping, got {other}"))),
+            None => json!({ "user_id": cx.run.subject }),
+        };
+        let run_id = cx.runs.start_child(automation, context)?;
+        if input.get("wait").and_then(Json::as_bool).unwrap_or(false) {
+            Ok(Outcome::AwaitRun { run_id })
+        } else {
+            Ok(Outcome::Done(json!({ "run_id": run_id, "automation": automation })))
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Reading resolved step input: user references, entitlement sets, words.
+
+use serde_json::{Map, Value as Json};
+
+use super::{StepCx, StepError};
+use crate::directory::{Grant, Selector, User};
+
+/// A required string field.
+pub fn text<'a>(input: &'a Map<String, Json>, field: &str) -> Result<&'a str, StepError> {
+    input
+        .get(field)
+        .and_then(Json::as_str)
+        .ok_or_else(|| StepError::fatal(format!("`{field}` must be text, got {}", shown(input.get(field)))))
+}
+
+fn shown(value: Option<&Json>) -> String {
+    value.map_or_else(|| "nothing".into(), Json::to_string)
+}
+
+/// Resolves one user reference: `subject`, a user id, or a user object
+/// (`{{ ctx.trigger.user }}`).
+pub fn user_ref(cx: &StepCx, value: &Json, field: &str) -> Result<User, StepError> {
+    let id = match value {
+        Json::String(s) if s == "subject" => cx.run.subject.clone().ok_or_else(|| {
+            StepError::fatal(format!("`{field}: subject`, but this run has no subject user (give user_id in the input)"))
+        })?,
+        Json::String(s) => s.clone(),
+        Json::Object(o) => match o.get("id").and_then(Json::as_str) {
+            Some(id) => id.to_string(),
+            None => return Err(StepError::fatal(format!("`{field}`: a user object needs an `id`"))),
+        },
+        other => return Err(StepError::fatal(format!("`{field}` must be `subject` or a user id, got {other}"))),
+    };
+    cx.dir.user(&id)?.ok_or_else(|| StepError::fatal(format!("`{field}`: unknown user `{id}`")))
+}
+
+/// The user a field names.
+pub fn user(cx: &StepCx, input: &Map<String, Json>, field: &str) -> Result<User, StepError> {
+    match input.get(field) {
+        Some(v) => user_ref(cx, v, field),
+        None => Err(StepError::fatal(format!("missing `{field}`"))),
+    }
+}
+
+/// The users a field names: one reference or a list of them.
+pub fn users(cx: &StepCx, input: &Map<String, Json>, field: &str) -> Result<Vec<User>, StepError> {
+    match input.get(field) {
+        Some(Json::Array(items)) => items.iter().map(|v| user_ref(cx, v, field)).collect(),
+        Some(v) => Ok(vec![user_ref(cx, v, field)?]),
+        None => Err(StepError::fatal(format!("missing `{field}`"))),
+    }
+}
+
+/// One element of an entitlement set.
+enum Pick {
+    All,
+    Id(String),
+    Select(Selector),
+}
+
+fn picks(value: &Json, field: &str) -> Result<Vec<Pick>, StepError> {
+    let one = |v: &Json| -> Result<Pick, StepError> {
+        match v {
+            Json::String(s) if s == "all" => Ok(Pick::All),
+            Json::String(s) => Ok(Pick::Id(s.clone())),
+            Json::Object(_) => serde_json::from_value(v.clone())
+                .map(Pick::Select)
+                .map_err(|e| StepError::fatal(format!("`{field}`: bad selector {v}: {e}"))),
+            other => Err(StepError::fatal(format!("`{field}`: expected an entitlement id or a selector, got {other}"))),
+        }
+    };
+    match value {
+        Json::Array(items) => items.iter().map(one).collect(),
+        Json::Null => Ok(Vec::new()),
+        v => Ok(vec![one(v)?]),
+    }
+}
+
+/// Which of `held` an entitlement set (`all`, ids, selectors, or a list of
+/// them) picks, and the ids it names that are not held.
+pub fn pick_held<'g>(held: &'g [Grant], value: &Json, field: &str) -> Result<(Vec<&'g Grant>, Vec<String>), StepError> {
+    let picks = picks(value, field)?;
+    let chosen = held
+        .iter()
+        .filter(|g| {
+            picks.iter().any(|p| match p {
+                Pick::All => true,
+                Pick::Id(id) => *id == g.entitlement_id,
+                Pick::Select(s) => s.matches(&g.app_id, &g.resource_type, g.resource.as_deref()),
+            })
+        })
+        .collect();
+    let missing = picks
+        .iter()
+        .filter_map(|p| match p {
+            Pick::Id(id) if !held.iter().any(|g| g.entitlement_id == *id) => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    Ok((chosen, missing))
+}
+
+/// The entitlement ids a grant-style field names; every one must exist.
+pub fn entitlement_ids(cx: &StepCx, value: &Json, field: &str) -> Result<Vec<String>, StepError> {
+    let mut ids = Vec::new();
+    for pick in picks(value, field)? {
+        match pick {
+            Pick::Id(id) => {
+                cx.dir.require_entitlement(&id)?;
+                ids.push(id);
+            }
+            Pick::Select(s) => ids.extend(
+                cx.dir
+                    .entitlements()?
+                    .into_iter()
+                    .filter(|e| s.matches(&e.app_id, &e.resource_type, e.resource.as_deref()))
+                    .map(|e| e.id),
+            ),
+            Pick::All => return Err(StepError::fatal(format!("`{field}: all` is not allowed here; name the entitlements"))),
+        }
+    }
+    ids.dedup();
+    Ok(ids)
+}
+
+/// Strings from a string or a list of strings.
+pub fn words(value: Option<&Json>) -> Vec<String> {
+    match value {
+        Some(Json::String(s)) => vec![s.clone()],
+        Some(Json::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,130 @@
+//! The store: one SQLite database (WAL) holding the directory, runs, step
+//! attempts, timers and the event log.
+//!
+//! Every change goes through [`Store::write`], one `BEGIN IMMEDIATE`
+//! transaction, so a step's effect and the run's next state commit together.
+//! A dry run wraps a whole run in an outer transaction that is rolled back;
+//! `write` then nests as savepoints.
+
+pub mod runs;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::Connection;
+
+use crate::directory::Directory;
+
+const SCHEMA: &str = include_str!("schema.sql");
+const SCHEMA_VERSION: i64 = 1;
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its
+    /// schema up to date.
+    pub fn open(path: &Path) -> anyhow::Result<Store> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| anyhow::anyhow!("cannot open store {}: {e}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        // WAL with synchronous=NORMAL survives any process crash (kill -9);
+        // only an OS crash or power loss can drop the last commits.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&self) -> anyhow::Result<()> {
+        self.write(|conn| {
+            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            match version {
+                0 => {
+                    conn.execute_batch(SCHEMA)?;
+                    conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+                    Ok(())
+                }
+                SCHEMA_VERSION => Ok(()),
+                newer => Err(anyhow::anyhow!(
+                    "store {} has schema version {newer}, newer than this keystep understands ({SCHEMA_VERSION})",
+                    self.path.display()
+                )),
+            }
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The directory, for reads outside a transaction (and the CLI's own
+    /// changes, inside [`Store::write`]).
+    pub fn directory(&self, actor: &str) -> Directory<'_> {
+        Directory::new(&self.conn, actor.to_string())
+    }
+
+    /// Runs `f` in one transaction: committed if it returns `Ok`, rolled
+    /// back otherwise. Nested inside a dry run, it is a savepoint.
+    pub fn write<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        let nested = !self.conn.is_autocommit();
+        let (begin, commit, rollback) = if nested {
+            ("SAVEPOINT step", "RELEASE step", "ROLLBACK TO step; RELEASE step")
+        } else {
+            ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+        };
+        self.conn.execute_batch(begin)?;
+        match f(&self.conn) {
+            Ok(value) => {
+                self.conn.execute_batch(commit)?;
+                Ok(value)
+            }
+            Err(e) => {
+                // The transaction may already be gone (a failed COMMIT rolls
+                // back by itself); the error that matters is `e`.
+                let _ = self.conn.execute_batch(rollback);
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts a dry run: every later change is undone by [`Store::end_dry_run`].
+    pub fn begin_dry_run(&self) -> rusqlite::Result<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")
+    }
+
+    pub fn end_dry_run(&self) -> rusqlite::Result<()> {
+        self.conn.execute_batch("ROLLBACK")
+    }
+}
+
+/// Formats a timestamp the way the store keeps it.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Parses a timestamp the store wrote.
+pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}

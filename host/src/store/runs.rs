@@ -1,0 +1,358 @@
+//! Run and step-attempt rows: the durable state of every run.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+
+use super::{parse_ts, ts};
+
+/// Where a run stands.
+pub const TERMINAL: &[&str] = &["succeeded", "failed", "cancelled"];
+
+/// One run, as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub id: i64,
+    pub automation: String,
+    pub version: String,
+    pub state: String,
+    pub trigger: Json,
+    pub subject_id: Option<String>,
+    /// Each finished step's output, by step id.
+    pub outputs: Map<String, Json>,
+    /// Index of the step to run next.
+    pub cursor: usize,
+    /// Attempts made of the step at `cursor`.
+    pub attempt: u32,
+    pub wake_at: Option<DateTime<Utc>>,
+    pub awaiting_run: Option<i64>,
+    pub parent_run: Option<i64>,
+    pub lineage: Vec<String>,
+    pub error: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl Run {
+    pub fn is_terminal(&self) -> bool {
+        TERMINAL.contains(&self.state.as_str())
+    }
+
+    fn from_row(r: &Row) -> rusqlite::Result<Run> {
+        let json = |s: String| serde_json::from_str(&s).unwrap_or(Json::Null);
+        Ok(Run {
+            id: r.get("id")?,
+            automation: r.get("automation")?,
+            version: r.get("version")?,
+            state: r.get("state")?,
+            trigger: json(r.get("trigger")?),
+            subject_id: r.get("subject_id")?,
+            outputs: serde_json::from_str(&r.get::<_, String>("outputs")?).unwrap_or_default(),
+            cursor: r.get::<_, i64>("cursor")? as usize,
+            attempt: r.get("attempt")?,
+            wake_at: r.get::<_, Option<String>>("wake_at")?.as_deref().and_then(parse_ts),
+            awaiting_run: r.get("awaiting_run")?,
+            parent_run: r.get("parent_run")?,
+            lineage: serde_json::from_str(&r.get::<_, String>("lineage")?).unwrap_or_default(),
+            error: r.get("error")?,
+            lease_owner: r.get("lease_owner")?,
+            lease_until: r.get::<_, Option<String>>("lease_until")?.as_deref().and_then(parse_ts),
+            created_at: r.get("created_at")?,
+            updated_at: r.get("updated_at")?,
+            finished_at: r.get("finished_at")?,
+        })
+    }
+}
+
+/// A new run to insert.
+pub struct NewRun<'a> {
+    pub automation: &'a str,
+    pub version: &'a str,
+    pub path: &'a str,
+    pub source: &'a str,
+    pub trigger: &'a Json,
+    pub subject_id: Option<&'a str>,
+    pub parent_run: Option<i64>,
+    pub lineage: &'a [String],
+}
+
+/// Inserts a pending run, and the automation version it is pinned to.
+pub fn insert(conn: &Connection, run: &NewRun, now: DateTime<Utc>) -> rusqlite::Result<i64> {
+    let now = ts(now);
+    conn.execute(
+        "INSERT INTO automation_versions (hash, name, path, source, first_used) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT DO NOTHING",
+        params![run.version, run.automation, run.path, run.source, now],
+    )?;
+    conn.execute(
+        "INSERT INTO runs (automation, version, state, trigger, subject_id, parent_run, lineage, created_at, updated_at)
+         VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?7)",
+        params![
+            run.automation,
+            run.version,
+            run.trigger.to_string(),
+            run.subject_id,
+            run.parent_run,
+            serde_json::to_string(run.lineage).unwrap_or_default(),
+            now
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn load(conn: &Connection, id: i64) -> rusqlite::Result<Option<Run>> {
+    conn.prepare_cached("SELECT * FROM runs WHERE id = ?1")?
+        .query_row([id], Run::from_row)
+        .optional()
+}
+
+/// The pinned text of an automation version: (path, source).
+pub fn version_source(conn: &Connection, hash: &str) -> rusqlite::Result<(String, String)> {
+    conn.query_row(
+        "SELECT path, source FROM automation_versions WHERE hash = ?1",
+        [hash],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+/// Runs that can make progress now, oldest first.
+pub fn due(conn: &Connection, now: DateTime<Utc>, limit: usize) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM runs WHERE state IN ('pending', 'running')
+         UNION
+         SELECT id FROM runs WHERE state = 'waiting' AND wake_at <= ?1
+         ORDER BY id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![ts(now), limit as i64], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// The earliest time a waiting run falls due.
+pub fn next_wake(conn: &Connection) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let at: Option<String> = conn.query_row(
+        "SELECT min(wake_at) FROM runs WHERE state = 'waiting'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(at.as_deref().and_then(parse_ts))
+}
+
+/// Which runs to list.
+#[derive(Debug, Default)]
+pub struct RunFilter {
+    pub automation: Option<String>,
+    pub state: Option<String>,
+    pub limit: usize,
+}
+
+pub fn list(conn: &Connection, filter: &RunFilter) -> rusqlite::Result<Vec<Run>> {
+    let mut stmt = conn.prepare(
+        "SELECT * FROM runs WHERE (?1 IS NULL OR automation = ?1) AND (?2 IS NULL OR state = ?2)
+         ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(
+        params![filter.automation, filter.state, filter.limit as i64],
+        Run::from_row,
+    )?;
+    rows.collect()
+}
+
+/// One attempt of one step, as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub run_id: i64,
+    pub step_index: usize,
+    pub step_id: String,
+    pub kind: String,
+    pub attempt: u32,
+    pub state: String,
+    pub input: Option<Json>,
+    pub output: Option<Json>,
+    pub error: Option<String>,
+    pub retryable: Option<bool>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl Attempt {
+    fn from_row(r: &Row) -> rusqlite::Result<Attempt> {
+        let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        Ok(Attempt {
+            run_id: r.get("run_id")?,
+            step_index: r.get::<_, i64>("step_index")? as usize,
+            step_id: r.get("step_id")?,
+            kind: r.get("kind")?,
+            attempt: r.get("attempt")?,
+            state: r.get("state")?,
+            input: json(r.get("input")?),
+            output: json(r.get("output")?),
+            error: r.get("error")?,
+            retryable: r.get("retryable")?,
+            started_at: r.get("started_at")?,
+            finished_at: r.get("finished_at")?,
+        })
+    }
+
+    /// Milliseconds from start to finish, when finished.
+    pub fn duration_ms(&self) -> Option<i64> {
+        let start = parse_ts(&self.started_at)?;
+        let end = parse_ts(self.finished_at.as_deref()?)?;
+        Some((end - start).num_milliseconds())
+    }
+}
+
+pub fn insert_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO step_attempts (run_id, step_index, step_id, kind, attempt, state, input, output, error, retryable, started_at, finished_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        a.run_id,
+        a.step_index as i64,
+        a.step_id,
+        a.kind,
+        a.attempt,
+        a.state,
+        a.input.as_ref().map(Json::to_string),
+        a.output.as_ref().map(Json::to_string),
+        a.error,
+        a.retryable,
+        a.started_at,
+        a.finished_at
+    ])?;
+    Ok(())
+}
+
+/// Ends a waiting attempt.
+pub fn finish_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE step_attempts SET state = ?4, output = ?5, error = ?6, retryable = ?7, finished_at = ?8
+         WHERE run_id = ?1 AND step_index = ?2 AND attempt = ?3",
+    )?
+    .execute(params![
+        a.run_id,
+        a.step_index as i64,
+        a.attempt,
+        a.state,
+        a.output.as_ref().map(Json::to_string),
+        a.error,
+        a.retryable,
+        a.finished_at
+    ])?;
+    Ok(())
+}
+
+pub fn attempts(conn: &Connection, run_id: i64) -> rusqlite::Result<Vec<Attempt>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT * FROM step_attempts WHERE run_id = ?1 ORDER BY step_index, attempt",
+    )?;
+    let rows = stmt.query_map([run_id], Attempt::from_row)?;
+    rows.collect()
+}
+
+/// The attempt a waiting run is in, if any.
+pub fn waiting_attempt(conn: &Connection, run: &Run) -> rusqlite::Result<Option<Attempt>> {
+    conn.prepare_cached(
+        "SELECT * FROM step_attempts WHERE run_id = ?1 AND step_index = ?2 AND attempt = ?3 AND state = 'waiting'",
+    )?
+    .query_row(params![run.id, run.cursor as i64, run.attempt], Attempt::from_row)
+    .optional()
+}
+
+/// The next state of a run, written by one transition.
+#[derive(Debug, Clone)]
+pub struct RunUpdate {
+    pub state: &'static str,
+    pub outputs: Map<String, Json>,
+    pub cursor: usize,
+    pub attempt: u32,
+    pub wake_at: Option<DateTime<Utc>>,
+    pub awaiting_run: Option<i64>,
+    pub error: Option<String>,
+}
+
+impl RunUpdate {
+    /// The run as it stands, to change a few fields of.
+    pub fn from(run: &Run) -> RunUpdate {
+        RunUpdate {
+            state: "running",
+            outputs: run.outputs.clone(),
+            cursor: run.cursor,
+            attempt: run.attempt,
+            wake_at: None,
+            awaiting_run: None,
+            error: None,
+        }
+    }
+}
+
+/// Writes `update` if the run is still where `expected` left it (same step,
+/// same attempt, not ended) and leased to `owner`; returns whether it was.
+pub fn update(conn: &Connection, expected: &Run, update: &RunUpdate, owner: &str, now: DateTime<Utc>) -> rusqlite::Result<bool> {
+    let finished = TERMINAL.contains(&update.state).then(|| ts(now));
+    let changed = conn
+        .prepare_cached(
+            "UPDATE runs SET state = ?1, outputs = ?2, cursor = ?3, attempt = ?4, wake_at = ?5, awaiting_run = ?6,
+                error = ?7, updated_at = ?8, finished_at = ?9
+             WHERE id = ?10 AND cursor = ?11 AND attempt = ?12 AND state NOT IN ('succeeded', 'failed', 'cancelled')
+               AND lease_owner = ?13",
+        )?
+        .execute(params![
+            update.state,
+            Json::Object(update.outputs.clone()).to_string(),
+            update.cursor as i64,
+            update.attempt,
+            update.wake_at.map(ts),
+            update.awaiting_run,
+            update.error,
+            ts(now),
+            finished,
+            expected.id,
+            expected.cursor as i64,
+            expected.attempt,
+            owner
+        ])?;
+    if changed == 1 && finished.is_some() {
+        wake_parent(conn, expected.id, now)?;
+    }
+    Ok(changed == 1)
+}
+
+/// A parent waiting on `child` becomes due.
+pub fn wake_parent(conn: &Connection, child: i64, now: DateTime<Utc>) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE runs SET wake_at = ?2 WHERE awaiting_run = ?1 AND state = 'waiting'",
+    )?
+    .execute(params![child, ts(now)])?;
+    Ok(())
+}
+
+/// Takes the lease on a run for `owner` until `until`, unless another live
+/// owner holds it. `alive` says whether a lease owner's process still runs.
+pub fn claim(conn: &Connection, id: i64, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>, alive: impl Fn(&str) -> bool) -> rusqlite::Result<bool> {
+    let Some(run) = load(conn, id)? else { return Ok(false) };
+    if run.is_terminal() {
+        return Ok(false);
+    }
+    if let Some(holder) = &run.lease_owner
+        && holder != owner
+        && run.lease_until.is_some_and(|u| u > now)
+        && alive(holder)
+    {
+        return Ok(false);
+    }
+    conn.prepare_cached("UPDATE runs SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1")?
+        .execute(params![id, owner, ts(until)])?;
+    Ok(true)
+}
+
+/// Gives up the lease on a run.
+pub fn release(conn: &Connection, id: i64, owner: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2")?
+        .execute(params![id, owner])?;
+    Ok(())
+}
