@@ -20,6 +20,7 @@ const STEP_COMMON_KEYS: &[&str] = &["id", "if", "retry", "timeout", "on_error", 
 pub fn parse(path: &Path, text: &str) -> Result<Automation, Vec<Diagnostic>> {
     let mut p = Parser {
         path,
+        text,
         diagnostics: Vec::new(),
     };
     let root = match yaml::load(text) {
@@ -83,6 +84,7 @@ fn hex_sha256(text: &str) -> String {
 
 struct Parser<'a> {
     path: &'a Path,
+    text: &'a str,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -121,6 +123,23 @@ impl Parser<'_> {
         }
     }
 
+    /// Where the character `chars` characters into a scalar's value is: past
+    /// the opening quote of a quoted scalar; the scalar itself when its value
+    /// does not sit on one line from there (block scalars, line breaks).
+    fn pos_in_scalar(&self, node: &Node, chars: usize) -> Pos {
+        let pos = pos_of(node);
+        let (Node::Scalar(s), Some(start)) = (node, node.span().start()) else { return pos };
+        let quote = match self.text.chars().nth(start.character()) {
+            Some('"' | '\'') => 1,
+            Some('|' | '>') => return pos,
+            _ => 0,
+        };
+        if s.as_str().chars().take(chars).any(|c| c == '\n') {
+            return pos;
+        }
+        Pos { line: pos.line, column: pos.column + quote + chars }
+    }
+
     fn expr(&mut self, node: &Node, what: &str) -> Option<Expr> {
         let Node::Scalar(s) = node else {
             self.error(pos_of(node), format!("`{what}` must be a CEL expression"));
@@ -129,9 +148,9 @@ impl Parser<'_> {
         match Expr::compile(s.as_str()) {
             Ok(e) => Some(e),
             Err(e) => {
-                let pos = pos_of(node);
+                let pos = self.pos_in_scalar(node, e.column.saturating_sub(1));
                 self.error(
-                    Pos { line: pos.line, column: pos.column + e.column.saturating_sub(1) },
+                    pos,
                     format!("`{what}`: CEL syntax error: {}", e.message),
                 );
                 None
@@ -177,11 +196,11 @@ impl Parser<'_> {
                 for (k, v) in m.iter().filter(|(k, _)| k.as_str() != "when") {
                     trigger.settings.insert(k.as_str().to_string(), to_json(v));
                 }
-                if kind == "schedule" && !trigger.settings.contains_key("cron") {
-                    self.error(trigger.pos, "trigger `schedule` needs `cron` (for example `0 9 * * MON`)");
-                }
             }
             Some(other) => self.error(pos_of(other), format!("trigger settings must be a mapping, found {}", kind_of(other))),
+        }
+        if kind == "schedule" && !trigger.settings.contains_key("cron") {
+            self.error(trigger.pos, "trigger `schedule` needs `cron` (for example `0 9 * * MON`)");
         }
         Some(trigger)
     }
@@ -276,11 +295,14 @@ impl Parser<'_> {
                 let template = match Template::compile(&json) {
                     Ok(t) => t,
                     Err(e) => {
-                        let column = match value {
-                            Node::Scalar(_) => pos.column + e.offset + e.error.column.saturating_sub(1),
-                            _ => pos.column,
+                        let at = match value {
+                            Node::Scalar(s) => {
+                                let before = s.as_str().get(..e.offset).unwrap_or_default().chars().count();
+                                self.pos_in_scalar(value, before + e.error.column.saturating_sub(1))
+                            }
+                            _ => pos,
                         };
-                        self.error(Pos { line: pos.line, column }, format!("{kind}.{name}: CEL syntax error: {}", e.error.message));
+                        self.error(at, format!("{kind}.{name}: CEL syntax error: {}", e.error.message));
                         continue;
                     }
                 };

@@ -43,7 +43,17 @@ fn span_pos(span: &marked_yaml::Span) -> Pos {
 }
 
 pub fn pos_of(node: &Node) -> Pos {
-    span_pos(node.span())
+    let start = span_pos(node.span());
+    // A block mapping's span starts at its first `:`; point at its first key.
+    match node {
+        Node::Mapping(map) => map
+            .keys()
+            .next()
+            .map(pos_of_scalar)
+            .filter(|key| (key.line, key.column) < (start.line, start.column))
+            .unwrap_or(start),
+        _ => start,
+    }
 }
 
 pub fn pos_of_scalar(node: &marked_yaml::types::MarkedScalarNode) -> Pos {

@@ -68,7 +68,25 @@ pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
         Ok(a) => a,
         Err(e) => anyhow::bail!("{e}"),
     };
+    if let Some(when) = &automation.trigger.when {
+        let scope = crate::expr::Scope::new(&json!({ "trigger": input }));
+        if !when.eval_bool(&scope).map_err(|e| anyhow::anyhow!("trigger condition: {e}"))? {
+            if env.json {
+                render::json(&json!({ "started": false, "reason": "trigger condition is false" }));
+            } else {
+                println!("the trigger condition of {} is false for this input; nothing runs", automation.name);
+            }
+            return Ok(Exit::Ok);
+        }
+    }
     let store = env.open_store()?;
+    let dir = store.directory("validate");
+    let directory_known = !dir.users()?.is_empty();
+    let problems = crate::automation::check::check(&automation, directory_known.then_some(&dir), &env.config.catalog());
+    if !problems.is_empty() {
+        let lines: Vec<String> = problems.iter().map(|d| d.to_string()).collect();
+        anyhow::bail!("{} is not valid; nothing was started:\n{}", automation.name, lines.join("\n"));
+    }
     let interrupt = interrupt_flag();
     let mut engine = Engine::new(&store, env.config.catalog())
         .with_max_depth(env.config.max_depth)

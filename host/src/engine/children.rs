@@ -44,6 +44,8 @@ impl RunStarter for ChildStarter<'_> {
         if !trigger.is_object() {
             return Err(StepError::fatal("the child's context must be a JSON object"));
         }
+        let dir = crate::directory::Directory::new(self.conn, format!("run {}", self.parent.id));
+        let trigger = super::with_subject(&dir, trigger)?;
         let subject = trigger.get("user_id").and_then(Json::as_str);
         let mut lineage = self.parent.lineage.clone();
         lineage.push(automation.name.clone());

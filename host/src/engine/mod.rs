@@ -123,13 +123,8 @@ impl<'s> Engine<'s> {
             t @ Json::Object(_) => t,
             other => anyhow::bail!("the input must be a JSON object, got {other}"),
         };
+        let trigger = with_subject(&self.store.directory("cli"), trigger).map_err(|e| anyhow::anyhow!("input: {}", e.message))?;
         let subject = trigger.get("user_id").and_then(Json::as_str).map(str::to_string);
-        if let Some(id) = &subject {
-            self.store
-                .directory("cli")
-                .user(id)?
-                .with_context(|| format!("input user_id: unknown user `{id}`"))?;
-        }
         let now = self.clock.now();
         let id = self.store.write(|conn| {
             runs::insert(
@@ -245,6 +240,20 @@ impl<'s> Engine<'s> {
         anyhow::ensure!(changed == 1, "run {id} has not failed; only failed runs are reopened");
         Ok(())
     }
+}
+
+/// Adds the subject's directory record as `user` to a trigger that names a
+/// `user_id` (and has no `user` of its own), so steps can read
+/// `ctx.trigger.user.manager_id` and the like.
+pub(crate) fn with_subject(dir: &crate::directory::Directory, mut trigger: Json) -> Result<Json, crate::steps::StepError> {
+    let Some(id) = trigger.get("user_id").and_then(Json::as_str) else { return Ok(trigger) };
+    let user = dir
+        .user(id)?
+        .ok_or_else(|| crate::steps::StepError::fatal(format!("user_id: unknown user `{id}`")))?;
+    if trigger.get("user").is_none() {
+        trigger["user"] = user.to_json();
+    }
+    Ok(trigger)
 }
 
 /// Whether the process named in a lease (`pid:N:nonce`) still runs here.

@@ -46,7 +46,8 @@ impl Expr {
         let program = env().compile(source).map_err(|errors| {
             let first = errors.errors.first();
             CompileError {
-                column: first.map_or(1, |e| e.pos.1.max(0) as usize + 1),
+                // `cel` already reports 1-based columns.
+                column: first.map_or(1, |e| e.pos.1.max(1) as usize),
                 message: first.map_or_else(|| errors.to_string(), |e| e.msg.clone()),
             }
         })?;
