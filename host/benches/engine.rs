@@ -55,11 +55,22 @@ fn main() -> anyhow::Result<()> {
     let quick = std::env::var("KEYSTEP_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
         || std::env::args().any(|a| a == "--quick");
     let sizes = if quick {
-        Sizes { users: 200, reps: 3, waiting: 10_000 }
+        Sizes {
+            users: 200,
+            reps: 3,
+            waiting: 10_000,
+        }
     } else {
-        Sizes { users: 2_000, reps: 5, waiting: 100_000 }
+        Sizes {
+            users: 2_000,
+            reps: 5,
+            waiting: 100_000,
+        }
     };
-    println!("keystep engine bench ({} mode)", if quick { "quick" } else { "full" });
+    println!(
+        "keystep engine bench ({} mode)",
+        if quick { "quick" } else { "full" }
+    );
     let transitions = sizes.users * STEPS;
 
     let mut engine_times = Vec::new();
@@ -77,7 +88,11 @@ fn main() -> anyhow::Result<()> {
     let mut bare_times = Vec::new();
     for rep in 1..=sizes.reps {
         let t = bare_transactions(transitions)?;
-        println!("  bare   rep {rep}: {transitions} transactions in {:.3}s = {:.0}/s", t.as_secs_f64(), rate(transitions, t));
+        println!(
+            "  bare   rep {rep}: {transitions} transactions in {:.3}s = {:.0}/s",
+            t.as_secs_f64(),
+            rate(transitions, t)
+        );
         bare_times.push(t);
     }
     let (rss_before, rss_after, park_start, park_drive) = parked_runs(sizes.waiting)?;
@@ -87,17 +102,49 @@ fn main() -> anyhow::Result<()> {
     let ratio = engine.median.as_secs_f64() / bare.median.as_secs_f64();
     let added_mb = (rss_after as f64 - rss_before as f64) / 1024.0;
     println!();
-    println!("summary ({} runs x {STEPS} steps = {transitions} transitions, {} reps, medians)", sizes.users, sizes.reps);
-    println!("  {:<38} {:>10} {:>10} {:>10}", "measure", "median", "min", "max");
-    println!("  {:<38} {:>10.0} {:>10.0} {:>10.0}", "engine transitions/s", engine.rate_median, engine.rate_min, engine.rate_max);
-    println!("  {:<38} {:>10.0} {:>10.0} {:>10.0}", "bare SQLite write transactions/s", bare.rate_median, bare.rate_min, bare.rate_max);
-    println!("  {:<38} {:>10.1}", "engine transition / bare transaction", ratio);
+    println!(
+        "summary ({} runs x {STEPS} steps = {transitions} transitions, {} reps, medians)",
+        sizes.users, sizes.reps
+    );
+    println!(
+        "  {:<38} {:>10} {:>10} {:>10}",
+        "measure", "median", "min", "max"
+    );
+    println!(
+        "  {:<38} {:>10.0} {:>10.0} {:>10.0}",
+        "engine transitions/s", engine.rate_median, engine.rate_min, engine.rate_max
+    );
+    println!(
+        "  {:<38} {:>10.0} {:>10.0} {:>10.0}",
+        "bare SQLite write transactions/s", bare.rate_median, bare.rate_min, bare.rate_max
+    );
+    println!(
+        "  {:<38} {:>10.1}",
+        "engine transition / bare transaction", ratio
+    );
     println!("  {:<38} {:>10}", "target transitions/s", ">= 5000");
     println!("  {:<38} {:>10}", "parked runs (wait 30d)", sizes.waiting);
-    println!("  {:<38} {:>10.1}", "  start + drive to parked (s)", (park_start + park_drive).as_secs_f64());
-    println!("  {:<38} {:>10.1}", "  RSS before (MB)", rss_before as f64 / 1024.0);
-    println!("  {:<38} {:>10.1}", "  RSS after (MB)", rss_after as f64 / 1024.0);
-    println!("  {:<38} {:>10.1}   (target <= {} MB)", "  RSS added (MB)", added_mb, sizes.waiting / 1000);
+    println!(
+        "  {:<38} {:>10.1}",
+        "  start + drive to parked (s)",
+        (park_start + park_drive).as_secs_f64()
+    );
+    println!(
+        "  {:<38} {:>10.1}",
+        "  RSS before (MB)",
+        rss_before as f64 / 1024.0
+    );
+    println!(
+        "  {:<38} {:>10.1}",
+        "  RSS after (MB)",
+        rss_after as f64 / 1024.0
+    );
+    println!(
+        "  {:<38} {:>10.1}   (target <= {} MB)",
+        "  RSS added (MB)",
+        added_mb,
+        sizes.waiting / 1000
+    );
     Ok(())
 }
 
@@ -133,13 +180,22 @@ fn user_id(i: usize) -> String {
 /// CEO), two apps, three grants and one open grant task each, an access
 /// profile everyone is enrolled in, and a ring of delegations.
 fn seed(store: &Store, users: usize) -> anyhow::Result<()> {
-    let mut people = vec![json!({"id": "ceo", "display_name": "The CEO", "email": "ceo@example.com"})];
+    let mut people =
+        vec![json!({"id": "ceo", "display_name": "The CEO", "email": "ceo@example.com"})];
     let mut grants = Vec::new();
     let mut delegates = Vec::new();
     for i in 0..users {
-        let manager = if i < 8 { "ceo".to_string() } else { user_id(i / 8) };
+        let manager = if i < 8 {
+            "ceo".to_string()
+        } else {
+            user_id(i / 8)
+        };
         people.push(json!({"id": user_id(i), "display_name": format!("User {i}"), "email": format!("{}@example.com", user_id(i)), "manager": manager, "department": "Engineering"}));
-        let third = if i % 2 == 0 { "aws:staging-admin" } else { "aws:prod-readonly" };
+        let third = if i % 2 == 0 {
+            "aws:staging-admin"
+        } else {
+            "aws:prod-readonly"
+        };
         for e in ["okta:user", "aws:app-access", third] {
             grants.push(json!({"user": user_id(i), "entitlement": e}));
         }
@@ -194,8 +250,14 @@ fn transitions_once(users: usize) -> anyhow::Result<(Duration, Duration)> {
     let idle = engine.drive(&mut Quiet)?;
     let driven = t.elapsed();
     assert_eq!(idle, Idle::Until(None), "drive stopped early");
-    let succeeded = count(&store, "SELECT count(*) FROM runs WHERE state = 'succeeded'")?;
-    let attempts = count(&store, "SELECT count(*) FROM step_attempts WHERE state = 'succeeded'")?;
+    let succeeded = count(
+        &store,
+        "SELECT count(*) FROM runs WHERE state = 'succeeded'",
+    )?;
+    let attempts = count(
+        &store,
+        "SELECT count(*) FROM step_attempts WHERE state = 'succeeded'",
+    )?;
     if succeeded != users || attempts != users * STEPS {
         let errors: Vec<Json> = store
             .conn()
@@ -203,11 +265,24 @@ fn transitions_once(users: usize) -> anyhow::Result<(Duration, Duration)> {
             .query_map([], |r| r.get::<_, Option<String>>(0))?
             .map(|e| e.map(Json::from))
             .collect::<Result<_, _>>()?;
-        panic!("{succeeded}/{users} runs succeeded, {attempts}/{} attempts; errors: {errors:?}", users * STEPS);
+        panic!(
+            "{succeeded}/{users} runs succeeded, {attempts}/{} attempts; errors: {errors:?}",
+            users * STEPS
+        );
     }
-    let cancelled = count(&store, "SELECT count(*) FROM tasks WHERE kind = 'grant' AND state = 'cancelled'")?;
-    let inactive = count(&store, "SELECT count(*) FROM users WHERE status = 'inactive'")?;
-    assert_eq!((cancelled, inactive), (users, users), "the steps did not do their work");
+    let cancelled = count(
+        &store,
+        "SELECT count(*) FROM tasks WHERE kind = 'grant' AND state = 'cancelled'",
+    )?;
+    let inactive = count(
+        &store,
+        "SELECT count(*) FROM users WHERE status = 'inactive'",
+    )?;
+    assert_eq!(
+        (cancelled, inactive),
+        (users, users),
+        "the steps did not do their work"
+    );
     Ok((started, driven))
 }
 
@@ -224,9 +299,11 @@ fn bare_transactions(n: usize) -> anyhow::Result<Duration> {
     let t = Instant::now();
     for i in 0..n {
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        conn.prepare_cached("INSERT INTO t (payload) VALUES (?1)")?.execute([format!("row {i}")])?;
+        conn.prepare_cached("INSERT INTO t (payload) VALUES (?1)")?
+            .execute([format!("row {i}")])?;
         let id = conn.last_insert_rowid();
-        conn.prepare_cached("UPDATE t SET n = n + 1 WHERE id = ?1")?.execute([id])?;
+        conn.prepare_cached("UPDATE t SET n = n + 1 WHERE id = ?1")?
+            .execute([id])?;
         conn.execute_batch("COMMIT")?;
     }
     Ok(t.elapsed())
@@ -251,7 +328,10 @@ fn parked_runs(n: usize) -> anyhow::Result<(u64, u64, Duration, Duration)> {
     let idle = engine.drive(&mut Quiet)?;
     let driven = t.elapsed();
     let after = rss_kb();
-    assert!(matches!(idle, Idle::Until(Some(_))), "expected a future wake, got {idle:?}");
+    assert!(
+        matches!(idle, Idle::Until(Some(_))),
+        "expected a future wake, got {idle:?}"
+    );
     let waiting = count(&store, "SELECT count(*) FROM runs WHERE state = 'waiting'")?;
     assert_eq!(waiting, n, "not every run is parked");
     println!(

@@ -77,7 +77,10 @@ impl Config {
                 .unwrap_or_default();
             anyhow::anyhow!("{}{at}: {}", path.display(), e.message())
         })?;
-        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         Ok(Config::resolve(Some(path.clone()), base, file))
     }
 
@@ -85,7 +88,10 @@ impl Config {
         let at = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         Config {
             file: file_path,
-            store_path: at(file.store.path.unwrap_or_else(|| PathBuf::from(".keystep/keystep.db"))),
+            store_path: at(file
+                .store
+                .path
+                .unwrap_or_else(|| PathBuf::from(".keystep/keystep.db"))),
             automation_dirs: file
                 .automations
                 .dirs

@@ -9,7 +9,10 @@ use serde_json::Value as Json;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The `keystep` binary of this build profile, built once per test process.
@@ -17,11 +20,19 @@ pub fn keystep_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         // target/<profile>/deps/<test> → target/<profile>/keystep
-        let profile_dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+        let profile_dir = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .to_path_buf();
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "-p", "keystep", "--bin", "keystep"]).current_dir(repo());
+        build
+            .args(["build", "--quiet", "-p", "keystep", "--bin", "keystep"])
+            .current_dir(repo());
         if release {
             build.arg("--release");
         }
@@ -54,7 +65,9 @@ impl Ran {
     }
 
     pub fn json(&self) -> Json {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
     }
 }
 
@@ -67,7 +80,9 @@ impl Default for Keystep {
 impl Keystep {
     /// An empty working directory: no config, no directory, no automations.
     pub fn new() -> Keystep {
-        Keystep { dir: tempfile::tempdir().unwrap() }
+        Keystep {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     /// A working directory with the example directory imported and the
@@ -78,9 +93,17 @@ impl Keystep {
         std::fs::create_dir_all(k.path().join("automations")).unwrap();
         for entry in std::fs::read_dir(examples.join("automations")).unwrap() {
             let entry = entry.unwrap();
-            std::fs::copy(entry.path(), k.path().join("automations").join(entry.file_name())).unwrap();
+            std::fs::copy(
+                entry.path(),
+                k.path().join("automations").join(entry.file_name()),
+            )
+            .unwrap();
         }
-        std::fs::copy(examples.join("directory.yaml"), k.path().join("directory.yaml")).unwrap();
+        std::fs::copy(
+            examples.join("directory.yaml"),
+            k.path().join("directory.yaml"),
+        )
+        .unwrap();
         k.ok(&["directory", "import", "directory.yaml"]);
         k
     }
@@ -100,7 +123,9 @@ impl Keystep {
     /// A `keystep` command in the working directory, not yet started.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(keystep_bin());
-        cmd.args(args).current_dir(self.path()).env_remove("KEYSTEP_CONFIG");
+        cmd.args(args)
+            .current_dir(self.path())
+            .env_remove("KEYSTEP_CONFIG");
         cmd
     }
 
@@ -111,7 +136,11 @@ impl Keystep {
     /// Runs and asserts exit code 0; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let ran = self.run(args);
-        assert_eq!(ran.code, 0, "keystep {args:?} failed:\n{}\n{}", ran.stdout, ran.stderr);
+        assert_eq!(
+            ran.code, 0,
+            "keystep {args:?} failed:\n{}\n{}",
+            ran.stdout, ran.stderr
+        );
         ran.stdout
     }
 
@@ -120,13 +149,21 @@ impl Keystep {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let ran = self.run(&all);
-        assert_eq!(ran.code, 0, "keystep {all:?} failed:\n{}\n{}", ran.stdout, ran.stderr);
+        assert_eq!(
+            ran.code, 0,
+            "keystep {all:?} failed:\n{}\n{}",
+            ran.stdout, ran.stderr
+        );
         ran.json()
     }
 
     /// Opens the store read-only, to check what the CLI does not show.
     pub fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(self.path().join(".keystep/keystep.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
+        rusqlite::Connection::open_with_flags(
+            self.path().join(".keystep/keystep.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap()
     }
 
     /// One integer from a query on the store.

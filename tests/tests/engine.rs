@@ -7,13 +7,22 @@ use serde_json::Value as Json;
 
 /// The run's step attempts, from `runs show --json`.
 fn steps(k: &Keystep, run: i64) -> Vec<Json> {
-    k.json(&["runs", "show", &run.to_string()])["steps"].as_array().unwrap().clone()
+    k.json(&["runs", "show", &run.to_string()])["steps"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn states(steps: &[Json]) -> Vec<(String, u64, String)> {
     steps
         .iter()
-        .map(|s| (s["step_id"].as_str().unwrap().to_string(), s["attempt"].as_u64().unwrap(), s["state"].as_str().unwrap().to_string()))
+        .map(|s| {
+            (
+                s["step_id"].as_str().unwrap().to_string(),
+                s["attempt"].as_u64().unwrap(),
+                s["state"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -55,11 +64,29 @@ steps:
     let steps = history["steps"].as_array().unwrap();
     assert_eq!(
         states(steps),
-        vec![s("only_security", 1, "skipped"), s("only_engineering", 1, "succeeded"), s("broken", 1, "failed"), s("after", 1, "succeeded")]
+        vec![
+            s("only_security", 1, "skipped"),
+            s("only_engineering", 1, "succeeded"),
+            s("broken", 1, "failed"),
+            s("after", 1, "succeeded")
+        ]
     );
-    assert!(steps[2]["error"].as_str().unwrap().contains("unknown user `u-nobody`"));
-    assert_eq!(history["run"]["outputs"]["broken"]["error"].as_str().unwrap(), steps[2]["error"].as_str().unwrap());
-    assert_eq!(k.json(&["directory", "show", "u-ada"])["user"]["status"], "disabled");
+    assert!(
+        steps[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown user `u-nobody`")
+    );
+    assert_eq!(
+        history["run"]["outputs"]["broken"]["error"]
+            .as_str()
+            .unwrap(),
+        steps[2]["error"].as_str().unwrap()
+    );
+    assert_eq!(
+        k.json(&["directory", "show", "u-ada"])["user"]["status"],
+        "disabled"
+    );
     assert!(history["run"]["outputs"].get("only_security").is_none());
 }
 
@@ -82,14 +109,28 @@ steps:
     let (code, history) = run(&k, "fails", r#"{"user_id": "u-ada", "who": "u-ghost"}"#);
     assert_eq!(code, 1);
     assert_eq!(history["run"]["state"], "failed");
-    assert!(history["run"]["error"].as_str().unwrap().contains("step `bad` failed: `user`: unknown user `u-ghost`"));
+    assert!(
+        history["run"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("step `bad` failed: `user`: unknown user `u-ghost`")
+    );
     let steps = history["steps"].as_array().unwrap();
     assert_eq!(states(steps), vec![s("bad", 1, "failed")]);
     assert_eq!(steps[0]["retryable"], false);
     // Human output says the same and exits 1.
-    let ran = k.run(&["run", "fails", "--input", r#"{"user_id": "u-ada", "who": "u-ghost"}"#]);
+    let ran = k.run(&[
+        "run",
+        "fails",
+        "--input",
+        r#"{"user_id": "u-ada", "who": "u-ghost"}"#,
+    ]);
     assert_eq!(ran.code, 1);
-    assert!(ran.stdout.contains("✗ bad") && ran.stdout.contains("unknown user `u-ghost`"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("✗ bad") && ran.stdout.contains("unknown user `u-ghost`"),
+        "{}",
+        ran.stdout
+    );
 }
 
 /// A child that fails on its first attempt and succeeds on its second,
@@ -134,9 +175,21 @@ fn retry_runs_the_step_again_after_backoff_and_wait_true_returns_the_child_outpu
     let (code, history) = run(&k, "caller", r#"{"user_id": "u-linus"}"#);
     assert_eq!(code, 0, "{history}");
     let steps = history["steps"].as_array().unwrap();
-    assert_eq!(states(steps), vec![s("call", 1, "failed"), s("call", 2, "succeeded"), s("done", 1, "succeeded")]);
+    assert_eq!(
+        states(steps),
+        vec![
+            s("call", 1, "failed"),
+            s("call", 2, "succeeded"),
+            s("done", 1, "succeeded")
+        ]
+    );
     assert_eq!(steps[0]["retryable"], true);
-    assert!(steps[0]["error"].as_str().unwrap().contains("failed: step `act` failed"));
+    assert!(
+        steps[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("failed: step `act` failed")
+    );
     // The second attempt started at least the backoff after the first ended.
     let end1 = steps[0]["finished_at"].as_str().unwrap();
     let start2 = steps[1]["started_at"].as_str().unwrap();
@@ -158,13 +211,19 @@ fn retries_stop_after_the_last_attempt() {
     flaky_pair(&k, 1);
     let (code, history) = run(&k, "caller", r#"{"user_id": "u-linus"}"#);
     assert_eq!(code, 1);
-    assert_eq!(states(history["steps"].as_array().unwrap()), vec![s("call", 1, "failed")]);
+    assert_eq!(
+        states(history["steps"].as_array().unwrap()),
+        vec![s("call", 1, "failed")]
+    );
 }
 
 #[test]
 fn timeout_fails_a_step_waiting_too_long_and_cancels_its_child() {
     let k = Keystep::with_examples();
-    k.write("automations/slow.yaml", "name: slow\ntrigger: manual\nsteps:\n  - id: nap\n    wait: { duration: 1h }\n");
+    k.write(
+        "automations/slow.yaml",
+        "name: slow\ntrigger: manual\nsteps:\n  - id: nap\n    wait: { duration: 1h }\n",
+    );
     k.write(
         "automations/impatient.yaml",
         r#"
@@ -184,11 +243,21 @@ steps:
     assert_eq!(code, 1, "{history}");
     let steps = history["steps"].as_array().unwrap();
     assert_eq!(states(steps), vec![s("call", 1, "failed")]);
-    assert!(steps[0]["error"].as_str().unwrap().contains("timed out after 1s"));
+    assert!(
+        steps[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1s")
+    );
     let child = history["run"]["children"][0].as_i64().unwrap();
     let child = k.json(&["runs", "show", &child.to_string()]);
     assert_eq!(child["run"]["state"], "cancelled");
-    assert!(child["run"]["error"].as_str().unwrap().contains("timed out"));
+    assert!(
+        child["run"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out")
+    );
 
     // A timer step with a shorter timeout, continuing on error.
     k.write(
@@ -197,7 +266,10 @@ steps:
     );
     let (code, history) = run(&k, "impatient", r#"{"user_id": "u-ada"}"#);
     assert_eq!(code, 0, "{history}");
-    assert_eq!(states(history["steps"].as_array().unwrap()), vec![s("also_waits", 1, "failed"), s("after", 1, "succeeded")]);
+    assert_eq!(
+        states(history["steps"].as_array().unwrap()),
+        vec![s("also_waits", 1, "failed"), s("after", 1, "succeeded")]
+    );
 }
 
 #[test]
@@ -216,8 +288,20 @@ fn run_automation_refuses_cycles_and_runaway_depth_at_run_time() {
     assert_eq!(code, 1);
     let child = history["run"]["children"][0].as_i64().unwrap();
     let child = k.json(&["runs", "show", &child.to_string()]);
-    assert!(child["run"]["error"].as_str().unwrap().contains("run_automation cycle refused: ping → pong → ping"), "{child}");
-    assert!(history["run"]["error"].as_str().unwrap().contains("cycle refused"), "{history}");
+    assert!(
+        child["run"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("run_automation cycle refused: ping → pong → ping"),
+        "{child}"
+    );
+    assert!(
+        history["run"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cycle refused"),
+        "{history}"
+    );
 
     // A chain deeper than the configured limit.
     k.write("keystep.toml", "[engine]\nmax_depth = 3\n");
@@ -227,21 +311,42 @@ fn run_automation_refuses_cycles_and_runaway_depth_at_run_time() {
             &format!("name: {name}\ntrigger: manual\nsteps:\n  - id: call\n    run_automation: {{ automation: {next}, wait: true }}\n"),
         );
     }
-    k.write("automations/d5.yaml", "name: d5\ntrigger: manual\nsteps:\n  - id: nap\n    wait: { duration: 1s }\n");
+    k.write(
+        "automations/d5.yaml",
+        "name: d5\ntrigger: manual\nsteps:\n  - id: nap\n    wait: { duration: 1s }\n",
+    );
     let (code, _) = run(&k, "d1", "{}");
     assert_eq!(code, 1);
-    let error: String = k.db().query_row("SELECT error FROM runs WHERE automation = 'd3'", [], |r| r.get(0)).unwrap();
-    assert!(error.contains("run_automation depth limit (3) reached: d1 → d2 → d3 → d4"), "{error}");
+    let error: String = k
+        .db()
+        .query_row("SELECT error FROM runs WHERE automation = 'd3'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(
+        error.contains("run_automation depth limit (3) reached: d1 → d2 → d3 → d4"),
+        "{error}"
+    );
 }
 
 #[test]
 fn literal_cycles_are_refused_before_the_run_starts() {
     let k = Keystep::with_examples();
-    k.write("automations/a.yaml", "name: a\ntrigger: manual\nsteps:\n  - id: call\n    run_automation: { automation: b }\n");
-    k.write("automations/b.yaml", "name: b\ntrigger: manual\nsteps:\n  - id: call\n    run_automation: { automation: a }\n");
+    k.write(
+        "automations/a.yaml",
+        "name: a\ntrigger: manual\nsteps:\n  - id: call\n    run_automation: { automation: b }\n",
+    );
+    k.write(
+        "automations/b.yaml",
+        "name: b\ntrigger: manual\nsteps:\n  - id: call\n    run_automation: { automation: a }\n",
+    );
     let ran = k.run(&["run", "a"]);
     assert_eq!(ran.code, 2);
-    assert!(ran.stderr.contains("run_automation cycle: a → b → a"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("run_automation cycle: a → b → a"),
+        "{}",
+        ran.stderr
+    );
     assert!(ran.stderr.contains("a.yaml:5:"), "{}", ran.stderr);
     assert_eq!(k.count("SELECT count(*) FROM runs"), 0);
 }
@@ -262,7 +367,10 @@ fn fire_and_forget_child_runs_on_its_own() {
     assert_eq!(child["run"]["state"], "succeeded");
     // Without a context, the child is about the parent's subject.
     assert_eq!(child["run"]["subject_id"], "u-barbara");
-    assert_eq!(child["run"]["trigger"]["user"]["display_name"], "Barbara Liskov");
+    assert_eq!(
+        child["run"]["trigger"]["user"]["display_name"],
+        "Barbara Liskov"
+    );
     assert_ne!(history["run"]["id"], history2["run"]["id"]);
 }
 
@@ -273,7 +381,14 @@ fn waiting_runs_are_pinned_to_their_version_and_resume_later() {
         "automations/later.yaml",
         "name: later\ntrigger: manual\nsteps:\n  - id: nap\n    wait: { duration: 1s }\n  - id: disable\n    modify_user_status: { user: subject, status: disabled }\n",
     );
-    let out = k.json(&["run", "later", "--follow", "0s", "--input", r#"{"user_id": "u-john"}"#]);
+    let out = k.json(&[
+        "run",
+        "later",
+        "--follow",
+        "0s",
+        "--input",
+        r#"{"user_id": "u-john"}"#,
+    ]);
     assert_eq!(out["state"], "waiting");
     let id = out["run_id"].as_i64().unwrap();
     // A new version of the file does not change the waiting run.
@@ -285,23 +400,45 @@ fn waiting_runs_are_pinned_to_their_version_and_resume_later() {
     k.ok(&["runs", "resume"]);
     let history = k.json(&["runs", "show", &id.to_string()]);
     assert_eq!(history["run"]["state"], "succeeded");
-    assert_eq!(states(history["steps"].as_array().unwrap()), vec![s("nap", 1, "succeeded"), s("disable", 1, "succeeded")]);
-    assert_eq!(k.json(&["directory", "show", "u-john"])["user"]["status"], "disabled");
+    assert_eq!(
+        states(history["steps"].as_array().unwrap()),
+        vec![s("nap", 1, "succeeded"), s("disable", 1, "succeeded")]
+    );
+    assert_eq!(
+        k.json(&["directory", "show", "u-john"])["user"]["status"],
+        "disabled"
+    );
 }
 
 #[test]
 fn detach_cancel_and_resume_a_failed_run() {
     let k = Keystep::with_examples();
-    let started = k.json(&["run", "onboarding", "--detach", "--input", r#"{"user_id": "u-alan"}"#]);
+    let started = k.json(&[
+        "run",
+        "onboarding",
+        "--detach",
+        "--input",
+        r#"{"user_id": "u-alan"}"#,
+    ]);
     let id = started["run_id"].as_i64().unwrap();
-    assert_eq!(k.json(&["runs", "show", &id.to_string()])["run"]["state"], "pending");
+    assert_eq!(
+        k.json(&["runs", "show", &id.to_string()])["run"]["state"],
+        "pending"
+    );
     k.ok(&["runs", "resume"]);
-    assert_eq!(k.json(&["runs", "show", &id.to_string()])["run"]["state"], "waiting");
+    assert_eq!(
+        k.json(&["runs", "show", &id.to_string()])["run"]["state"],
+        "waiting"
+    );
     let cancelled = k.json(&["runs", "cancel", &id.to_string()]);
     assert_eq!(cancelled["state"], "cancelled");
     let again = k.run(&["runs", "cancel", &id.to_string()]);
     assert_eq!(again.code, 2);
-    assert!(again.stderr.contains("has already cancelled"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("has already cancelled"),
+        "{}",
+        again.stderr
+    );
     let listed = k.json(&["runs", "list", "--state", "cancelled"]);
     assert_eq!(listed.as_array().unwrap().len(), 1);
 
@@ -310,38 +447,85 @@ fn detach_cancel_and_resume_a_failed_run() {
     let (code, history) = run(&k, "needs", "{}");
     assert_eq!(code, 1);
     let id = history["run"]["id"].as_i64().unwrap();
-    k.write("late.yaml", "users:\n  - { id: u-late, display_name: Late Comer }\n");
+    k.write(
+        "late.yaml",
+        "users:\n  - { id: u-late, display_name: Late Comer }\n",
+    );
     k.ok(&["directory", "import", "late.yaml"]);
     k.ok(&["runs", "resume", &id.to_string()]);
     let history = k.json(&["runs", "show", &id.to_string()]);
     assert_eq!(history["run"]["state"], "succeeded");
-    assert_eq!(states(history["steps"].as_array().unwrap()), vec![s("act", 1, "failed"), s("act", 2, "succeeded")]);
+    assert_eq!(
+        states(history["steps"].as_array().unwrap()),
+        vec![s("act", 1, "failed"), s("act", 2, "succeeded")]
+    );
 }
 
 #[test]
 fn dry_run_changes_nothing_and_shows_every_step() {
     let k = Keystep::with_examples();
     let before = k.count("SELECT count(*) FROM events");
-    let out = k.json(&["run", "offboarding", "--dry-run", "--input", r#"{"user_id": "u-ada"}"#]);
+    let out = k.json(&[
+        "run",
+        "offboarding",
+        "--dry-run",
+        "--input",
+        r#"{"user_id": "u-ada"}"#,
+    ]);
     assert_eq!(out["dry_run"], true);
     let runs = out["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2, "offboarding and its follow-up");
-    let steps: Vec<&str> = runs[0]["steps"].as_array().unwrap().iter().map(|s| s["step_id"].as_str().unwrap()).collect();
-    assert_eq!(steps, ["disable", "revoke", "profiles", "hand_over_reviews", "delegates", "review", "grace_period", "follow_up"]);
-    assert_eq!(runs[0]["steps"][1]["output"]["revoked"].as_array().unwrap().len(), 7);
+    let steps: Vec<&str> = runs[0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "disable",
+            "revoke",
+            "profiles",
+            "hand_over_reviews",
+            "delegates",
+            "review",
+            "grace_period",
+            "follow_up"
+        ]
+    );
+    assert_eq!(
+        runs[0]["steps"][1]["output"]["revoked"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7
+    );
     assert_eq!(k.count("SELECT count(*) FROM events"), before);
     assert_eq!(k.count("SELECT count(*) FROM runs"), 0);
     assert_eq!(k.count("SELECT count(*) FROM tasks"), 0);
-    assert_eq!(k.json(&["directory", "show", "u-ada"])["user"]["status"], "active");
+    assert_eq!(
+        k.json(&["directory", "show", "u-ada"])["user"]["status"],
+        "active"
+    );
 }
 
 #[test]
 fn bad_input_exits_2_with_a_clear_message() {
     let k = Keystep::with_examples();
     let cases: &[(&[&str], &str)] = &[
-        (&["run", "offboarding", "--input", "{nope"], "--input is not valid JSON"),
-        (&["run", "offboarding", "--input", r#"{"user_id": "u-ghost"}"#], "unknown user `u-ghost`"),
-        (&["run", "no-such-automation"], "no automation named `no-such-automation`"),
+        (
+            &["run", "offboarding", "--input", "{nope"],
+            "--input is not valid JSON",
+        ),
+        (
+            &["run", "offboarding", "--input", r#"{"user_id": "u-ghost"}"#],
+            "unknown user `u-ghost`",
+        ),
+        (
+            &["run", "no-such-automation"],
+            "no automation named `no-such-automation`",
+        ),
         (&["runs", "show", "999"], "no run 999"),
         (&["tasks", "complete", "999"], "unknown task `999`"),
         (&["directory", "show", "u-ghost"], "unknown user `u-ghost`"),
@@ -360,11 +544,27 @@ fn bad_input_exits_2_with_a_clear_message() {
 #[test]
 fn ctrl_c_leaves_a_waiting_run_saved() {
     let k = Keystep::with_examples();
-    k.write("automations/nap.yaml", "name: nap\ntrigger: manual\nsteps:\n  - id: nap\n    wait: { duration: 30s }\n");
-    let mut child = k.command(&["run", "nap"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    k.write(
+        "automations/nap.yaml",
+        "name: nap\ntrigger: manual\nsteps:\n  - id: nap\n    wait: { duration: 30s }\n",
+    );
+    let mut child = k
+        .command(&["run", "nap"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while k.path().join(".keystep/keystep.db").exists().then(|| k.count("SELECT count(*) FROM runs WHERE state = 'waiting'")) != Some(1) {
-        assert!(std::time::Instant::now() < deadline, "the run never started waiting");
+    while k
+        .path()
+        .join(".keystep/keystep.db")
+        .exists()
+        .then(|| k.count("SELECT count(*) FROM runs WHERE state = 'waiting'"))
+        != Some(1)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started waiting"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     // SAFETY: sending SIGINT to our own child process.
@@ -373,11 +573,20 @@ fn ctrl_c_leaves_a_waiting_run_saved() {
     assert_eq!(status.code(), Some(130));
     let mut out = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
-    assert!(out.contains("interrupted: run 1 is saved (waiting)"), "{out}");
-    assert_eq!(k.count("SELECT count(*) FROM runs WHERE state = 'waiting'"), 1);
+    assert!(
+        out.contains("interrupted: run 1 is saved (waiting)"),
+        "{out}"
+    );
+    assert_eq!(
+        k.count("SELECT count(*) FROM runs WHERE state = 'waiting'"),
+        1
+    );
 }
 
 fn unsafe_kill(pid: u32, signal: &str) {
-    let status = std::process::Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::Value as Json;
 
-use super::catalog::Catalog;
+use super::catalog::{Catalog, LoadError};
 use super::parse::suggest;
 use super::{Automation, Diagnostic, Pos};
 use crate::directory::Directory;
@@ -14,7 +14,11 @@ use crate::steps::{self, FieldKind};
 
 /// Runs every check on `automation`. `dir` is `None` when the directory is
 /// empty, and literal users, entitlements and templates are then not checked.
-pub fn check(automation: &Automation, dir: Option<&Directory>, catalog: &Catalog) -> Vec<Diagnostic> {
+pub fn check(
+    automation: &Automation,
+    dir: Option<&Directory>,
+    catalog: &Catalog,
+) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut error = |pos: Pos, message: String| {
         out.push(Diagnostic {
@@ -26,7 +30,12 @@ pub fn check(automation: &Automation, dir: Option<&Directory>, catalog: &Catalog
     if let Some(when) = &automation.trigger.when {
         for root in when.context_roots() {
             if root != "trigger" && root != "run" {
-                error(automation.trigger.pos, format!("trigger condition reads ctx.{root}; only ctx.trigger and ctx.run exist before the first step"));
+                error(
+                    automation.trigger.pos,
+                    format!(
+                        "trigger condition reads ctx.{root}; only ctx.trigger and ctx.run exist before the first step"
+                    ),
+                );
             }
         }
     }
@@ -38,20 +47,30 @@ pub fn check(automation: &Automation, dir: Option<&Directory>, catalog: &Catalog
                 }
             }
         }
-        let Some(spec) = steps::lookup(&step.kind) else { continue };
+        let Some(spec) = steps::lookup(&step.kind) else {
+            continue;
+        };
         for field in &step.fields {
             let (Some(literal), Some(kind)) = (
                 field.template.literal(),
-                spec.fields().iter().find(|f| f.name == field.name).map(|f| f.kind),
+                spec.fields()
+                    .iter()
+                    .find(|f| f.name == field.name)
+                    .map(|f| f.kind),
             ) else {
                 continue;
             };
             let problems = match kind {
                 FieldKind::Automation => automation_problem(automation, literal, catalog),
-                _ => dir.map(|d| directory_problems(d, kind, literal)).unwrap_or_default(),
+                _ => dir
+                    .map(|d| directory_problems(d, kind, literal))
+                    .unwrap_or_default(),
             };
             for problem in problems {
-                error(field.pos, format!("{}.{}: {problem}", step.kind, field.name));
+                error(
+                    field.pos,
+                    format!("{}.{}: {problem}", step.kind, field.name),
+                );
             }
         }
     }
@@ -65,12 +84,21 @@ fn reference_problem(automation: &Automation, index: usize, root: &str) -> Optio
     }
     match automation.step_index(root) {
         Some(i) if i < index => None,
-        Some(i) if i == index => Some(format!("ctx.{root} is this step's own output, which does not exist yet")),
-        Some(_) => Some(format!("ctx.{root} refers to a step that comes later; only earlier steps' outputs can be read")),
+        Some(i) if i == index => Some(format!(
+            "ctx.{root} is this step's own output, which does not exist yet"
+        )),
+        Some(_) => Some(format!(
+            "ctx.{root} refers to a step that comes later; only earlier steps' outputs can be read"
+        )),
         None => {
-            let known = automation.steps[..index].iter().map(|s| s.id.as_str()).chain(["trigger", "run"]);
+            let known = automation.steps[..index]
+                .iter()
+                .map(|s| s.id.as_str())
+                .chain(["trigger", "run"]);
             let hint = suggest(root, known);
-            Some(format!("ctx.{root} is not a step id{hint}; expected ctx.trigger, ctx.run or an earlier step's id"))
+            Some(format!(
+                "ctx.{root} is not a step id{hint}; expected ctx.trigger, ctx.run or an earlier step's id"
+            ))
         }
     }
 }
@@ -133,13 +161,28 @@ fn directory_problems(dir: &Directory, kind: FieldKind, literal: &Json) -> Vec<S
 /// A literal `run_automation` target must exist, be runnable on demand, and
 /// not lead back to `automation`.
 fn automation_problem(automation: &Automation, literal: &Json, catalog: &Catalog) -> Vec<String> {
-    let Some(name) = literal.as_str() else { return Vec::new() };
+    let Some(name) = literal.as_str() else {
+        return Vec::new();
+    };
     let target = match catalog.find(name) {
         Ok(t) => t,
+        // Its own errors are reported against its own file.
+        Err(LoadError::Invalid(found)) => {
+            let file = found
+                .first()
+                .map(|d| d.file.display().to_string())
+                .unwrap_or_default();
+            return vec![format!(
+                "automation `{name}` has errors of its own ({file})"
+            )];
+        }
         Err(e) => return vec![e.to_string()],
     };
     if target.trigger.kind != "manual" {
-        return vec![format!("automation `{name}` has trigger `{}`; run_automation needs one with `trigger: manual`", target.trigger.kind)];
+        return vec![format!(
+            "automation `{name}` has trigger `{}`; run_automation needs one with `trigger: manual`",
+            target.trigger.kind
+        )];
     }
     let mut path = vec![automation.name.clone()];
     let mut seen = HashSet::new();
@@ -150,14 +193,26 @@ fn automation_problem(automation: &Automation, literal: &Json, catalog: &Catalog
 }
 
 /// Follows literal `run_automation` targets from `from`, looking for `start`.
-fn find_cycle(from: &Automation, start: &str, catalog: &Catalog, path: &mut Vec<String>, seen: &mut HashSet<String>) -> Option<Vec<String>> {
+fn find_cycle(
+    from: &Automation,
+    start: &str,
+    catalog: &Catalog,
+    path: &mut Vec<String>,
+    seen: &mut HashSet<String>,
+) -> Option<Vec<String>> {
     path.push(from.name.clone());
     if from.name == start {
         return Some(path.clone());
     }
     if seen.insert(from.name.clone()) {
         for step in from.steps.iter().filter(|s| s.kind == "run_automation") {
-            let Some(next) = step.field("automation").and_then(|f| f.template.literal()).and_then(Json::as_str) else { continue };
+            let Some(next) = step
+                .field("automation")
+                .and_then(|f| f.template.literal())
+                .and_then(Json::as_str)
+            else {
+                continue;
+            };
             if let Ok(next) = catalog.find(next)
                 && let Some(cycle) = find_cycle(&next, start, catalog, path, seen)
             {

@@ -101,6 +101,8 @@ pub struct StepDef {
     pub kind: String,
     pub fields: Vec<FieldValue>,
     pub condition: Option<Expr>,
+    /// Where the `if:` expression is.
+    pub condition_pos: Pos,
     pub retry: RetryPolicy,
     pub timeout: Option<Duration>,
     pub on_error: OnError,
@@ -116,7 +118,7 @@ impl StepDef {
     pub fn exprs(&self) -> Vec<(&Expr, Pos)> {
         let mut out: Vec<(&Expr, Pos)> = Vec::new();
         if let Some(c) = &self.condition {
-            out.push((c, self.pos));
+            out.push((c, self.condition_pos));
         }
         for f in &self.fields {
             out.extend(f.template.exprs().into_iter().map(|e| (e, f.pos)));

@@ -31,16 +31,28 @@ pub fn parse(path: &Path, text: &str) -> Result<Automation, Vec<Diagnostic>> {
         }
     };
     let Some(top) = root.as_mapping() else {
-        p.error(pos_of(&root), "expected a mapping with name, trigger and steps");
+        p.error(
+            pos_of(&root),
+            "expected a mapping with name, trigger and steps",
+        );
         return Err(p.diagnostics);
     };
-    p.unknown_keys(top, &["name", "description", "trigger", "steps"], "automation");
+    p.unknown_keys(
+        top,
+        &["name", "description", "trigger", "steps"],
+        "automation",
+    );
     let name = p.required_string(top, "name", pos_of(&root));
-    let description = top.get_scalar("description").map(|s| s.as_str().to_string());
+    let description = top
+        .get_scalar("description")
+        .map(|s| s.as_str().to_string());
     let trigger = match top.get_node("trigger") {
         Some(node) => p.trigger(node),
         None => {
-            p.error(pos_of(&root), "missing `trigger` (for example `trigger: manual`)");
+            p.error(
+                pos_of(&root),
+                "missing `trigger` (for example `trigger: manual`)",
+            );
             None
         }
     };
@@ -52,7 +64,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Automation, Vec<Diagnostic>> {
             items.iter().filter_map(|n| p.step(n)).collect::<Vec<_>>()
         }
         Some(other) => {
-            p.error(pos_of(other), format!("`steps` must be a list, found {}", kind_of(other)));
+            p.error(
+                pos_of(other),
+                format!("`steps` must be a list, found {}", kind_of(other)),
+            );
             Vec::new()
         }
         None => {
@@ -103,7 +118,11 @@ impl Parser<'_> {
                 let hint = suggest(key.as_str(), allowed.iter().copied());
                 self.error(
                     pos_of_scalar(key),
-                    format!("unknown key `{}` in {what}{hint}; expected one of {}", key.as_str(), allowed.join(", ")),
+                    format!(
+                        "unknown key `{}` in {what}{hint}; expected one of {}",
+                        key.as_str(),
+                        allowed.join(", ")
+                    ),
                 );
             }
         }
@@ -128,7 +147,9 @@ impl Parser<'_> {
     /// does not sit on one line from there (block scalars, line breaks).
     fn pos_in_scalar(&self, node: &Node, chars: usize) -> Pos {
         let pos = pos_of(node);
-        let (Node::Scalar(s), Some(start)) = (node, node.span().start()) else { return pos };
+        let (Node::Scalar(s), Some(start)) = (node, node.span().start()) else {
+            return pos;
+        };
         let quote = match self.text.chars().nth(start.character()) {
             Some('"' | '\'') => 1,
             Some('|' | '>') => return pos,
@@ -137,7 +158,10 @@ impl Parser<'_> {
         if s.as_str().chars().take(chars).any(|c| c == '\n') {
             return pos;
         }
-        Pos { line: pos.line, column: pos.column + quote + chars }
+        Pos {
+            line: pos.line,
+            column: pos.column + quote + chars,
+        }
     }
 
     fn expr(&mut self, node: &Node, what: &str) -> Option<Expr> {
@@ -149,10 +173,7 @@ impl Parser<'_> {
             Ok(e) => Some(e),
             Err(e) => {
                 let pos = self.pos_in_scalar(node, e.column.saturating_sub(1));
-                self.error(
-                    pos,
-                    format!("`{what}`: CEL syntax error: {}", e.message),
-                );
+                self.error(pos, format!("`{what}`: CEL syntax error: {}", e.message));
                 None
             }
         }
@@ -167,14 +188,26 @@ impl Parser<'_> {
                 (k, Some(v))
             }
             other => {
-                self.error(pos_of(other), format!("`trigger` must name one trigger: one of {}", kinds.collect::<Vec<_>>().join(", ")));
+                self.error(
+                    pos_of(other),
+                    format!(
+                        "`trigger` must name one trigger: one of {}",
+                        kinds.collect::<Vec<_>>().join(", ")
+                    ),
+                );
                 return None;
             }
         };
         let kind = kind_node.as_str();
         let Some((_, allowed)) = TRIGGERS.iter().find(|(k, _)| *k == kind) else {
             let hint = suggest(kind, kinds.clone());
-            self.error(pos_of_scalar(kind_node), format!("unknown trigger `{kind}`{hint}; expected one of {}", kinds.collect::<Vec<_>>().join(", ")));
+            self.error(
+                pos_of_scalar(kind_node),
+                format!(
+                    "unknown trigger `{kind}`{hint}; expected one of {}",
+                    kinds.collect::<Vec<_>>().join(", ")
+                ),
+            );
             return None;
         };
         let mut trigger = Trigger {
@@ -197,51 +230,99 @@ impl Parser<'_> {
                     trigger.settings.insert(k.as_str().to_string(), to_json(v));
                 }
             }
-            Some(other) => self.error(pos_of(other), format!("trigger settings must be a mapping, found {}", kind_of(other))),
+            Some(other) => self.error(
+                pos_of(other),
+                format!(
+                    "trigger settings must be a mapping, found {}",
+                    kind_of(other)
+                ),
+            ),
         }
         if kind == "schedule" && !trigger.settings.contains_key("cron") {
-            self.error(trigger.pos, "trigger `schedule` needs `cron` (for example `0 9 * * MON`)");
+            self.error(
+                trigger.pos,
+                "trigger `schedule` needs `cron` (for example `0 9 * * MON`)",
+            );
         }
         Some(trigger)
     }
 
     fn step(&mut self, node: &Node) -> Option<StepDef> {
         let Node::Mapping(map) = node else {
-            self.error(pos_of(node), format!("a step must be a mapping (id: …, <step type>: …), found {}", kind_of(node)));
+            self.error(
+                pos_of(node),
+                format!(
+                    "a step must be a mapping (id: …, <step type>: …), found {}",
+                    kind_of(node)
+                ),
+            );
             return None;
         };
         let pos = pos_of(node);
         let id = self.required_string(map, "id", pos);
         if let Some(id) = &id {
-            let valid = id.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-                && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            let valid = id
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if !valid || id == "trigger" || id == "run" {
                 self.error(pos_of(map.get_node("id").unwrap()), format!("step id `{id}` must be lower_snake_case and not `trigger` or `run` (it is read as ctx.{id})"));
             }
         }
-        let type_keys: Vec<_> = map.keys().filter(|k| !STEP_COMMON_KEYS.contains(&k.as_str())).collect();
+        let type_keys: Vec<_> = map
+            .keys()
+            .filter(|k| !STEP_COMMON_KEYS.contains(&k.as_str()))
+            .collect();
         let step_type = match type_keys.as_slice() {
             [key] => match steps::lookup(key.as_str()) {
                 Some(step) => Some((step, *key)),
                 None => {
                     let names = steps::registry().iter().map(|s| s.kind());
-                    let hint = suggest(key.as_str(), names.clone().chain(STEP_COMMON_KEYS.iter().copied()));
-                    self.error(pos_of_scalar(key), format!("unknown step type `{}`{hint}; expected one of {}", key.as_str(), names.collect::<Vec<_>>().join(", ")));
+                    let hint = suggest(
+                        key.as_str(),
+                        names.clone().chain(STEP_COMMON_KEYS.iter().copied()),
+                    );
+                    self.error(
+                        pos_of_scalar(key),
+                        format!(
+                            "unknown step type `{}`{hint}; expected one of {}",
+                            key.as_str(),
+                            names.collect::<Vec<_>>().join(", ")
+                        ),
+                    );
                     None
                 }
             },
             [] => {
-                self.error(pos, "the step names no step type (for example `wait: { duration: 1h }`)");
+                self.error(
+                    pos,
+                    "the step names no step type (for example `wait: { duration: 1h }`)",
+                );
                 None
             }
             [_, second, ..] => {
-                self.error(pos_of_scalar(second), format!("a step has one step type; `{}` is a second one or an unknown key", second.as_str()));
+                self.error(
+                    pos_of_scalar(second),
+                    format!(
+                        "a step has one step type; `{}` is a second one or an unknown key",
+                        second.as_str()
+                    ),
+                );
                 None
             }
         };
         let condition = map.get_node("if").and_then(|n| self.expr(n, "if"));
-        let retry = map.get_node("retry").and_then(|n| self.retry(n)).unwrap_or_default();
-        let timeout = map.get_node("timeout").and_then(|n| self.duration(n, "timeout"));
+        let condition_pos = map.get_node("if").map_or(pos, pos_of);
+        let retry = map
+            .get_node("retry")
+            .and_then(|n| self.retry(n))
+            .unwrap_or_default();
+        let timeout = map
+            .get_node("timeout")
+            .and_then(|n| self.duration(n, "timeout"));
         let on_error = match map.get_node("on_error") {
             None => OnError::Fail,
             Some(Node::Scalar(s)) if s.as_str() == "fail" => OnError::Fail,
@@ -252,12 +333,17 @@ impl Parser<'_> {
             }
         };
         let (step, key) = step_type?;
-        let fields = self.fields(step, map.get_node(key.as_str()).unwrap(), pos_of_scalar(key));
+        let fields = self.fields(
+            step,
+            map.get_node(key.as_str()).unwrap(),
+            pos_of_scalar(key),
+        );
         let def = StepDef {
             id: id?,
             kind: step.kind().to_string(),
             fields,
             condition,
+            condition_pos,
             retry,
             timeout,
             on_error,
@@ -275,7 +361,13 @@ impl Parser<'_> {
             Node::Mapping(m) => Some(m),
             Node::Scalar(s) if s.as_str().is_empty() => None,
             other => {
-                self.error(pos_of(other), format!("`{kind}` takes a mapping of fields, found {}", kind_of(other)));
+                self.error(
+                    pos_of(other),
+                    format!(
+                        "`{kind}` takes a mapping of fields, found {}",
+                        kind_of(other)
+                    ),
+                );
                 return Vec::new();
             }
         };
@@ -287,7 +379,13 @@ impl Parser<'_> {
                 let Some(spec) = specs.iter().find(|f| f.name == name) else {
                     let hint = suggest(name, specs.iter().map(|f| f.name));
                     let expected: Vec<_> = specs.iter().map(|f| f.name).collect();
-                    self.error(pos_of_scalar(key), format!("{kind}: unknown field `{name}`{hint}; expected one of {}", expected.join(", ")));
+                    self.error(
+                        pos_of_scalar(key),
+                        format!(
+                            "{kind}: unknown field `{name}`{hint}; expected one of {}",
+                            expected.join(", ")
+                        ),
+                    );
                     continue;
                 };
                 let pos = pos_of(value);
@@ -297,12 +395,20 @@ impl Parser<'_> {
                     Err(e) => {
                         let at = match value {
                             Node::Scalar(s) => {
-                                let before = s.as_str().get(..e.offset).unwrap_or_default().chars().count();
+                                let before = s
+                                    .as_str()
+                                    .get(..e.offset)
+                                    .unwrap_or_default()
+                                    .chars()
+                                    .count();
                                 self.pos_in_scalar(value, before + e.error.column.saturating_sub(1))
                             }
                             _ => pos,
                         };
-                        self.error(at, format!("{kind}.{name}: CEL syntax error: {}", e.error.message));
+                        self.error(
+                            at,
+                            format!("{kind}.{name}: CEL syntax error: {}", e.error.message),
+                        );
                         continue;
                     }
                 };
@@ -311,12 +417,23 @@ impl Parser<'_> {
                 {
                     self.error(pos, format!("{kind}.{name}: {expected}"));
                 }
-                out.push(FieldValue { name: name.to_string(), template, pos });
+                out.push(FieldValue {
+                    name: name.to_string(),
+                    template,
+                    pos,
+                });
             }
         }
         for spec in specs.iter().filter(|f| f.required) {
             if !out.iter().any(|f| f.name == spec.name) {
-                self.error(key_pos, format!("{kind}: missing required field `{}` ({})", spec.name, spec.kind.describe()));
+                self.error(
+                    key_pos,
+                    format!(
+                        "{kind}: missing required field `{}` ({})",
+                        spec.name,
+                        spec.kind.describe()
+                    ),
+                );
             }
         }
         out
@@ -330,7 +447,10 @@ impl Parser<'_> {
                 None
             }
             None => {
-                self.error(pos_of(node), format!("`{what}` must be a duration such as `30s` or `5m`"));
+                self.error(
+                    pos_of(node),
+                    format!("`{what}` must be a duration such as `30s` or `5m`"),
+                );
                 None
             }
         }
@@ -338,7 +458,10 @@ impl Parser<'_> {
 
     fn retry(&mut self, node: &Node) -> Option<RetryPolicy> {
         let Node::Mapping(map) = node else {
-            self.error(pos_of(node), "`retry` must be a mapping: { attempts: 3, backoff: 5s, max_delay: 5m }");
+            self.error(
+                pos_of(node),
+                "`retry` must be a mapping: { attempts: 3, backoff: 5s, max_delay: 5m }",
+            );
             return None;
         };
         self.unknown_keys(map, &["attempts", "backoff", "max_delay"], "retry");
@@ -346,14 +469,19 @@ impl Parser<'_> {
         if let Some(n) = map.get_node("attempts") {
             match n.as_scalar().and_then(|s| s.as_str().parse::<u32>().ok()) {
                 Some(a) if (1..=100).contains(&a) => policy.attempts = a,
-                _ => self.error(pos_of(n), "`retry.attempts` must be a whole number from 1 to 100"),
+                _ => self.error(
+                    pos_of(n),
+                    "`retry.attempts` must be a whole number from 1 to 100",
+                ),
             }
         }
         if let Some(n) = map.get_node("backoff") {
             policy.backoff = self.duration(n, "retry.backoff").unwrap_or(policy.backoff);
         }
         if let Some(n) = map.get_node("max_delay") {
-            policy.max_delay = self.duration(n, "retry.max_delay").unwrap_or(policy.max_delay);
+            policy.max_delay = self
+                .duration(n, "retry.max_delay")
+                .unwrap_or(policy.max_delay);
         }
         Some(policy)
     }
@@ -361,7 +489,13 @@ impl Parser<'_> {
     fn unique_ids(&mut self, steps: &[StepDef]) {
         for (i, step) in steps.iter().enumerate() {
             if let Some(first) = steps[..i].iter().find(|s| s.id == step.id) {
-                self.error(step.pos, format!("duplicate step id `{}` (first used at line {})", step.id, first.pos.line));
+                self.error(
+                    step.pos,
+                    format!(
+                        "duplicate step id `{}` (first used at line {})",
+                        step.id, first.pos.line
+                    ),
+                );
             }
         }
     }

@@ -11,11 +11,26 @@ pub fn load(text: &str) -> Result<Node, (Pos, String)> {
     use marked_yaml::LoadError::*;
     let options = LoaderOptions::default().error_on_duplicate_keys(true);
     marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| match e {
-        TopLevelMustBeMapping(m) => (marker_pos(&m), "expected a mapping at the top level (name:, trigger:, steps:)".into()),
-        TopLevelMustBeSequence(m) => (marker_pos(&m), "expected a sequence at the top level".into()),
-        UnexpectedAnchor(m) => (marker_pos(&m), "YAML anchors and aliases are not supported".into()),
-        MappingKeyMustBeScalar(m) => (marker_pos(&m), "a mapping key must be a plain string".into()),
-        UnexpectedTag(m) => (marker_pos(&m), "YAML tags (`!tag`) are not supported".into()),
+        TopLevelMustBeMapping(m) => (
+            marker_pos(&m),
+            "expected a mapping at the top level (name:, trigger:, steps:)".into(),
+        ),
+        TopLevelMustBeSequence(m) => (
+            marker_pos(&m),
+            "expected a sequence at the top level".into(),
+        ),
+        UnexpectedAnchor(m) => (
+            marker_pos(&m),
+            "YAML anchors and aliases are not supported".into(),
+        ),
+        MappingKeyMustBeScalar(m) => (
+            marker_pos(&m),
+            "a mapping key must be a plain string".into(),
+        ),
+        UnexpectedTag(m) => (
+            marker_pos(&m),
+            "YAML tags (`!tag`) are not supported".into(),
+        ),
         ScanError(m, err) => (marker_pos(&m), format!("invalid YAML: {}", err.info())),
         DuplicateKey(inner) => (
             pos_of_scalar(&inner.key),
@@ -39,7 +54,9 @@ fn marker_pos(m: &marked_yaml::Marker) -> Pos {
 }
 
 fn span_pos(span: &marked_yaml::Span) -> Pos {
-    span.start().map(marker_pos).unwrap_or(Pos { line: 1, column: 1 })
+    span.start()
+        .map(marker_pos)
+        .unwrap_or(Pos { line: 1, column: 1 })
 }
 
 pub fn pos_of(node: &Node) -> Pos {
@@ -116,12 +133,18 @@ mod tests {
         let map = node.as_mapping().unwrap();
         let b = map.get_node("b").unwrap();
         assert_eq!(pos_of(b), Pos { line: 3, column: 3 });
-        assert_eq!(to_json(&node), serde_json::json!({"a": 1, "b": ["x", true]}));
+        assert_eq!(
+            to_json(&node),
+            serde_json::json!({"a": 1, "b": ["x", true]})
+        );
     }
 
     #[test]
     fn syntax_error_has_position() {
         let (pos, msg) = load("a: [1, 2\nb: 3\n").unwrap_err();
-        assert!(pos.line >= 1 && msg.contains("invalid YAML"), "{pos:?} {msg}");
+        assert!(
+            pos.line >= 1 && msg.contains("invalid YAML"),
+            "{pos:?} {msg}"
+        );
     }
 }

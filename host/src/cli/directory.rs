@@ -37,8 +37,15 @@ pub fn directory(env: &Env, cmd: DirectoryCommand) -> anyhow::Result<Exit> {
             } else {
                 println!(
                     "imported {}: {} users, {} apps, {} entitlements, {} grants, {} accounts, {} access profiles, {} delegates, {} review templates",
-                    file.display(), summary.users, summary.apps, summary.entitlements, summary.grants,
-                    summary.accounts, summary.access_profiles, summary.delegates, summary.review_templates
+                    file.display(),
+                    summary.users,
+                    summary.apps,
+                    summary.entitlements,
+                    summary.grants,
+                    summary.accounts,
+                    summary.access_profiles,
+                    summary.delegates,
+                    summary.review_templates
                 );
             }
             Ok(Exit::Ok)
@@ -47,7 +54,10 @@ pub fn directory(env: &Env, cmd: DirectoryCommand) -> anyhow::Result<Exit> {
             let dir = store.directory("cli");
             let counts = dir.counts()?;
             if env.json {
-                let mut out: serde_json::Map<String, serde_json::Value> = counts.iter().map(|(k, n)| (k.replace(' ', "_"), json!(n))).collect();
+                let mut out: serde_json::Map<String, serde_json::Value> = counts
+                    .iter()
+                    .map(|(k, n)| (k.replace(' ', "_"), json!(n)))
+                    .collect();
                 out.insert("users_list".into(), json!(dir.users()?));
                 out.insert("campaigns_list".into(), json!(dir.campaigns()?));
                 if events {
@@ -55,19 +65,35 @@ pub fn directory(env: &Env, cmd: DirectoryCommand) -> anyhow::Result<Exit> {
                 }
                 render::json(&out);
             } else {
-                render::table(&["WHAT", "COUNT"], &counts.iter().map(|(k, n)| vec![k.to_string(), n.to_string()]).collect::<Vec<_>>());
+                render::table(
+                    &["WHAT", "COUNT"],
+                    &counts
+                        .iter()
+                        .map(|(k, n)| vec![k.to_string(), n.to_string()])
+                        .collect::<Vec<_>>(),
+                );
                 if events {
                     print_events(&dir, None)?;
                 }
             }
             Ok(Exit::Ok)
         }
-        DirectoryCommand::Show { user: Some(id), events } => {
+        DirectoryCommand::Show {
+            user: Some(id),
+            events,
+        } => {
             let dir = store.directory("cli");
             let user = dir.require_user(&id)?;
             let grants = dir.grants_of(&id)?;
-            let tasks = dir.tasks(&TaskFilter { subject: Some(id.clone()), ..TaskFilter::default() })?;
-            let assigned = dir.tasks(&TaskFilter { assignee: Some(id.clone()), states: vec!["open".into()], ..TaskFilter::default() })?;
+            let tasks = dir.tasks(&TaskFilter {
+                subject: Some(id.clone()),
+                ..TaskFilter::default()
+            })?;
+            let assigned = dir.tasks(&TaskFilter {
+                assignee: Some(id.clone()),
+                states: vec!["open".into()],
+                ..TaskFilter::default()
+            })?;
             let profiles = dir.enrollments_of(&id)?;
             let delegators = dir.delegators_of(&id)?;
             if env.json {
@@ -81,7 +107,12 @@ pub fn directory(env: &Env, cmd: DirectoryCommand) -> anyhow::Result<Exit> {
                 render::json(&out);
             } else {
                 println!("{} ({}) {}", user.display_name, user.id, user.status);
-                for (k, v) in [("email", &user.email), ("manager", &user.manager_id), ("department", &user.department), ("title", &user.title)] {
+                for (k, v) in [
+                    ("email", &user.email),
+                    ("manager", &user.manager_id),
+                    ("department", &user.department),
+                    ("title", &user.title),
+                ] {
                     println!("  {k:<12} {}", render::or_dash(v.as_deref()));
                 }
                 println!("  {:<12} {}", "profiles", profiles.join(", "));
@@ -92,7 +123,14 @@ pub fn directory(env: &Env, cmd: DirectoryCommand) -> anyhow::Result<Exit> {
                 }
                 println!("tasks about this user:");
                 for t in &tasks {
-                    println!("  {:>4} {:<7} {:<10} {:<28} {}", t.id, t.kind, t.state, t.entitlement_id, render::or_dash(t.assignee_id.as_deref()));
+                    println!(
+                        "  {:>4} {:<7} {:<10} {:<28} {}",
+                        t.id,
+                        t.kind,
+                        t.state,
+                        t.entitlement_id,
+                        render::or_dash(t.assignee_id.as_deref())
+                    );
                 }
                 println!("open tasks assigned to this user: {}", assigned.len());
                 if events {
@@ -107,7 +145,13 @@ pub fn directory(env: &Env, cmd: DirectoryCommand) -> anyhow::Result<Exit> {
 fn print_events(dir: &Directory, subject: Option<&str>) -> anyhow::Result<()> {
     println!("events:");
     for e in dir.events(subject)? {
-        println!("  {:>5} {} {:<18} {}", e["seq"], e["at"].as_str().unwrap_or_default(), e["kind"].as_str().unwrap_or_default(), e["actor"].as_str().unwrap_or_default());
+        println!(
+            "  {:>5} {} {:<18} {}",
+            e["seq"],
+            e["at"].as_str().unwrap_or_default(),
+            e["kind"].as_str().unwrap_or_default(),
+            e["actor"].as_str().unwrap_or_default()
+        );
     }
     Ok(())
 }

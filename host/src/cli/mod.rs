@@ -18,7 +18,11 @@ use crate::config::Config;
 use crate::store::Store;
 
 #[derive(Debug, Parser)]
-#[command(name = "keystep", version, about = "Identity-governance automations: YAML workflows, durable runs, sandboxed plugins")]
+#[command(
+    name = "keystep",
+    version,
+    about = "Identity-governance automations: YAML workflows, durable runs, sandboxed plugins"
+)]
 pub struct Cli {
     /// Config file (default: $KEYSTEP_CONFIG, else ./keystep.toml, else built-in defaults).
     #[arg(long, global = true)]
@@ -74,11 +78,18 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { Exit::BadInput as i32 } else { 0 };
+            return if e.use_stderr() {
+                Exit::BadInput as i32
+            } else {
+                0
+            };
         }
     };
     let env = match Config::load(cli.config.as_deref()) {
-        Ok(config) => Env { config, json: cli.json },
+        Ok(config) => Env {
+            config,
+            json: cli.json,
+        },
         Err(e) => return report(&e, cli.json),
     };
     let result = match cli.command {

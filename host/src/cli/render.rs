@@ -7,7 +7,10 @@ use serde::Serialize;
 use crate::store::runs::{Attempt, Run};
 
 pub fn json(value: &impl Serialize) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 /// Prints rows under headers, each column as wide as its widest cell.
@@ -19,7 +22,11 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
         }
     }
     let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", padded.join("  ").trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());
@@ -68,27 +75,48 @@ pub fn mark(state: &str) -> String {
 /// One line about a step attempt: mark, step, type, attempt, time, detail.
 pub fn attempt_line(a: &Attempt) -> String {
     let time = a.duration_ms().map(duration).unwrap_or_default();
-    let retry = if a.attempt > 1 { format!(" (attempt {})", a.attempt) } else { String::new() };
+    let retry = if a.attempt > 1 {
+        format!(" (attempt {})", a.attempt)
+    } else {
+        String::new()
+    };
     let detail = match a.state.as_str() {
         "failed" => a.error.clone().unwrap_or_default(),
-        "waiting" => match a.output.as_ref().and_then(|o| o.get("until")).and_then(|u| u.as_str()) {
+        "waiting" => match a
+            .output
+            .as_ref()
+            .and_then(|o| o.get("until"))
+            .and_then(|u| u.as_str())
+        {
             Some(until) => format!("until {until}"),
             None => "waiting on a child run".into(),
         },
         "skipped" => "condition false".into(),
         _ => summary(a.output.as_ref()),
     };
-    format!("  {} {:<22} {:<24} {:>7}{retry}  {detail}", mark(&a.state), a.step_id, a.kind, time)
+    format!(
+        "  {} {:<22} {:<24} {:>7}{retry}  {detail}",
+        mark(&a.state),
+        a.step_id,
+        a.kind,
+        time
+    )
 }
 
 /// A short description of a step output: the counts of its lists, its ids.
 fn summary(output: Option<&serde_json::Value>) -> String {
-    let Some(serde_json::Value::Object(map)) = output else { return String::new() };
+    let Some(serde_json::Value::Object(map)) = output else {
+        return String::new();
+    };
     map.iter()
         .filter_map(|(k, v)| match v {
-            serde_json::Value::Array(items) if !items.is_empty() => Some(format!("{k}: {}", items.len())),
+            serde_json::Value::Array(items) if !items.is_empty() => {
+                Some(format!("{k}: {}", items.len()))
+            }
             serde_json::Value::Number(n) if k.ends_with("id") => Some(format!("{k} {n}")),
-            serde_json::Value::String(s) if k.ends_with("status") || k == "automation" => Some(format!("{k} {s}")),
+            serde_json::Value::String(s) if k.ends_with("status") || k == "automation" => {
+                Some(format!("{k} {s}"))
+            }
             _ => None,
         })
         .collect::<Vec<_>>()
@@ -97,6 +125,16 @@ fn summary(output: Option<&serde_json::Value>) -> String {
 
 /// One line about a run's end.
 pub fn run_line(run: &Run) -> String {
-    let error = run.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
-    format!("{} run {} ({}) {}{error}", mark(&run.state), run.id, run.automation, run.state)
+    let error = run
+        .error
+        .as_deref()
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default();
+    format!(
+        "{} run {} ({}) {}{error}",
+        mark(&run.state),
+        run.id,
+        run.automation,
+        run.state
+    )
 }

@@ -42,7 +42,10 @@ pub struct Printer {
 impl Observer for Printer {
     fn attempt(&mut self, run: &Run, attempt: &Attempt) {
         if !self.json {
-            println!("{}", render::attempt_line(attempt).replacen("  ", &format!("  [{}] ", run.id), 1));
+            println!(
+                "{}",
+                render::attempt_line(attempt).replacen("  ", &format!("  [{}] ", run.id), 1)
+            );
         }
     }
 
@@ -70,11 +73,17 @@ pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
     };
     if let Some(when) = &automation.trigger.when {
         let scope = crate::expr::Scope::new(&json!({ "trigger": input }));
-        if !when.eval_bool(&scope).map_err(|e| anyhow::anyhow!("trigger condition: {e}"))? {
+        if !when
+            .eval_bool(&scope)
+            .map_err(|e| anyhow::anyhow!("trigger condition: {e}"))?
+        {
             if env.json {
                 render::json(&json!({ "started": false, "reason": "trigger condition is false" }));
             } else {
-                println!("the trigger condition of {} is false for this input; nothing runs", automation.name);
+                println!(
+                    "the trigger condition of {} is false for this input; nothing runs",
+                    automation.name
+                );
             }
             return Ok(Exit::Ok);
         }
@@ -82,10 +91,18 @@ pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
     let store = env.open_store()?;
     let dir = store.directory("validate");
     let directory_known = !dir.users()?.is_empty();
-    let problems = crate::automation::check::check(&automation, directory_known.then_some(&dir), &env.config.catalog());
+    let problems = crate::automation::check::check(
+        &automation,
+        directory_known.then_some(&dir),
+        &env.config.catalog(),
+    );
     if !problems.is_empty() {
         let lines: Vec<String> = problems.iter().map(|d| d.to_string()).collect();
-        anyhow::bail!("{} is not valid; nothing was started:\n{}", automation.name, lines.join("\n"));
+        anyhow::bail!(
+            "{} is not valid; nothing was started:\n{}",
+            automation.name,
+            lines.join("\n")
+        );
     }
     let interrupt = interrupt_flag();
     let mut engine = Engine::new(&store, env.config.catalog())
@@ -113,7 +130,14 @@ pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
 
 /// Drives runs until `id` ends, counting down waits no longer than
 /// `follow`; returns the exit code for the run.
-pub fn follow(env: &Env, engine: &Engine, id: i64, follow: Duration, interrupt: &AtomicBool, printer: &mut Printer) -> anyhow::Result<Exit> {
+pub fn follow(
+    env: &Env,
+    engine: &Engine,
+    id: i64,
+    follow: Duration,
+    interrupt: &AtomicBool,
+    printer: &mut Printer,
+) -> anyhow::Result<Exit> {
     let conn = engine.store().conn();
     loop {
         let idle = engine.drive(printer)?;
@@ -124,7 +148,9 @@ pub fn follow(env: &Env, engine: &Engine, id: i64, follow: Duration, interrupt: 
         if idle == Idle::Interrupted {
             return interrupted(env, &run);
         }
-        let Idle::Until(next) = idle else { unreachable!() };
+        let Idle::Until(next) = idle else {
+            unreachable!()
+        };
         let now = Utc::now();
         let until = match (run.state.as_str(), run.wake_at) {
             ("waiting", Some(wake)) if (wake - now).to_std().unwrap_or_default() > follow => {
@@ -157,7 +183,11 @@ fn countdown(run: &Run, until: chrono::DateTime<Utc>, interrupt: &AtomicBool, js
             return true;
         }
         if tty && run.state == "waiting" {
-            print!("\r\x1b[2K  ⏳ run {} waiting, {} left", run.id, render::duration(left));
+            print!(
+                "\r\x1b[2K  ⏳ run {} waiting, {} left",
+                run.id,
+                render::duration(left)
+            );
             let _ = std::io::stdout().flush();
             shown = true;
         }
@@ -169,17 +199,30 @@ fn finish(env: &Env, store: &Store, run: &Run) -> anyhow::Result<Exit> {
     if env.json {
         render::json(&super::runs::history(store, run)?);
     }
-    Ok(if run.state == "succeeded" { Exit::Ok } else { Exit::RunFailed })
+    Ok(if run.state == "succeeded" {
+        Exit::Ok
+    } else {
+        Exit::RunFailed
+    })
 }
 
 fn still_waiting(env: &Env, run: &Run) -> anyhow::Result<Exit> {
     let until = run.wake_at.map(crate::store::ts);
     if env.json {
-        render::json(&json!({ "run_id": run.id, "state": run.state, "wake_at": until, "awaiting_run": run.awaiting_run }));
+        render::json(
+            &json!({ "run_id": run.id, "state": run.state, "wake_at": until, "awaiting_run": run.awaiting_run }),
+        );
     } else {
         match run.awaiting_run {
-            Some(child) if until.as_deref().is_some_and(|u| u.starts_with("9999")) => println!("⏳ run {} waits for run {child}; `keystep runs resume` continues both once due", run.id),
-            _ => println!("⏳ run {} waits until {}; `keystep runs resume` continues it once due", run.id, until.unwrap_or_default()),
+            Some(child) if until.as_deref().is_some_and(|u| u.starts_with("9999")) => println!(
+                "⏳ run {} waits for run {child}; `keystep runs resume` continues both once due",
+                run.id
+            ),
+            _ => println!(
+                "⏳ run {} waits until {}; `keystep runs resume` continues it once due",
+                run.id,
+                until.unwrap_or_default()
+            ),
         }
     }
     Ok(Exit::Ok)
@@ -189,14 +232,23 @@ fn interrupted(env: &Env, run: &Run) -> anyhow::Result<Exit> {
     if env.json {
         render::json(&json!({ "run_id": run.id, "state": run.state, "interrupted": true }));
     } else {
-        println!("\ninterrupted: run {} is saved ({}); `keystep runs resume` continues it", run.id, run.state);
+        println!(
+            "\ninterrupted: run {} is saved ({}); `keystep runs resume` continues it",
+            run.id, run.state
+        );
     }
     Ok(Exit::Interrupted)
 }
 
 /// Runs the automation inside a transaction that is rolled back: every
 /// expression is evaluated and every step shows what it would do.
-fn dry_run(env: &Env, store: &Store, engine: &mut Engine, automation: crate::automation::Automation, input: Json) -> anyhow::Result<Exit> {
+fn dry_run(
+    env: &Env,
+    store: &Store,
+    engine: &mut Engine,
+    automation: crate::automation::Automation,
+    input: Json,
+) -> anyhow::Result<Exit> {
     engine.dry_run = true;
     store.begin_dry_run()?;
     let planned = (|| -> anyhow::Result<Vec<Json>> {
@@ -206,7 +258,13 @@ fn dry_run(env: &Env, store: &Store, engine: &mut Engine, automation: crate::aut
         let mut out = Vec::new();
         while let Some(id) = family.pop() {
             let run = runs::load(store.conn(), id)?.context("run vanished")?;
-            family.extend(store.conn().prepare("SELECT id FROM runs WHERE parent_run = ?1 ORDER BY id DESC")?.query_map([id], |r| r.get::<_, i64>(0))?.collect::<rusqlite::Result<Vec<_>>>()?);
+            family.extend(
+                store
+                    .conn()
+                    .prepare("SELECT id FROM runs WHERE parent_run = ?1 ORDER BY id DESC")?
+                    .query_map([id], |r| r.get::<_, i64>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+            );
             out.push(super::runs::history(store, &run)?);
         }
         Ok(out)
@@ -218,14 +276,21 @@ fn dry_run(env: &Env, store: &Store, engine: &mut Engine, automation: crate::aut
         render::json(&json!({ "dry_run": true, "runs": planned }));
     } else {
         for run in &planned {
-            println!("dry run of {} (nothing was changed):", run["run"]["automation"].as_str().unwrap_or_default());
+            println!(
+                "dry run of {} (nothing was changed):",
+                run["run"]["automation"].as_str().unwrap_or_default()
+            );
             for step in run["steps"].as_array().into_iter().flatten() {
                 let verb = match step["state"].as_str() {
                     Some("skipped") => "would skip",
                     Some("failed") => "would fail",
                     _ => "would run",
                 };
-                println!("  {verb} {} ({})", step["step_id"].as_str().unwrap_or_default(), step["kind"].as_str().unwrap_or_default());
+                println!(
+                    "  {verb} {} ({})",
+                    step["step_id"].as_str().unwrap_or_default(),
+                    step["kind"].as_str().unwrap_or_default()
+                );
                 for key in ["input", "output", "error"] {
                     if !step[key].is_null() {
                         println!("    {key}: {}", step[key]);

@@ -40,14 +40,27 @@ pub enum RunsCommand {
 }
 
 fn parse_now(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    chrono::DateTime::parse_from_rfc3339(s).map(|t| t.to_utc()).map_err(|e| format!("{e}; expected e.g. 2026-12-01T09:00:00Z"))
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.to_utc())
+        .map_err(|e| format!("{e}; expected e.g. 2026-12-01T09:00:00Z"))
 }
 
 pub fn runs(env: &Env, cmd: RunsCommand) -> anyhow::Result<Exit> {
     let store = env.open_store()?;
     match cmd {
-        RunsCommand::List { automation, state, limit } => {
-            let list = runs::list(store.conn(), &RunFilter { automation, state, limit })?;
+        RunsCommand::List {
+            automation,
+            state,
+            limit,
+        } => {
+            let list = runs::list(
+                store.conn(),
+                &RunFilter {
+                    automation,
+                    state,
+                    limit,
+                },
+            )?;
             if env.json {
                 render::json(&list.iter().map(summary).collect::<Vec<_>>());
             } else {
@@ -61,11 +74,27 @@ pub fn runs(env: &Env, cmd: RunsCommand) -> anyhow::Result<Exit> {
                             render::or_dash(r.subject_id.as_deref()),
                             r.cursor.to_string(),
                             r.created_at.clone(),
-                            render::or_dash(r.wake_at.map(crate::store::ts).as_deref().filter(|w| !w.starts_with("9999"))),
+                            render::or_dash(
+                                r.wake_at
+                                    .map(crate::store::ts)
+                                    .as_deref()
+                                    .filter(|w| !w.starts_with("9999")),
+                            ),
                         ]
                     })
                     .collect();
-                render::table(&["ID", "AUTOMATION", "STATE", "SUBJECT", "STEPS DONE", "CREATED", "WAKES"], &rows);
+                render::table(
+                    &[
+                        "ID",
+                        "AUTOMATION",
+                        "STATE",
+                        "SUBJECT",
+                        "STEPS DONE",
+                        "CREATED",
+                        "WAKES",
+                    ],
+                    &rows,
+                );
             }
             Ok(Exit::Ok)
         }
@@ -92,7 +121,12 @@ pub fn runs(env: &Env, cmd: RunsCommand) -> anyhow::Result<Exit> {
     }
 }
 
-fn resume(env: &Env, store: &Store, id: Option<i64>, now: Option<chrono::DateTime<chrono::Utc>>) -> anyhow::Result<Exit> {
+fn resume(
+    env: &Env,
+    store: &Store,
+    id: Option<i64>,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<Exit> {
     let mut engine = Engine::new(store, env.config.catalog())
         .with_max_depth(env.config.max_depth)
         .with_interrupt(interrupt_flag());
@@ -107,12 +141,24 @@ fn resume(env: &Env, store: &Store, id: Option<i64>, now: Option<chrono::DateTim
     }
     let mut printer = Printer { json: env.json };
     let idle = engine.drive(&mut printer)?;
-    let waiting: i64 = store.conn().query_row("SELECT count(*) FROM runs WHERE state = 'waiting'", [], |r| r.get(0))?;
-    let focus = id.map(|id| runs::load(store.conn(), id)).transpose()?.flatten();
+    let waiting: i64 = store.conn().query_row(
+        "SELECT count(*) FROM runs WHERE state = 'waiting'",
+        [],
+        |r| r.get(0),
+    )?;
+    let focus = id
+        .map(|id| runs::load(store.conn(), id))
+        .transpose()?
+        .flatten();
     if env.json {
-        render::json(&json!({ "waiting": waiting, "next_wake": match &idle { Idle::Until(t) => t.map(crate::store::ts), Idle::Interrupted => None }, "run": focus.as_ref().map(summary) }));
+        render::json(
+            &json!({ "waiting": waiting, "next_wake": match &idle { Idle::Until(t) => t.map(crate::store::ts), Idle::Interrupted => None }, "run": focus.as_ref().map(summary) }),
+        );
     } else if let Idle::Until(Some(next)) = idle {
-        println!("{waiting} run(s) waiting; the next is due at {}", crate::store::ts(next));
+        println!(
+            "{waiting} run(s) waiting; the next is due at {}",
+            crate::store::ts(next)
+        );
     } else if idle == Idle::Interrupted {
         println!("interrupted; every run is saved");
     }
@@ -166,9 +212,31 @@ pub fn history(store: &Store, run: &Run) -> anyhow::Result<Json> {
 
 fn show(history: &Json) {
     let run = &history["run"];
-    let text = |v: &Json| v.as_str().map(str::to_string).unwrap_or_else(|| if v.is_null() { "-".into() } else { v.to_string() });
-    println!("run {}  {}  {}", run["id"], text(&run["automation"]), text(&run["state"]));
-    for key in ["version", "subject_id", "parent_run", "awaiting_run", "created_at", "finished_at", "wake_at", "error"] {
+    let text = |v: &Json| {
+        v.as_str().map(str::to_string).unwrap_or_else(|| {
+            if v.is_null() {
+                "-".into()
+            } else {
+                v.to_string()
+            }
+        })
+    };
+    println!(
+        "run {}  {}  {}",
+        run["id"],
+        text(&run["automation"]),
+        text(&run["state"])
+    );
+    for key in [
+        "version",
+        "subject_id",
+        "parent_run",
+        "awaiting_run",
+        "created_at",
+        "finished_at",
+        "wake_at",
+        "error",
+    ] {
         if !run[key].is_null() {
             println!("  {key:<13} {}", text(&run[key]));
         }
@@ -178,7 +246,10 @@ fn show(history: &Json) {
         println!("  {:<13} {}", "child runs", run["children"]);
     }
     for step in history["steps"].as_array().into_iter().flatten() {
-        let ms = step["duration_ms"].as_i64().map(render::duration).unwrap_or_default();
+        let ms = step["duration_ms"]
+            .as_i64()
+            .map(render::duration)
+            .unwrap_or_default();
         println!(
             "\n{} {} ({}) attempt {}  {}  {ms}",
             render::mark(step["state"].as_str().unwrap_or_default()),
@@ -194,7 +265,11 @@ fn show(history: &Json) {
             }
         }
         if !step["error"].is_null() {
-            let retry = if step["retryable"] == json!(true) { " (retryable)" } else { "" };
+            let retry = if step["retryable"] == json!(true) {
+                " (retryable)"
+            } else {
+                ""
+            };
             println!("    error     {}{retry}", text(&step["error"]));
         }
     }

@@ -35,12 +35,21 @@ pub enum TasksCommand {
 pub fn tasks(env: &Env, cmd: TasksCommand) -> anyhow::Result<Exit> {
     let store = env.open_store()?;
     match cmd {
-        TasksCommand::List { assignee, subject, kind, state } => {
+        TasksCommand::List {
+            assignee,
+            subject,
+            kind,
+            state,
+        } => {
             let filter = TaskFilter {
                 assignee,
                 subject,
                 kinds: kind,
-                states: if state == "all" { Vec::new() } else { vec![state] },
+                states: if state == "all" {
+                    Vec::new()
+                } else {
+                    vec![state]
+                },
             };
             let tasks = store.directory("cli").tasks(&filter)?;
             if env.json {
@@ -60,17 +69,33 @@ pub fn tasks(env: &Env, cmd: TasksCommand) -> anyhow::Result<Exit> {
                         ]
                     })
                     .collect();
-                render::table(&["ID", "KIND", "STATE", "SUBJECT", "ENTITLEMENT", "ASSIGNEE", "CAMPAIGN"], &rows);
+                render::table(
+                    &[
+                        "ID",
+                        "KIND",
+                        "STATE",
+                        "SUBJECT",
+                        "ENTITLEMENT",
+                        "ASSIGNEE",
+                        "CAMPAIGN",
+                    ],
+                    &rows,
+                );
             }
             Ok(Exit::Ok)
         }
         TasksCommand::Complete { id, decision } => {
-            let task = store.write(|conn| crate::directory::Directory::new(conn, "cli".into()).complete_task(id, decision.as_deref()))?;
+            let task = store.write(|conn| {
+                crate::directory::Directory::new(conn, "cli".into())
+                    .complete_task(id, decision.as_deref())
+            })?;
             print_task(env, &task);
             Ok(Exit::Ok)
         }
         TasksCommand::Cancel { id } => {
-            let task = store.write(|conn| crate::directory::Directory::new(conn, "cli".into()).cancel_task(id))?;
+            let task = store.write(|conn| {
+                crate::directory::Directory::new(conn, "cli".into()).cancel_task(id)
+            })?;
             print_task(env, &task);
             Ok(Exit::Ok)
         }
@@ -81,7 +106,14 @@ fn print_task(env: &Env, task: &Task) {
     if env.json {
         render::json(task);
     } else {
-        let decision = task.decision.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
-        println!("task {} {} {}{decision}: {} {}", task.id, task.kind, task.state, task.subject_id, task.entitlement_id);
+        let decision = task
+            .decision
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        println!(
+            "task {} {} {}{decision}: {} {}",
+            task.id, task.kind, task.state, task.subject_id, task.entitlement_id
+        );
     }
 }

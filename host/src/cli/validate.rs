@@ -16,7 +16,11 @@ pub struct ValidateArgs {
 }
 
 pub fn validate(env: &Env, args: ValidateArgs) -> anyhow::Result<Exit> {
-    let paths = if args.paths.is_empty() { env.config.automation_dirs.clone() } else { args.paths };
+    let paths = if args.paths.is_empty() {
+        env.config.automation_dirs.clone()
+    } else {
+        args.paths
+    };
     let mut files = Vec::new();
     for path in &paths {
         if path.is_dir() {
@@ -41,27 +45,51 @@ pub fn validate(env: &Env, args: ValidateArgs) -> anyhow::Result<Exit> {
                 diagnostics.extend(found);
             }
             Err(catalog::LoadError::Invalid(found)) => diagnostics.extend(found),
-            Err(other) => diagnostics.push(Diagnostic { file: file.clone(), pos: Pos { line: 0, column: 0 }, message: other.to_string() }),
+            Err(other) => diagnostics.push(Diagnostic {
+                file: file.clone(),
+                pos: Pos { line: 0, column: 0 },
+                message: other.to_string(),
+            }),
         }
     }
     if files.is_empty() {
-        anyhow::bail!("no automation files in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        anyhow::bail!(
+            "no automation files in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     if env.json {
         let errors: Vec<_> = diagnostics
             .iter()
             .map(|d| json!({ "file": d.file, "line": d.pos.line, "column": d.pos.column, "message": d.message }))
             .collect();
-        render::json(&json!({ "files": files.len(), "valid": valid, "errors": errors, "directory_checked": directory_known }));
+        render::json(
+            &json!({ "files": files.len(), "valid": valid, "errors": errors, "directory_checked": directory_known }),
+        );
     } else {
         for d in &diagnostics {
             eprintln!("{d}");
         }
         if !directory_known {
-            eprintln!("note: the directory is empty, so literal users, entitlements and templates were not checked");
+            eprintln!(
+                "note: the directory is empty, so literal users, entitlements and templates were not checked"
+            );
         }
         let bad = files.len() - valid.len();
-        println!("{} file(s) checked: {} valid, {bad} with errors ({} error(s))", files.len(), valid.len(), diagnostics.len());
+        println!(
+            "{} file(s) checked: {} valid, {bad} with errors ({} error(s))",
+            files.len(),
+            valid.len(),
+            diagnostics.len()
+        );
     }
-    Ok(if diagnostics.is_empty() { Exit::Ok } else { Exit::BadInput })
+    Ok(if diagnostics.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::BadInput
+    })
 }

@@ -52,7 +52,10 @@ pub struct Selector {
 impl Selector {
     pub fn matches(&self, app: &str, resource_type: &str, resource: Option<&str>) -> bool {
         self.app.as_deref().is_none_or(|a| a == app)
-            && self.resource_type.as_deref().is_none_or(|t| t == resource_type)
+            && self
+                .resource_type
+                .as_deref()
+                .is_none_or(|t| t == resource_type)
             && self.resource.as_deref().is_none_or(|r| Some(r) == resource)
     }
 }
@@ -73,15 +76,19 @@ impl Directory<'_> {
     pub fn app(&self, id: &str) -> Result<Option<App>> {
         Ok(self
             .conn
-            .query_row("SELECT id, name, owner_id, connector, description FROM apps WHERE id = ?1", [id], |r| {
-                Ok(App {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    owner_id: r.get(2)?,
-                    connector: r.get(3)?,
-                    description: r.get(4)?,
-                })
-            })
+            .query_row(
+                "SELECT id, name, owner_id, connector, description FROM apps WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(App {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        owner_id: r.get(2)?,
+                        connector: r.get(3)?,
+                        description: r.get(4)?,
+                    })
+                },
+            )
             .optional()?)
     }
 
@@ -97,12 +104,17 @@ impl Directory<'_> {
     pub fn entitlement(&self, id: &str) -> Result<Option<Entitlement>> {
         Ok(self
             .conn
-            .query_row("SELECT * FROM entitlements WHERE id = ?1", [id], entitlement_from_row)
+            .query_row(
+                "SELECT * FROM entitlements WHERE id = ?1",
+                [id],
+                entitlement_from_row,
+            )
             .optional()?)
     }
 
     pub fn require_entitlement(&self, id: &str) -> Result<Entitlement> {
-        self.entitlement(id)?.ok_or_else(|| DirError::not_found("entitlement", id))
+        self.entitlement(id)?
+            .ok_or_else(|| DirError::not_found("entitlement", id))
     }
 
     pub fn put_entitlement(&self, e: &Entitlement) -> Result<()> {
@@ -120,7 +132,9 @@ impl Directory<'_> {
 
     /// Every entitlement, by id.
     pub fn entitlements(&self) -> Result<Vec<Entitlement>> {
-        let mut stmt = self.conn.prepare_cached("SELECT * FROM entitlements ORDER BY id")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT * FROM entitlements ORDER BY id")?;
         let rows = stmt.query_map([], entitlement_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -208,42 +222,82 @@ impl Directory<'_> {
         if let Some(u) = &user {
             self.require_user(u)?;
         }
-        let old: Option<String> = self
-            .conn
-            .query_row("SELECT json_object('id', id, 'app', app_id, 'user', user_id, 'username', username, 'email', email, 'status', status) FROM accounts WHERE id = ?1", [&id], |r| r.get(0))
-            .optional()?;
         let attributes = account.get("attributes").cloned().unwrap_or(json!({}));
+        let row = (
+            app,
+            user,
+            field("username"),
+            field("email"),
+            field("status").unwrap_or_else(|| "active".into()),
+            attributes.to_string(),
+        );
+        let old = self
+            .conn
+            .query_row(
+                "SELECT app_id, user_id, username, email, status, attributes FROM accounts WHERE id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )
+            .optional()?;
+        if old.as_ref() == Some(&row) {
+            return Ok(());
+        }
+        let (app, user, username, email, status, attributes) = &row;
         self.conn.execute(
             "INSERT INTO accounts (id, app_id, user_id, username, email, status, attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (id) DO UPDATE SET app_id = ?2, user_id = ?3, username = ?4, email = ?5, status = ?6, attributes = ?7",
-            params![id, app, user, field("username"), field("email"), field("status").unwrap_or_else(|| "active".into()), attributes.to_string()],
+            params![id, app, user, username, email, status, attributes],
         )?;
-        let payload = json!({"user_id": user, "app_id": app, "new_account": account});
-        match old {
-            None => self.record("account_created", user.as_deref(), payload),
+        let account_json = |(app, user, username, email, status, _): &(
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+        )| {
+            json!({"id": id, "app": app, "user": user, "username": username, "email": email, "status": status})
+        };
+        let mut payload =
+            json!({"user_id": user, "app_id": app, "new_account": account_json(&row)});
+        let kind = match &old {
+            None => "account_created",
             Some(old) => {
-                let mut payload = payload;
-                payload["old_account"] = serde_json::from_str(&old).unwrap_or(Json::Null);
-                self.record("account_updated", user.as_deref(), payload)
+                payload["old_account"] = account_json(old);
+                "account_updated"
             }
-        }
+        };
+        self.record(kind, user.as_deref(), payload)
     }
 
     pub fn access_profile(&self, id: &str) -> Result<Option<String>> {
         Ok(self
             .conn
-            .query_row("SELECT name FROM access_profiles WHERE id = ?1", [id], |r| r.get(0))
+            .query_row(
+                "SELECT name FROM access_profiles WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
     /// Creates or replaces an access profile and its entitlements.
-    pub fn put_access_profile(&self, id: &str, name: &str, description: Option<&str>, entitlements: &[String]) -> Result<()> {
+    pub fn put_access_profile(
+        &self,
+        id: &str,
+        name: &str,
+        description: Option<&str>,
+        entitlements: &[String],
+    ) -> Result<()> {
         self.conn.execute(
             "INSERT INTO access_profiles (id, name, description) VALUES (?1, ?2, ?3)
              ON CONFLICT (id) DO UPDATE SET name = ?2, description = ?3",
             params![id, name, description],
         )?;
-        self.conn.execute("DELETE FROM access_profile_entitlements WHERE profile_id = ?1", [id])?;
+        self.conn.execute(
+            "DELETE FROM access_profile_entitlements WHERE profile_id = ?1",
+            [id],
+        )?;
         for e in entitlements {
             self.require_entitlement(e)?;
             self.conn.execute(
@@ -256,9 +310,9 @@ impl Directory<'_> {
 
     /// The access profiles `user` is enrolled in.
     pub fn enrollments_of(&self, user: &str) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT profile_id FROM enrollments WHERE user_id = ?1 ORDER BY profile_id")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT profile_id FROM enrollments WHERE user_id = ?1 ORDER BY profile_id",
+        )?;
         let rows = stmt.query_map([user], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -274,19 +328,27 @@ impl Directory<'_> {
             params![profile, user, self.now()],
         )? == 1;
         if added {
-            self.record("user_enrolled", Some(user), json!({"user_id": user, "profile_id": profile}))?;
+            self.record(
+                "user_enrolled",
+                Some(user),
+                json!({"user_id": user, "profile_id": profile}),
+            )?;
         }
         Ok(added)
     }
 
     /// Unenrolls `user` from `profile`; records `user_unenrolled` if enrolled.
     pub fn unenroll(&self, profile: &str, user: &str) -> Result<bool> {
-        let removed = self
-            .conn
-            .execute("DELETE FROM enrollments WHERE profile_id = ?1 AND user_id = ?2", [profile, user])?
-            == 1;
+        let removed = self.conn.execute(
+            "DELETE FROM enrollments WHERE profile_id = ?1 AND user_id = ?2",
+            [profile, user],
+        )? == 1;
         if removed {
-            self.record("user_unenrolled", Some(user), json!({"user_id": user, "profile_id": profile}))?;
+            self.record(
+                "user_unenrolled",
+                Some(user),
+                json!({"user_id": user, "profile_id": profile}),
+            )?;
         }
         Ok(removed)
     }

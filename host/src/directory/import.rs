@@ -127,7 +127,8 @@ pub fn read(path: &Path) -> anyhow::Result<DirectoryFile> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     if path.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))
+        serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))
     } else {
         serde_yaml::from_str(&text).map_err(|e| match e.location() {
             Some(l) => anyhow::anyhow!("{}:{}:{}: {e}", path.display(), l.line(), l.column()),
@@ -140,35 +141,36 @@ pub fn read(path: &Path) -> anyhow::Result<DirectoryFile> {
 /// transaction: an error anywhere leaves the directory unchanged.
 pub fn apply(dir: &Directory, file: &DirectoryFile) -> Result<Summary, DirError> {
     let mut summary = Summary::default();
-    // Users first without managers, so a manager may come later in the file.
     for u in &file.users {
-        let user = User {
+        dir.put_user(&User {
             id: u.id.clone(),
             email: u.email.clone(),
             display_name: u.display_name.clone(),
             username: u.username.clone(),
             status: u.status.clone(),
-            manager_id: dir.user(&u.id)?.and_then(|old| old.manager_id),
+            manager_id: u.manager.clone(),
             department: u.department.clone(),
             title: u.title.clone(),
             attributes: Json::Object(u.attributes.clone()),
-        };
-        dir.put_user(&user)?;
-    }
-    for u in &file.users {
-        let mut user = dir.require_user(&u.id)?;
-        if user.manager_id != u.manager {
-            if let Some(m) = &u.manager {
-                dir.user(m)?.ok_or_else(|| DirError::Invalid(format!("user `{}`: unknown manager `{m}`", u.id)))?;
-            }
-            user.manager_id = u.manager.clone();
-            dir.put_user(&user)?;
-        }
+        })?;
         summary.users += 1;
+    }
+    // A manager may come later in the file than the people they manage.
+    for u in &file.users {
+        if let Some(m) = &u.manager
+            && dir.user(m)?.is_none()
+        {
+            return Err(DirError::Invalid(format!(
+                "user `{}`: unknown manager `{m}`",
+                u.id
+            )));
+        }
     }
     for a in &file.apps {
         if let Some(owner) = &a.owner {
-            dir.user(owner)?.ok_or_else(|| DirError::Invalid(format!("app `{}`: unknown owner `{owner}`", a.id)))?;
+            dir.user(owner)?.ok_or_else(|| {
+                DirError::Invalid(format!("app `{}`: unknown owner `{owner}`", a.id))
+            })?;
         }
         dir.put_app(&App {
             id: a.id.clone(),

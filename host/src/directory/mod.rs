@@ -122,18 +122,25 @@ impl<'c> Directory<'c> {
     }
 
     pub fn require_user(&self, id: &str) -> Result<User> {
-        self.user(id)?.ok_or_else(|| DirError::not_found("user", id))
+        self.user(id)?
+            .ok_or_else(|| DirError::not_found("user", id))
     }
 
     pub fn user_by_email(&self, email: &str) -> Result<Option<User>> {
         Ok(self
             .conn
-            .query_row("SELECT * FROM users WHERE lower(email) = lower(?1)", [email], User::from_row)
+            .query_row(
+                "SELECT * FROM users WHERE lower(email) = lower(?1)",
+                [email],
+                User::from_row,
+            )
             .optional()?)
     }
 
     pub fn users(&self) -> Result<Vec<User>> {
-        let mut stmt = self.conn.prepare_cached("SELECT * FROM users ORDER BY id")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT * FROM users ORDER BY id")?;
         let rows = stmt.query_map([], User::from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -142,7 +149,9 @@ impl<'c> Directory<'c> {
     /// with the old and new user when something changed.
     pub fn put_user(&self, user: &User) -> Result<()> {
         if user.id.is_empty() || user.display_name.is_empty() {
-            return Err(DirError::Invalid("a user needs an id and a display_name".into()));
+            return Err(DirError::Invalid(
+                "a user needs an id and a display_name".into(),
+            ));
         }
         if !USER_STATUSES.contains(&user.status.as_str()) {
             return Err(DirError::Invalid(format!(
@@ -167,7 +176,11 @@ impl<'c> Directory<'c> {
             ],
         )?;
         match old {
-            None => self.record("user_created", Some(&user.id), json!({"user_id": user.id, "user": user})),
+            None => self.record(
+                "user_created",
+                Some(&user.id),
+                json!({"user_id": user.id, "user": user}),
+            ),
             Some(old) => self.record(
                 "user_updated",
                 Some(&user.id),
@@ -186,9 +199,9 @@ impl<'c> Directory<'c> {
 
     /// The users who have delegated to `id`.
     pub fn delegators_of(&self, id: &str) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT user_id FROM delegates WHERE delegate_id = ?1 ORDER BY user_id")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT user_id FROM delegates WHERE delegate_id = ?1 ORDER BY user_id",
+        )?;
         let rows = stmt.query_map([id], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -197,7 +210,11 @@ impl<'c> Directory<'c> {
     pub fn set_delegate(&self, user: &str, delegate: Option<&str>) -> Result<()> {
         let old: Option<String> = self
             .conn
-            .query_row("SELECT delegate_id FROM delegates WHERE user_id = ?1", [user], |r| r.get(0))
+            .query_row(
+                "SELECT delegate_id FROM delegates WHERE user_id = ?1",
+                [user],
+                |r| r.get(0),
+            )
             .optional()?;
         if old.as_deref() == delegate {
             return Ok(());
@@ -211,7 +228,9 @@ impl<'c> Directory<'c> {
                     params![user, d],
                 )?
             }
-            None => self.conn.execute("DELETE FROM delegates WHERE user_id = ?1", [user])?,
+            None => self
+                .conn
+                .execute("DELETE FROM delegates WHERE user_id = ?1", [user])?,
         };
         self.record(
             "delegate_changed",
@@ -223,15 +242,25 @@ impl<'c> Directory<'c> {
     /// Counts rows of each directory table, for `directory show`.
     pub fn counts(&self) -> Result<Vec<(&'static str, i64)>> {
         let tables = [
-            ("users", "users"), ("apps", "apps"), ("entitlements", "entitlements"), ("grants", "grants"),
-            ("accounts", "accounts"), ("access profiles", "access_profiles"), ("enrollments", "enrollments"),
-            ("delegates", "delegates"), ("review templates", "review_templates"), ("campaigns", "campaigns"),
-            ("open tasks", "tasks WHERE state = 'open'"), ("events", "events"),
+            ("users", "users"),
+            ("apps", "apps"),
+            ("entitlements", "entitlements"),
+            ("grants", "grants"),
+            ("accounts", "accounts"),
+            ("access profiles", "access_profiles"),
+            ("enrollments", "enrollments"),
+            ("delegates", "delegates"),
+            ("review templates", "review_templates"),
+            ("campaigns", "campaigns"),
+            ("open tasks", "tasks WHERE state = 'open'"),
+            ("events", "events"),
         ];
         tables
             .iter()
             .map(|(label, from)| {
-                let n: i64 = self.conn.query_row(&format!("SELECT count(*) FROM {from}"), [], |r| r.get(0))?;
+                let n: i64 =
+                    self.conn
+                        .query_row(&format!("SELECT count(*) FROM {from}"), [], |r| r.get(0))?;
                 Ok((*label, n))
             })
             .collect()

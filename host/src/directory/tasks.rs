@@ -84,7 +84,14 @@ impl Directory<'_> {
     }
 
     /// Opens a task; records `task_created`.
-    pub fn open_task(&self, kind: &str, subject: &str, entitlement: &str, assignee: Option<&str>, campaign: Option<i64>) -> Result<Task> {
+    pub fn open_task(
+        &self,
+        kind: &str,
+        subject: &str,
+        entitlement: &str,
+        assignee: Option<&str>,
+        campaign: Option<i64>,
+    ) -> Result<Task> {
         let now = self.now();
         self.conn.execute(
             "INSERT INTO tasks (kind, subject_id, assignee_id, entitlement_id, campaign_id, origin, created_at, updated_at)
@@ -105,11 +112,17 @@ impl Directory<'_> {
     }
 
     pub fn require_task(&self, id: i64) -> Result<Task> {
-        self.task(id)?.ok_or_else(|| DirError::not_found("task", &id.to_string()))
+        self.task(id)?
+            .ok_or_else(|| DirError::not_found("task", &id.to_string()))
     }
 
     /// The open task of `kind` for `subject` × `entitlement`, if any.
-    pub fn open_task_for(&self, kind: &str, subject: &str, entitlement: &str) -> Result<Option<Task>> {
+    pub fn open_task_for(
+        &self,
+        kind: &str,
+        subject: &str,
+        entitlement: &str,
+    ) -> Result<Option<Task>> {
         Ok(self
             .conn
             .query_row(
@@ -130,14 +143,20 @@ impl Directory<'_> {
                AND (?4 = '[]' OR state IN (SELECT value FROM json_each(?4)))
              ORDER BY id",
         )?;
-        let rows = stmt.query_map(params![filter.assignee, filter.subject, kinds, states], task_from_row)?;
+        let rows = stmt.query_map(
+            params![filter.assignee, filter.subject, kinds, states],
+            task_from_row,
+        )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn require_open(&self, id: i64) -> Result<Task> {
         let task = self.require_task(id)?;
         if task.state != "open" {
-            return Err(DirError::Invalid(format!("task {id} is already {}", task.state)));
+            return Err(DirError::Invalid(format!(
+                "task {id} is already {}",
+                task.state
+            )));
         }
         Ok(task)
     }
@@ -150,8 +169,16 @@ impl Directory<'_> {
             "UPDATE tasks SET assignee_id = ?2, updated_at = ?3 WHERE id = ?1",
             params![id, assignee, self.now()],
         )?;
-        self.history(id, "reassigned", json!({"from": task.assignee_id, "to": assignee}))?;
-        self.record("task_reassigned", Some(&task.subject_id), json!({"task_id": id, "from": task.assignee_id, "to": assignee}))
+        self.history(
+            id,
+            "reassigned",
+            json!({"from": task.assignee_id, "to": assignee}),
+        )?;
+        self.record(
+            "task_reassigned",
+            Some(&task.subject_id),
+            json!({"task_id": id, "from": task.assignee_id, "to": assignee}),
+        )
     }
 
     /// Completes an open task and carries it out: a grant task adds the
@@ -162,8 +189,17 @@ impl Directory<'_> {
         let decision = match (task.kind.as_str(), decision) {
             ("review", None | Some("keep")) => Some("keep"),
             ("review", Some("revoke")) => Some("revoke"),
-            ("review", Some(other)) => return Err(DirError::Invalid(format!("a review decision is `keep` or `revoke`, not `{other}`"))),
-            (_, Some(d)) => return Err(DirError::Invalid(format!("a {} task takes no decision (`{d}`)", task.kind))),
+            ("review", Some(other)) => {
+                return Err(DirError::Invalid(format!(
+                    "a review decision is `keep` or `revoke`, not `{other}`"
+                )));
+            }
+            (_, Some(d)) => {
+                return Err(DirError::Invalid(format!(
+                    "a {} task takes no decision (`{d}`)",
+                    task.kind
+                )));
+            }
             (_, None) => None,
         };
         match (task.kind.as_str(), decision) {
@@ -173,9 +209,19 @@ impl Directory<'_> {
             ("revoke", _) => {
                 self.remove_grant(&task.subject_id, &task.entitlement_id)?;
             }
-            (_, Some("revoke")) if self.open_task_for("revoke", &task.subject_id, &task.entitlement_id)?.is_none() => {
+            (_, Some("revoke"))
+                if self
+                    .open_task_for("revoke", &task.subject_id, &task.entitlement_id)?
+                    .is_none() =>
+            {
                 let owner = self.app_owner_of(&task.entitlement_id)?;
-                self.open_task("revoke", &task.subject_id, &task.entitlement_id, owner.as_deref(), None)?;
+                self.open_task(
+                    "revoke",
+                    &task.subject_id,
+                    &task.entitlement_id,
+                    owner.as_deref(),
+                    None,
+                )?;
             }
             _ => {}
         }
@@ -194,7 +240,11 @@ impl Directory<'_> {
             params![task.id, state, decision, self.now()],
         )?;
         self.history(task.id, state, json!({"decision": decision}))?;
-        self.record(&format!("task_{state}"), Some(&task.subject_id), json!({"task_id": task.id, "kind": task.kind, "decision": decision}))?;
+        self.record(
+            &format!("task_{state}"),
+            Some(&task.subject_id),
+            json!({"task_id": task.id, "kind": task.kind, "decision": decision}),
+        )?;
         self.require_task(task.id)
     }
 
@@ -225,7 +275,8 @@ impl Directory<'_> {
     }
 
     pub fn put_review_template(&self, t: &ReviewTemplate) -> Result<()> {
-        let valid = matches!(t.reviewer.as_str(), "manager" | "app_owner") || t.reviewer.starts_with("user:");
+        let valid = matches!(t.reviewer.as_str(), "manager" | "app_owner")
+            || t.reviewer.starts_with("user:");
         if !valid {
             return Err(DirError::Invalid(format!(
                 "review template `{}`: reviewer `{}` must be manager, app_owner or user:<id>",
@@ -247,12 +298,22 @@ impl Directory<'_> {
             params![template, name, self.now(), self.actor],
         )?;
         let id = self.conn.last_insert_rowid();
-        self.record("campaign_created", None, json!({"campaign_id": id, "template_id": template, "name": name}))?;
-        Ok(self.campaigns()?.into_iter().find(|c| c.id == id).expect("campaign just inserted"))
+        self.record(
+            "campaign_created",
+            None,
+            json!({"campaign_id": id, "template_id": template, "name": name}),
+        )?;
+        Ok(self
+            .campaigns()?
+            .into_iter()
+            .find(|c| c.id == id)
+            .expect("campaign just inserted"))
     }
 
     pub fn campaigns(&self) -> Result<Vec<Campaign>> {
-        let mut stmt = self.conn.prepare_cached("SELECT id, template_id, name, state, created_at, origin FROM campaigns ORDER BY id")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, template_id, name, state, created_at, origin FROM campaigns ORDER BY id",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok(Campaign {
                 id: r.get(0)?,

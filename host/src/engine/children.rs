@@ -25,7 +25,10 @@ impl RunStarter for ChildStarter<'_> {
             names.join(" → ")
         };
         if self.parent.lineage.iter().any(|a| a == name) {
-            return Err(StepError::fatal(format!("run_automation cycle refused: {}", chain(name))));
+            return Err(StepError::fatal(format!(
+                "run_automation cycle refused: {}",
+                chain(name)
+            )));
         }
         if self.parent.depth + 1 >= self.max_depth {
             return Err(StepError::fatal(format!(
@@ -34,7 +37,10 @@ impl RunStarter for ChildStarter<'_> {
                 chain(name)
             )));
         }
-        let automation = self.catalog.find(name).map_err(|e| StepError::fatal(e.to_string()))?;
+        let automation = self
+            .catalog
+            .find(name)
+            .map_err(|e| StepError::fatal(e.to_string()))?;
         if automation.trigger.kind != "manual" {
             return Err(StepError::fatal(format!(
                 "automation `{name}` has trigger `{}`; run_automation needs `trigger: manual`",
@@ -42,7 +48,9 @@ impl RunStarter for ChildStarter<'_> {
             )));
         }
         if !trigger.is_object() {
-            return Err(StepError::fatal("the child's context must be a JSON object"));
+            return Err(StepError::fatal(
+                "the child's context must be a JSON object",
+            ));
         }
         let dir = crate::directory::Directory::new(self.conn, format!("run {}", self.parent.id));
         let trigger = super::with_subject(&dir, trigger)?;

@@ -111,7 +111,9 @@ impl<'s> Engine<'s> {
     }
 
     fn interrupted(&self) -> bool {
-        self.interrupt.as_ref().is_some_and(|f| f.load(Ordering::Relaxed))
+        self.interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
     }
 
     /// Creates a pending run of `automation` with `trigger` as its
@@ -123,8 +125,12 @@ impl<'s> Engine<'s> {
             t @ Json::Object(_) => t,
             other => anyhow::bail!("the input must be a JSON object, got {other}"),
         };
-        let trigger = with_subject(&self.store.directory("cli"), trigger).map_err(|e| anyhow::anyhow!("input: {}", e.message))?;
-        let subject = trigger.get("user_id").and_then(Json::as_str).map(str::to_string);
+        let trigger = with_subject(&self.store.directory("cli"), trigger)
+            .map_err(|e| anyhow::anyhow!("input: {}", e.message))?;
+        let subject = trigger
+            .get("user_id")
+            .and_then(Json::as_str)
+            .map(str::to_string);
         let now = self.clock.now();
         let id = self.store.write(|conn| {
             runs::insert(
@@ -142,7 +148,9 @@ impl<'s> Engine<'s> {
                 now,
             )
         })?;
-        self.cache.borrow_mut().insert(automation.hash.clone(), automation);
+        self.cache
+            .borrow_mut()
+            .insert(automation.hash.clone(), automation);
         Ok(id)
     }
 
@@ -152,10 +160,16 @@ impl<'s> Engine<'s> {
             return Ok(a.clone());
         }
         let (path, source) = runs::version_source(self.store.conn(), version)?;
-        let automation = parse(Path::new(&path), &source)
-            .map_err(|d| anyhow::anyhow!("pinned automation version {version} no longer parses: {}", d[0]))?;
+        let automation = parse(Path::new(&path), &source).map_err(|d| {
+            anyhow::anyhow!(
+                "pinned automation version {version} no longer parses: {}",
+                d[0]
+            )
+        })?;
         let automation = Arc::new(automation);
-        self.cache.borrow_mut().insert(version.to_string(), automation.clone());
+        self.cache
+            .borrow_mut()
+            .insert(version.to_string(), automation.clone());
         Ok(automation)
     }
 
@@ -183,7 +197,9 @@ impl<'s> Engine<'s> {
     /// another live process holds it.
     fn run_until_parked(&self, id: i64, observer: &mut dyn Observer) -> anyhow::Result<bool> {
         let now = self.clock.now();
-        let claimed = self.store.write(|conn| runs::claim(conn, id, &self.owner, now, now + LEASE, process_alive))?;
+        let claimed = self
+            .store
+            .write(|conn| runs::claim(conn, id, &self.owner, now, now + LEASE, process_alive))?;
         if !claimed {
             return Ok(false);
         }
@@ -197,7 +213,8 @@ impl<'s> Engine<'s> {
                 Err(e) => break Err(e),
             }
         };
-        self.store.write(|conn| runs::release(conn, id, &self.owner))?;
+        self.store
+            .write(|conn| runs::release(conn, id, &self.owner))?;
         result.map(|()| true)
     }
 
@@ -237,7 +254,10 @@ impl<'s> Engine<'s> {
                 [id],
             )
         })?;
-        anyhow::ensure!(changed == 1, "run {id} has not failed; only failed runs are reopened");
+        anyhow::ensure!(
+            changed == 1,
+            "run {id} has not failed; only failed runs are reopened"
+        );
         Ok(())
     }
 }
@@ -245,8 +265,13 @@ impl<'s> Engine<'s> {
 /// Adds the subject's directory record as `user` to a trigger that names a
 /// `user_id` (and has no `user` of its own), so steps can read
 /// `ctx.trigger.user.manager_id` and the like.
-pub(crate) fn with_subject(dir: &crate::directory::Directory, mut trigger: Json) -> Result<Json, crate::steps::StepError> {
-    let Some(id) = trigger.get("user_id").and_then(Json::as_str) else { return Ok(trigger) };
+pub(crate) fn with_subject(
+    dir: &crate::directory::Directory,
+    mut trigger: Json,
+) -> Result<Json, crate::steps::StepError> {
+    let Some(id) = trigger.get("user_id").and_then(Json::as_str) else {
+        return Ok(trigger);
+    };
     let user = dir
         .user(id)?
         .ok_or_else(|| crate::steps::StepError::fatal(format!("user_id: unknown user `{id}`")))?;

@@ -34,13 +34,21 @@ enum Finish {
 
 /// Far enough ahead to mean "until woken".
 fn never() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("9999-12-31T00:00:00Z").unwrap().to_utc()
+    DateTime::parse_from_rfc3339("9999-12-31T00:00:00Z")
+        .unwrap()
+        .to_utc()
 }
 
 impl Engine<'_> {
-    pub(super) fn transition(&self, id: i64, observer: &mut dyn Observer) -> anyhow::Result<Transition> {
+    pub(super) fn transition(
+        &self,
+        id: i64,
+        observer: &mut dyn Observer,
+    ) -> anyhow::Result<Transition> {
         let conn = self.store.conn();
-        let Some(run) = runs::load(conn, id)? else { return Ok(Transition::Lost) };
+        let Some(run) = runs::load(conn, id)? else {
+            return Ok(Transition::Lost);
+        };
         if run.is_terminal() {
             return Ok(Transition::Ended);
         }
@@ -62,7 +70,12 @@ impl Engine<'_> {
     }
 
     /// Starts attempt `run.attempt + 1` of the step at the cursor.
-    fn attempt(&self, run: &Run, step: &StepDef, observer: &mut dyn Observer) -> anyhow::Result<Transition> {
+    fn attempt(
+        &self,
+        run: &Run,
+        step: &StepDef,
+        observer: &mut dyn Observer,
+    ) -> anyhow::Result<Transition> {
         let number = run.attempt + 1;
         let started = self.clock.now();
         let scope = Scope::new(&context(run, number));
@@ -91,7 +104,15 @@ impl Engine<'_> {
                     next.attempt = 0;
                     return self.commit(run, &next, &record, false, observer);
                 }
-                Err(e) => return self.fail(run, step, record, StepError::fatal(format!("`if`: {e}")), observer),
+                Err(e) => {
+                    return self.fail(
+                        run,
+                        step,
+                        record,
+                        StepError::fatal(format!("`if`: {e}")),
+                        observer,
+                    );
+                }
             }
         }
         let input = match render_input(step, &scope) {
@@ -109,49 +130,64 @@ impl Engine<'_> {
         };
         let actor = format!("run {}/{}/{number}", run.id, step.id);
         let delay = test_step_delay();
-        let written = self.store.write(|conn| -> Result<Option<Attempt>, Failure> {
-            if !still_ours(conn, run, &self.owner)? {
-                return Ok(None);
-            }
-            let dir = Directory::new(conn, actor.clone());
-            let starter = ChildStarter { conn, catalog: &self.catalog, parent: &info, max_depth: self.max_depth, now: started };
-            let mut cx = StepCx { dir: &dir, runs: &starter, run: &info, step_id: &step.id, attempt: number, now: started };
-            let outcome = kind.run(&input, &mut cx).map_err(Failure::Step)?;
-            if let Some(delay) = delay {
-                std::thread::sleep(delay);
-            }
-            let finished = self.clock.now();
-            let mut record = record.clone();
-            let mut next = RunUpdate::from(run);
-            next.attempt = number;
-            match outcome {
-                Outcome::Done(output) => {
-                    record.state = "succeeded".into();
-                    record.output = Some(output.clone());
-                    record.finished_at = Some(ts(finished));
-                    next.outputs.insert(step.id.clone(), output);
-                    next.cursor += 1;
-                    next.attempt = 0;
+        let written = self
+            .store
+            .write(|conn| -> Result<Option<Attempt>, Failure> {
+                if !still_ours(conn, run, &self.owner)? {
+                    return Ok(None);
                 }
-                Outcome::Sleep { until, output } => {
-                    record.state = "waiting".into();
-                    record.output = Some(output);
-                    next.state = "waiting";
-                    next.wake_at = Some(self.dry_or(until.min(deadline(step, started))));
+                let dir = Directory::new(conn, actor.clone());
+                let starter = ChildStarter {
+                    conn,
+                    catalog: &self.catalog,
+                    parent: &info,
+                    max_depth: self.max_depth,
+                    now: started,
+                };
+                let mut cx = StepCx {
+                    dir: &dir,
+                    runs: &starter,
+                    run: &info,
+                    step_id: &step.id,
+                    attempt: number,
+                    now: started,
+                };
+                let outcome = kind.run(&input, &mut cx).map_err(Failure::Step)?;
+                if let Some(delay) = delay {
+                    std::thread::sleep(delay);
                 }
-                Outcome::AwaitRun { run_id } => {
-                    record.state = "waiting".into();
-                    next.state = "waiting";
-                    next.awaiting_run = Some(run_id);
-                    next.wake_at = Some(deadline(step, started));
+                let finished = self.clock.now();
+                let mut record = record.clone();
+                let mut next = RunUpdate::from(run);
+                next.attempt = number;
+                match outcome {
+                    Outcome::Done(output) => {
+                        record.state = "succeeded".into();
+                        record.output = Some(output.clone());
+                        record.finished_at = Some(ts(finished));
+                        next.outputs.insert(step.id.clone(), output);
+                        next.cursor += 1;
+                        next.attempt = 0;
+                    }
+                    Outcome::Sleep { until, output } => {
+                        record.state = "waiting".into();
+                        record.output = Some(output);
+                        next.state = "waiting";
+                        next.wake_at = Some(self.dry_or(until.min(deadline(step, started))));
+                    }
+                    Outcome::AwaitRun { run_id } => {
+                        record.state = "waiting".into();
+                        next.state = "waiting";
+                        next.awaiting_run = Some(run_id);
+                        next.wake_at = Some(deadline(step, started));
+                    }
                 }
-            }
-            runs::insert_attempt(conn, &record)?;
-            if !runs::update(conn, run, &next, &self.owner, finished)? {
-                return Err(Failure::Lost);
-            }
-            Ok(Some(record))
-        });
+                runs::insert_attempt(conn, &record)?;
+                if !runs::update(conn, run, &next, &self.owner, finished)? {
+                    return Err(Failure::Lost);
+                }
+                Ok(Some(record))
+            });
         match written {
             Ok(Some(record)) => {
                 observer.attempt(run, &record);
@@ -159,7 +195,13 @@ impl Engine<'_> {
             }
             Ok(None) | Err(Failure::Lost) => Ok(Transition::Lost),
             Err(Failure::Step(e)) => self.fail(run, step, record, e, observer),
-            Err(Failure::Db(e)) => self.fail(run, step, record, crate::directory::DirError::from(e).into(), observer),
+            Err(Failure::Db(e)) => self.fail(
+                run,
+                step,
+                record,
+                crate::directory::DirError::from(e).into(),
+                observer,
+            ),
         }
     }
 
@@ -170,7 +212,13 @@ impl Engine<'_> {
 
     /// A waiting attempt whose time has come: a timer that fired, a child
     /// run that ended, or a deadline that passed.
-    fn resume_waiting(&self, run: &Run, step: &StepDef, waiting: Attempt, observer: &mut dyn Observer) -> anyhow::Result<Transition> {
+    fn resume_waiting(
+        &self,
+        run: &Run,
+        step: &StepDef,
+        waiting: Attempt,
+        observer: &mut dyn Observer,
+    ) -> anyhow::Result<Transition> {
         let now = self.clock.now();
         let started = crate::store::parse_ts(&waiting.started_at).unwrap_or(now);
         let timed_out = now >= deadline(step, started);
@@ -182,11 +230,20 @@ impl Engine<'_> {
                     "output": child.outputs,
                 })),
                 Some(child) if child.is_terminal() => Finish::Failed(StepError {
-                    message: format!("child run {} ({}) {}: {}", child.id, child.automation, child.state, child.error.unwrap_or_default()),
+                    message: format!(
+                        "child run {} ({}) {}: {}",
+                        child.id,
+                        child.automation,
+                        child.state,
+                        child.error.unwrap_or_default()
+                    ),
                     retryable: child.state == "failed",
                 }),
                 Some(child) if timed_out => {
-                    self.cancel(child.id, &format!("parent run {} timed out waiting", run.id))?;
+                    self.cancel(
+                        child.id,
+                        &format!("parent run {} timed out waiting", run.id),
+                    )?;
                     Finish::Failed(timeout_error(step))
                 }
                 _ => {
@@ -196,7 +253,8 @@ impl Engine<'_> {
                     next.awaiting_run = run.awaiting_run;
                     next.wake_at = Some(deadline(step, started));
                     let owner = &self.owner;
-                    self.store.write(|conn| runs::update(conn, run, &next, owner, now))?;
+                    self.store
+                        .write(|conn| runs::update(conn, run, &next, owner, now))?;
                     return Ok(Transition::Parked);
                 }
             },
@@ -224,7 +282,14 @@ impl Engine<'_> {
 
     /// Records a failed attempt and decides: retry later, continue, or fail
     /// the run.
-    fn fail(&self, run: &Run, step: &StepDef, mut record: Attempt, error: StepError, observer: &mut dyn Observer) -> anyhow::Result<Transition> {
+    fn fail(
+        &self,
+        run: &Run,
+        step: &StepDef,
+        mut record: Attempt,
+        error: StepError,
+        observer: &mut dyn Observer,
+    ) -> anyhow::Result<Transition> {
         let now = self.clock.now();
         let replaces_waiting = record.state == "waiting";
         record.state = "failed".into();
@@ -236,9 +301,11 @@ impl Engine<'_> {
         if error.retryable && record.attempt < step.retry.attempts {
             let delay = step.retry.delay_before(record.attempt + 1);
             next.state = "waiting";
-            next.wake_at = Some(self.dry_or(now + chrono::Duration::from_std(delay).unwrap_or_default()));
+            next.wake_at =
+                Some(self.dry_or(now + chrono::Duration::from_std(delay).unwrap_or_default()));
         } else if step.on_error == OnError::Continue {
-            next.outputs.insert(step.id.clone(), json!({ "error": error.message }));
+            next.outputs
+                .insert(step.id.clone(), json!({ "error": error.message }));
             next.cursor += 1;
             next.attempt = 0;
         } else {
@@ -250,7 +317,14 @@ impl Engine<'_> {
 
     /// Writes an attempt (new, or ending a waiting one) and the run's next
     /// state in one transaction.
-    fn commit(&self, run: &Run, next: &RunUpdate, record: &Attempt, ends_waiting: bool, observer: &mut dyn Observer) -> anyhow::Result<Transition> {
+    fn commit(
+        &self,
+        run: &Run,
+        next: &RunUpdate,
+        record: &Attempt,
+        ends_waiting: bool,
+        observer: &mut dyn Observer,
+    ) -> anyhow::Result<Transition> {
         let now = self.clock.now();
         let written = self.store.write(|conn| -> rusqlite::Result<bool> {
             if ends_waiting {
@@ -277,7 +351,10 @@ impl Engine<'_> {
         let mut next = RunUpdate::from(run);
         next.state = "succeeded";
         let now = self.clock.now();
-        if !self.store.write(|conn| runs::update(conn, run, &next, &self.owner, now))? {
+        if !self
+            .store
+            .write(|conn| runs::update(conn, run, &next, &self.owner, now))?
+        {
             return Ok(Transition::Lost);
         }
         let ended = runs::load(self.store.conn(), run.id)?.expect("run exists");
@@ -303,7 +380,10 @@ impl From<rusqlite::Error> for Failure {
 /// and leased to us.
 fn still_ours(conn: &rusqlite::Connection, run: &Run, owner: &str) -> rusqlite::Result<bool> {
     Ok(runs::load(conn, run.id)?.is_some_and(|now| {
-        now.cursor == run.cursor && now.attempt == run.attempt && !now.is_terminal() && now.lease_owner.as_deref() == Some(owner)
+        now.cursor == run.cursor
+            && now.attempt == run.attempt
+            && !now.is_terminal()
+            && now.lease_owner.as_deref() == Some(owner)
     }))
 }
 
@@ -345,11 +425,19 @@ fn deadline(step: &StepDef, started: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 fn waiting_until(attempt: &Attempt) -> Option<DateTime<Utc>> {
-    attempt.output.as_ref()?.get("until")?.as_str().and_then(crate::store::parse_ts)
+    attempt
+        .output
+        .as_ref()?
+        .get("until")?
+        .as_str()
+        .and_then(crate::store::parse_ts)
 }
 
 fn timeout_error(step: &StepDef) -> StepError {
-    let limit = step.timeout.map(|t| humantime::format_duration(t).to_string()).unwrap_or_default();
+    let limit = step
+        .timeout
+        .map(|t| humantime::format_duration(t).to_string())
+        .unwrap_or_default();
     StepError::transient(format!("timed out after {limit}"))
 }
 

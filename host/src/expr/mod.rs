@@ -72,9 +72,7 @@ impl Expr {
             .program
             .execute(&context)
             .map_err(|e| format!("`{}`: {e}", self.source))?;
-        value
-            .json()
-            .map_err(|e| format!("`{}`: {e}", self.source))
+        value.json().map_err(|e| format!("`{}`: {e}", self.source))
     }
 
     /// Evaluates a condition, which must produce a boolean.
@@ -186,7 +184,10 @@ mod tests {
     #[test]
     fn missing_key_is_an_error() {
         let scope = Scope::new(&json!({"trigger": {}}));
-        let err = Expr::compile("ctx.trigger.nope").unwrap().eval(&scope).unwrap_err();
+        let err = Expr::compile("ctx.trigger.nope")
+            .unwrap()
+            .eval(&scope)
+            .unwrap_err();
         assert!(err.contains("nope"), "{err}");
     }
 }

@@ -41,7 +41,10 @@ impl Template {
         Ok(match value {
             Json::String(s) => compile_str(s)?,
             Json::Array(items) => {
-                let items = items.iter().map(Template::compile).collect::<Result<Vec<_>, _>>()?;
+                let items = items
+                    .iter()
+                    .map(Template::compile)
+                    .collect::<Result<Vec<_>, _>>()?;
                 if items.iter().all(|t| matches!(t, Template::Literal(_))) {
                     Template::Literal(value.clone())
                 } else {
@@ -53,7 +56,10 @@ impl Template {
                     .iter()
                     .map(|(k, v)| Ok((k.clone(), Template::compile(v)?)))
                     .collect::<Result<Vec<_>, TemplateError>>()?;
-                if entries.iter().all(|(_, t)| matches!(t, Template::Literal(_))) {
+                if entries
+                    .iter()
+                    .all(|(_, t)| matches!(t, Template::Literal(_)))
+                {
                     Template::Literal(value.clone())
                 } else {
                     Template::Map(entries)
@@ -111,7 +117,10 @@ impl Template {
                 Json::String(text)
             }
             Template::List(items) => Json::Array(
-                items.iter().map(|t| t.render(scope)).collect::<Result<_, _>>()?,
+                items
+                    .iter()
+                    .map(|t| t.render(scope))
+                    .collect::<Result<_, _>>()?,
             ),
             Template::Map(entries) => {
                 let mut map = Map::new();

@@ -25,10 +25,11 @@ impl Step for CreateCampaign {
 
     fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
         let template_id = target::text(input, "template")?;
-        let template = cx
-            .dir
-            .review_template(template_id)?
-            .ok_or_else(|| StepError::fatal(format!("`template`: unknown review template `{template_id}`")))?;
+        let template = cx.dir.review_template(template_id)?.ok_or_else(|| {
+            StepError::fatal(format!(
+                "`template`: unknown review template `{template_id}`"
+            ))
+        })?;
         let users = target::users(cx, input, "user")?;
         let name = match input.get("name").and_then(Json::as_str) {
             Some(n) => n.to_string(),
@@ -41,11 +42,21 @@ impl Step for CreateCampaign {
         let mut tasks = Vec::new();
         for user in &users {
             for grant in cx.dir.grants_of(&user.id)? {
-                if template.apps.as_ref().is_some_and(|apps| !apps.contains(&grant.app_id)) {
+                if template
+                    .apps
+                    .as_ref()
+                    .is_some_and(|apps| !apps.contains(&grant.app_id))
+                {
                     continue;
                 }
                 let reviewer = reviewer(cx, &template, user, &grant)?;
-                let task = cx.dir.open_task("review", &user.id, &grant.entitlement_id, Some(&reviewer), Some(campaign.id))?;
+                let task = cx.dir.open_task(
+                    "review",
+                    &user.id,
+                    &grant.entitlement_id,
+                    Some(&reviewer),
+                    Some(campaign.id),
+                )?;
                 tasks.push(task.id);
             }
         }
@@ -60,7 +71,12 @@ impl Step for CreateCampaign {
 
 /// Who reviews `grant`: the template's policy, else its fallback. Nobody
 /// reviews their own access.
-fn reviewer(cx: &StepCx, template: &ReviewTemplate, user: &User, grant: &Grant) -> Result<String, StepError> {
+fn reviewer(
+    cx: &StepCx,
+    template: &ReviewTemplate,
+    user: &User,
+    grant: &Grant,
+) -> Result<String, StepError> {
     let by_policy = match template.reviewer.as_str() {
         "manager" => user.manager_id.clone(),
         "app_owner" => cx.dir.app(&grant.app_id)?.and_then(|a| a.owner_id),

@@ -109,7 +109,11 @@ impl FieldKind {
             },
             FieldKind::Json => true,
         };
-        if ok { Ok(()) } else { Err(format!("expected {}", self.describe())) }
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("expected {}", self.describe()))
+        }
     }
 
     /// What this kind expects, in words.
@@ -140,8 +144,9 @@ fn all_strings(value: &Json) -> bool {
 
 /// Parses `30s`, `15m`, `12h`, `7d`, `1h30m`, `2w`.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("`{text}` is not a duration ({e}); expected e.g. `30m`, `12h` or `7d`"))
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("`{text}` is not a duration ({e}); expected e.g. `30m`, `12h` or `7d`")
+    })
 }
 
 #[cfg(test)]
@@ -155,7 +160,11 @@ mod tests {
         assert!(k.check_literal(&json!("all")).is_ok());
         assert!(k.check_literal(&json!(["aws:admin"])).is_ok());
         assert!(k.check_literal(&json!({"app": "aws"})).is_ok());
-        assert!(k.check_literal(&json!({"ap": "aws"})).unwrap_err().contains("`ap`"));
+        assert!(
+            k.check_literal(&json!({"ap": "aws"}))
+                .unwrap_err()
+                .contains("`ap`")
+        );
         assert!(k.check_literal(&json!(3)).is_err());
     }
 

@@ -29,7 +29,10 @@ impl Step for ModifyDelegate {
         let mut changed = Vec::new();
         for delegator in cx.dir.delegators_of(&user.id)? {
             // Nobody delegates to themselves: that delegation is removed.
-            let to = replacement.as_ref().map(|r| r.id.as_str()).filter(|r| *r != delegator);
+            let to = replacement
+                .as_ref()
+                .map(|r| r.id.as_str())
+                .filter(|r| *r != delegator);
             cx.dir.set_delegate(&delegator, to)?;
             changed.push(delegator);
         }

@@ -25,7 +25,10 @@ impl Step for ModifyUserStatus {
         let user = target::user(cx, input, "user")?;
         let status = target::text(input, "status")?;
         if !USER_STATUSES.contains(&status) {
-            return Err(StepError::fatal(format!("`status` must be one of {}, got `{status}`", USER_STATUSES.join(", "))));
+            return Err(StepError::fatal(format!(
+                "`status` must be one of {}, got `{status}`",
+                USER_STATUSES.join(", ")
+            )));
         }
         let old = cx.dir.set_user_status(&user.id, status)?;
         Ok(Outcome::Done(json!({

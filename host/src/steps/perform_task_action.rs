@@ -27,18 +27,27 @@ impl Step for PerformTaskAction {
     }
 
     fn check(&self, step: &StepDef) -> Vec<(Pos, String)> {
-        let Some(field) = step.field("action") else { return Vec::new() };
+        let Some(field) = step.field("action") else {
+            return Vec::new();
+        };
         match field.template.literal() {
             None => Vec::new(),
             Some(Json::String(s)) if s == "complete" || s == "cancel" => Vec::new(),
-            Some(Json::Object(m)) if m.len() == 1 && m.get("reassign").is_some_and(Json::is_string) => Vec::new(),
+            Some(Json::Object(m))
+                if m.len() == 1 && m.get("reassign").is_some_and(Json::is_string) =>
+            {
+                Vec::new()
+            }
             Some(_) => vec![(field.pos, ACTION_SHAPE.into())],
         }
     }
 
     fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
         let user = target::user(cx, input, "user")?;
-        let relation = input.get("relation").and_then(Json::as_str).unwrap_or("assignee");
+        let relation = input
+            .get("relation")
+            .and_then(Json::as_str)
+            .unwrap_or("assignee");
         let mut filter = TaskFilter {
             kinds: target::words(input.get("task_types")),
             states: vec!["open".into()],
@@ -47,7 +56,11 @@ impl Step for PerformTaskAction {
         match relation {
             "assignee" => filter.assignee = Some(user.id.clone()),
             "subject" => filter.subject = Some(user.id.clone()),
-            other => return Err(StepError::fatal(format!("`relation` must be assignee or subject, got `{other}`"))),
+            other => {
+                return Err(StepError::fatal(format!(
+                    "`relation` must be assignee or subject, got `{other}`"
+                )));
+            }
         }
         let action = &input["action"];
         let reassign_to = match action {

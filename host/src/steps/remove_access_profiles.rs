@@ -24,16 +24,19 @@ impl Step for RemoveAccessProfiles {
         let user = target::user(cx, input, "user")?;
         let enrolled = cx.dir.enrollments_of(&user.id)?;
         let wanted = target::words(input.get("profiles"));
-        let (targets, not_enrolled): (Vec<String>, Vec<String>) = if wanted.iter().any(|w| w == "all") {
-            (enrolled, Vec::new())
-        } else {
-            for p in &wanted {
-                if cx.dir.access_profile(p)?.is_none() {
-                    return Err(StepError::fatal(format!("`profiles`: unknown access profile `{p}`")));
+        let (targets, not_enrolled): (Vec<String>, Vec<String>) =
+            if wanted.iter().any(|w| w == "all") {
+                (enrolled, Vec::new())
+            } else {
+                for p in &wanted {
+                    if cx.dir.access_profile(p)?.is_none() {
+                        return Err(StepError::fatal(format!(
+                            "`profiles`: unknown access profile `{p}`"
+                        )));
+                    }
                 }
-            }
-            wanted.into_iter().partition(|p| enrolled.contains(p))
-        };
+                wanted.into_iter().partition(|p| enrolled.contains(p))
+            };
         for profile in &targets {
             cx.dir.unenroll(profile, &user.id)?;
         }

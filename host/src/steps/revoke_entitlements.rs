@@ -26,7 +26,11 @@ impl Step for RevokeEntitlements {
         let user = target::user(cx, input, "user")?;
         let held = cx.dir.grants_of(&user.id)?;
         let (chosen, not_held) = target::pick_held(&held, &input["entitlements"], "entitlements")?;
-        let (excluded, _) = target::pick_held(&held, input.get("exclude").unwrap_or(&Json::Null), "exclude")?;
+        let (excluded, _) = target::pick_held(
+            &held,
+            input.get("exclude").unwrap_or(&Json::Null),
+            "exclude",
+        )?;
         let mut tasks = Vec::new();
         let mut revoked = Vec::new();
         for grant in chosen.iter().filter(|g| !excluded.contains(g)) {

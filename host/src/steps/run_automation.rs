@@ -27,14 +27,20 @@ impl Step for RunAutomation {
         // Without a context, the child is about the same subject.
         let context = match input.get("context") {
             Some(c @ Json::Object(_)) => c.clone(),
-            Some(other) => return Err(StepError::fatal(format!("`context` must be a mapping, got {other}"))),
+            Some(other) => {
+                return Err(StepError::fatal(format!(
+                    "`context` must be a mapping, got {other}"
+                )));
+            }
             None => json!({ "user_id": cx.run.subject }),
         };
         let run_id = cx.runs.start_child(automation, context)?;
         if input.get("wait").and_then(Json::as_bool).unwrap_or(false) {
             Ok(Outcome::AwaitRun { run_id })
         } else {
-            Ok(Outcome::Done(json!({ "run_id": run_id, "automation": automation })))
+            Ok(Outcome::Done(
+                json!({ "run_id": run_id, "automation": automation }),
+            ))
         }
     }
 }

@@ -7,10 +7,12 @@ use crate::directory::{Grant, Selector, User};
 
 /// A required string field.
 pub fn text<'a>(input: &'a Map<String, Json>, field: &str) -> Result<&'a str, StepError> {
-    input
-        .get(field)
-        .and_then(Json::as_str)
-        .ok_or_else(|| StepError::fatal(format!("`{field}` must be text, got {}", shown(input.get(field)))))
+    input.get(field).and_then(Json::as_str).ok_or_else(|| {
+        StepError::fatal(format!(
+            "`{field}` must be text, got {}",
+            shown(input.get(field))
+        ))
+    })
 }
 
 fn shown(value: Option<&Json>) -> String {
@@ -22,16 +24,28 @@ fn shown(value: Option<&Json>) -> String {
 pub fn user_ref(cx: &StepCx, value: &Json, field: &str) -> Result<User, StepError> {
     let id = match value {
         Json::String(s) if s == "subject" => cx.run.subject.clone().ok_or_else(|| {
-            StepError::fatal(format!("`{field}: subject`, but this run has no subject user (give user_id in the input)"))
+            StepError::fatal(format!(
+                "`{field}: subject`, but this run has no subject user (give user_id in the input)"
+            ))
         })?,
         Json::String(s) => s.clone(),
         Json::Object(o) => match o.get("id").and_then(Json::as_str) {
             Some(id) => id.to_string(),
-            None => return Err(StepError::fatal(format!("`{field}`: a user object needs an `id`"))),
+            None => {
+                return Err(StepError::fatal(format!(
+                    "`{field}`: a user object needs an `id`"
+                )));
+            }
         },
-        other => return Err(StepError::fatal(format!("`{field}` must be `subject` or a user id, got {other}"))),
+        other => {
+            return Err(StepError::fatal(format!(
+                "`{field}` must be `subject` or a user id, got {other}"
+            )));
+        }
     };
-    cx.dir.user(&id)?.ok_or_else(|| StepError::fatal(format!("`{field}`: unknown user `{id}`")))
+    cx.dir
+        .user(&id)?
+        .ok_or_else(|| StepError::fatal(format!("`{field}`: unknown user `{id}`")))
 }
 
 /// The user a field names.
@@ -66,7 +80,9 @@ fn picks(value: &Json, field: &str) -> Result<Vec<Pick>, StepError> {
             Json::Object(_) => serde_json::from_value(v.clone())
                 .map(Pick::Select)
                 .map_err(|e| StepError::fatal(format!("`{field}`: bad selector {v}: {e}"))),
-            other => Err(StepError::fatal(format!("`{field}`: expected an entitlement id or a selector, got {other}"))),
+            other => Err(StepError::fatal(format!(
+                "`{field}`: expected an entitlement id or a selector, got {other}"
+            ))),
         }
     };
     match value {
@@ -78,7 +94,11 @@ fn picks(value: &Json, field: &str) -> Result<Vec<Pick>, StepError> {
 
 /// Which of `held` an entitlement set (`all`, ids, selectors, or a list of
 /// them) picks, and the ids it names that are not held.
-pub fn pick_held<'g>(held: &'g [Grant], value: &Json, field: &str) -> Result<(Vec<&'g Grant>, Vec<String>), StepError> {
+pub fn pick_held<'g>(
+    held: &'g [Grant],
+    value: &Json,
+    field: &str,
+) -> Result<(Vec<&'g Grant>, Vec<String>), StepError> {
     let picks = picks(value, field)?;
     let chosen = held
         .iter()
@@ -116,7 +136,11 @@ pub fn entitlement_ids(cx: &StepCx, value: &Json, field: &str) -> Result<Vec<Str
                     .filter(|e| s.matches(&e.app_id, &e.resource_type, e.resource.as_deref()))
                     .map(|e| e.id),
             ),
-            Pick::All => return Err(StepError::fatal(format!("`{field}: all` is not allowed here; name the entitlements"))),
+            Pick::All => {
+                return Err(StepError::fatal(format!(
+                    "`{field}: all` is not allowed here; name the entitlements"
+                )));
+            }
         }
     }
     ids.dedup();
@@ -127,7 +151,10 @@ pub fn entitlement_ids(cx: &StepCx, value: &Json, field: &str) -> Result<Vec<Str
 pub fn words(value: Option<&Json>) -> Vec<String> {
     match value {
         Some(Json::String(s)) => vec![s.clone()],
-        Some(Json::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+        Some(Json::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
         _ => Vec::new(),
     }
 }

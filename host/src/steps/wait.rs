@@ -27,7 +27,10 @@ impl Step for Wait {
     fn check(&self, step: &StepDef) -> Vec<(Pos, String)> {
         match (step.field("duration"), step.field("until")) {
             (Some(_), None) | (None, Some(_)) => Vec::new(),
-            _ => vec![(step.pos, "give exactly one of `duration` (e.g. 7d) or `until` (a timestamp)".into())],
+            _ => vec![(
+                step.pos,
+                "give exactly one of `duration` (e.g. 7d) or `until` (a timestamp)".into(),
+            )],
         }
     }
 
@@ -35,10 +38,14 @@ impl Step for Wait {
         let until = match (input.get("duration"), input.get("until")) {
             (Some(Json::String(d)), _) => {
                 let d = parse_duration(d).map_err(StepError::fatal)?;
-                cx.now + chrono::Duration::from_std(d).map_err(|_| StepError::fatal(format!("duration `{d:?}` is too long")))?
+                cx.now
+                    + chrono::Duration::from_std(d)
+                        .map_err(|_| StepError::fatal(format!("duration `{d:?}` is too long")))?
             }
             (_, Some(Json::String(t))) => DateTime::parse_from_rfc3339(t)
-                .map_err(|e| StepError::fatal(format!("`until`: `{t}` is not an RFC 3339 timestamp ({e})")))?
+                .map_err(|e| {
+                    StepError::fatal(format!("`until`: `{t}` is not an RFC 3339 timestamp ({e})"))
+                })?
                 .to_utc(),
             _ => return Err(StepError::fatal("`duration` or `until` must be text")),
         };

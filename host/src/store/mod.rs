@@ -90,7 +90,11 @@ impl Store {
     {
         let nested = !self.conn.is_autocommit();
         let (begin, commit, rollback) = if nested {
-            ("SAVEPOINT step", "RELEASE step", "ROLLBACK TO step; RELEASE step")
+            (
+                "SAVEPOINT step",
+                "RELEASE step",
+                "ROLLBACK TO step; RELEASE step",
+            )
         } else {
             ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
         };
@@ -126,5 +130,7 @@ pub fn ts(t: DateTime<Utc>) -> String {
 
 /// Parses a timestamp the store wrote.
 pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }

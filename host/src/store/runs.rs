@@ -54,13 +54,19 @@ impl Run {
             outputs: serde_json::from_str(&r.get::<_, String>("outputs")?).unwrap_or_default(),
             cursor: r.get::<_, i64>("cursor")? as usize,
             attempt: r.get("attempt")?,
-            wake_at: r.get::<_, Option<String>>("wake_at")?.as_deref().and_then(parse_ts),
+            wake_at: r
+                .get::<_, Option<String>>("wake_at")?
+                .as_deref()
+                .and_then(parse_ts),
             awaiting_run: r.get("awaiting_run")?,
             parent_run: r.get("parent_run")?,
             lineage: serde_json::from_str(&r.get::<_, String>("lineage")?).unwrap_or_default(),
             error: r.get("error")?,
             lease_owner: r.get("lease_owner")?,
-            lease_until: r.get::<_, Option<String>>("lease_until")?.as_deref().and_then(parse_ts),
+            lease_until: r
+                .get::<_, Option<String>>("lease_until")?
+                .as_deref()
+                .and_then(parse_ts),
             created_at: r.get("created_at")?,
             updated_at: r.get("updated_at")?,
             finished_at: r.get("finished_at")?,
@@ -292,7 +298,13 @@ impl RunUpdate {
 
 /// Writes `update` if the run is still where `expected` left it (same step,
 /// same attempt, not ended) and leased to `owner`; returns whether it was.
-pub fn update(conn: &Connection, expected: &Run, update: &RunUpdate, owner: &str, now: DateTime<Utc>) -> rusqlite::Result<bool> {
+pub fn update(
+    conn: &Connection,
+    expected: &Run,
+    update: &RunUpdate,
+    owner: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<bool> {
     let finished = TERMINAL.contains(&update.state).then(|| ts(now));
     let changed = conn
         .prepare_cached(
@@ -333,8 +345,17 @@ pub fn wake_parent(conn: &Connection, child: i64, now: DateTime<Utc>) -> rusqlit
 
 /// Takes the lease on a run for `owner` until `until`, unless another live
 /// owner holds it. `alive` says whether a lease owner's process still runs.
-pub fn claim(conn: &Connection, id: i64, owner: &str, now: DateTime<Utc>, until: DateTime<Utc>, alive: impl Fn(&str) -> bool) -> rusqlite::Result<bool> {
-    let Some(run) = load(conn, id)? else { return Ok(false) };
+pub fn claim(
+    conn: &Connection,
+    id: i64,
+    owner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    alive: impl Fn(&str) -> bool,
+) -> rusqlite::Result<bool> {
+    let Some(run) = load(conn, id)? else {
+        return Ok(false);
+    };
     if run.is_terminal() {
         return Ok(false);
     }
@@ -352,7 +373,9 @@ pub fn claim(conn: &Connection, id: i64, owner: &str, now: DateTime<Utc>, until:
 
 /// Gives up the lease on a run.
 pub fn release(conn: &Connection, id: i64, owner: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2")?
-        .execute(params![id, owner])?;
+    conn.prepare_cached(
+        "UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
+    )?
+    .execute(params![id, owner])?;
     Ok(())
 }
