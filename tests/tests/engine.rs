@@ -5,14 +5,6 @@
 use keystep_tests::Keystep;
 use serde_json::Value as Json;
 
-/// The run's step attempts, from `runs show --json`.
-fn steps(k: &Keystep, run: i64) -> Vec<Json> {
-    k.json(&["runs", "show", &run.to_string()])["steps"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 fn states(steps: &[Json]) -> Vec<(String, u64, String)> {
     steps
         .iter()

@@ -3,124 +3,138 @@
 //! code 2; valid files pass with exit code 0.
 
 use keystep_tests::Keystep;
-use serde_json::Value as Json;
-
-/// One reported error: line, column, message.
-type Error = (u64, u64, String);
-
-/// The start of a file whose steps begin on line 4.
-const HEAD: &str = "name: t\ntrigger: manual\nsteps:";
+use serde_json::{Value as Json, json};
 
 /// Runs `keystep --json validate ARGS` and asserts exit code `code`.
 fn validate(k: &Keystep, args: &[&str], code: i32) -> Json {
     let mut all = vec!["--json", "validate"];
     all.extend_from_slice(args);
     let ran = k.run(&all);
-    assert_eq!(ran.code, code, "keystep {all:?}:\n{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(ran.code, code, "{all:?}:\n{}\n{}", ran.stdout, ran.stderr);
     ran.json()
 }
 
-/// The errors reported for `file`, in order.
-fn errors_of(out: &Json, file: &str) -> Vec<Error> {
-    out["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
+/// The errors reported for files whose path ends with `file`, in order, as
+/// `LINE:COLUMN: message`.
+fn errors_of(out: &Json, file: &str) -> Vec<String> {
+    let errors = out["errors"].as_array().unwrap().iter();
+    errors
         .filter(|e| e["file"].as_str().unwrap().ends_with(file))
-        .map(|e| (e["line"].as_u64().unwrap(), e["column"].as_u64().unwrap(), e["message"].as_str().unwrap().to_string()))
+        .map(|e| {
+            format!(
+                "{}:{}: {}",
+                e["line"],
+                e["column"],
+                e["message"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
-/// Writes `text` as `auto.yaml` in `k`, validates it (exit 2) and returns its errors.
-fn errors_in(k: &Keystep, text: &str) -> Vec<Error> {
+/// Asserts that `errs` are exactly `want`, in order: each `LINE:COLUMN: part`
+/// is an error at that line and column whose message contains `part`.
+#[track_caller]
+fn expect(errs: &[String], want: &[&str]) {
+    let matches = |(got, want): (&String, &&str)| {
+        let (at, part) = want.split_once(": ").unwrap();
+        got.starts_with(&format!("{at}: ")) && got.contains(part)
+    };
+    let ok = errs.len() == want.len() && errs.iter().zip(want).all(matches);
+    assert!(ok, "expected {want:#?}\ngot {errs:#?}");
+}
+
+/// Validates `text` as `auto.yaml` in `k` (exit 2) and checks its errors.
+#[track_caller]
+fn check_in(k: &Keystep, text: &str, want: &[&str]) {
     k.write("auto.yaml", text);
     let out = validate(k, &["auto.yaml"], 2);
-    assert_eq!(out["files"], 1);
-    assert_eq!(out["valid"], serde_json::json!([]));
-    errors_of(&out, "auto.yaml")
+    assert_eq!((&out["files"], &out["valid"]), (&json!(1), &json!([])));
+    expect(&errors_of(&out, "auto.yaml"), want);
 }
 
-/// The errors of `text` in an empty working directory.
-fn errors(text: &str) -> Vec<Error> {
-    errors_in(&Keystep::new(), text)
-}
-
-/// The only error of `text`.
-fn one(text: &str) -> Error {
-    let errs = errors(text);
-    assert_eq!(errs.len(), 1, "expected one error: {errs:#?}");
-    errs.into_iter().next().unwrap()
-}
-
-/// `HEAD` followed by `steps` (which starts with a newline: line 4 is its first).
-fn with_steps(steps: &str) -> String {
-    format!("{HEAD}{steps}")
-}
-
-/// Asserts an error at `line`:`column` whose message contains every needle.
+/// Validates `text` in an empty working directory.
 #[track_caller]
-fn has(errs: &[Error], line: u64, column: u64, needles: &[&str]) {
-    let found = errs.iter().any(|(l, c, m)| *l == line && *c == column && needles.iter().all(|n| m.contains(n)));
-    assert!(found, "no error at {line}:{column} containing {needles:?} in {errs:#?}");
+fn check(text: &str, want: &[&str]) {
+    check_in(&Keystep::new(), text, want);
+}
+
+/// A file whose `steps` (starting with a newline) begin on line 4.
+fn with_steps(steps: &str) -> String {
+    format!("name: t\ntrigger: manual\nsteps:{steps}")
 }
 
 #[test]
 fn yaml_syntax_error() {
-    let (line, column, message) = one(&with_steps("\n  - id: x\n    wait: { duration: [1h, 2h }\n"));
-    assert_eq!((line, column), (5, 31), "{message}");
-    assert!(message.contains("invalid YAML") && message.contains("flow sequence"), "{message}");
+    let text = with_steps("\n  - id: x\n    wait: { duration: [1h, 2h }\n");
+    check(
+        &text,
+        &["5:31: invalid YAML: while parsing a flow sequence"],
+    );
 }
 
 #[test]
 fn top_level_must_be_a_mapping() {
-    for text in ["- a\n- b\n", "just text\n"] {
-        let (line, column, message) = one(text);
-        assert_eq!((line, column), (1, 1));
-        assert!(message.contains("expected a mapping at the top level"), "{message}");
-    }
+    check("- a\n- b\n", &["1:1: expected a mapping at the top level"]);
+    check("just text\n", &["1:1: expected a mapping at the top level"]);
 }
 
 #[test]
 fn top_level_keys() {
-    let errs = errors("# an automation\ndescription: d\nnme: t\n");
-    assert_eq!(errs.len(), 4, "{errs:#?}");
-    has(&errs, 3, 1, &["unknown key `nme` in automation", "(did you mean `name`?)"]);
     // Missing keys are reported where the top-level mapping starts.
-    has(&errs, 2, 1, &["missing `name`"]);
-    has(&errs, 2, 1, &["missing `trigger`", "trigger: manual"]);
-    has(&errs, 2, 1, &["missing `steps`"]);
-    has(&errors("name: t\ntrigger: manual\nsteps: []\n"), 3, 8, &["`steps` is empty"]);
+    check(
+        "# an automation\ndescription: d\nnme: t\n",
+        &[
+            "3:1: unknown key `nme` in automation (did you mean `name`?)",
+            "2:1: missing `name`",
+            "2:1: missing `trigger` (for example `trigger: manual`)",
+            "2:1: missing `steps`",
+        ],
+    );
+    check(
+        "name: t\ntrigger: manual\nsteps: []\n",
+        &["3:8: `steps` is empty"],
+    );
 }
 
 #[test]
 fn triggers() {
-    let steps = "\nsteps:\n  - id: x\n    wait: { duration: 1h }\n";
-    let e = one(&format!("name: t\ntrigger: user_update{steps}"));
-    assert_eq!((e.0, e.1), (2, 10));
-    assert!(e.2.contains("unknown trigger `user_update` (did you mean `user_updated`?)"), "{}", e.2);
-
-    let e = one(&format!("name: t\ntrigger:\n  grant_added:\n    ap: aws{steps}"));
-    assert_eq!((e.0, e.1), (4, 5));
-    assert!(e.2.contains("unknown key `ap` in trigger `grant_added` (did you mean `app`?)"), "{}", e.2);
-
+    let file = |trigger: &str| {
+        format!("name: t\ntrigger:{trigger}\nsteps:\n  - id: x\n    wait: {{ duration: 1h }}\n")
+    };
+    check(
+        &file(" user_update"),
+        &["2:10: unknown trigger `user_update` (did you mean `user_updated`?)"],
+    );
+    check(
+        &file("\n  grant_added:\n    ap: aws"),
+        &["4:5: unknown key `ap` in trigger `grant_added` (did you mean `app`?)"],
+    );
     // `schedule` needs `cron` however its settings are written.
-    for (trigger, at) in [("\n  schedule:\n    timezone: UTC", (3, 3)), ("\n  schedule:", (3, 3)), (" schedule", (2, 10))] {
-        let e = one(&format!("name: t\ntrigger:{trigger}{steps}"));
-        assert_eq!((e.0, e.1), at, "{trigger:?}");
-        assert!(e.2.contains("trigger `schedule` needs `cron`"), "{}", e.2);
+    for (trigger, at) in [
+        ("\n  schedule:\n    timezone: UTC", "3:3"),
+        ("\n  schedule:", "3:3"),
+        (" schedule", "2:10"),
+    ] {
+        check(
+            &file(trigger),
+            &[format!("{at}: trigger `schedule` needs `cron`").as_str()],
+        );
     }
 }
 
 #[test]
 fn unknown_step_type() {
-    let e = one(&with_steps("\n  - id: revoke\n    revoke_entitlement:\n      user: subject\n      entitlements: all\n"));
-    assert_eq!((e.0, e.1), (5, 5));
-    assert!(e.2.contains("unknown step type `revoke_entitlement` (did you mean `revoke_entitlements`?)"), "{}", e.2);
+    check(
+        &with_steps(
+            "\n  - id: revoke\n    revoke_entitlement:\n      user: subject\n      entitlements: all\n",
+        ),
+        &["5:5: unknown step type `revoke_entitlement` (did you mean `revoke_entitlements`?)"],
+    );
 }
 
 #[test]
 fn one_step_type_per_step() {
-    let errs = errors(&with_steps(
+    let text = with_steps(
         r#"
   - id: both
     wait: { duration: 1h }
@@ -128,24 +142,33 @@ fn one_step_type_per_step() {
   - id: none
     retry: { attempts: 2 }
 "#,
-    ));
-    assert_eq!(errs.len(), 2, "{errs:#?}");
-    has(&errs, 6, 5, &["a step has one step type; `modify_user_status` is a second one"]);
-    has(&errs, 7, 5, &["the step names no step type"]);
+    );
+    check(
+        &text,
+        &[
+            "6:5: a step has one step type; `modify_user_status` is a second one",
+            "7:5: the step names no step type",
+        ],
+    );
 }
 
 #[test]
 fn unknown_and_missing_fields() {
-    let errs = errors(&with_steps("\n  - id: status\n    modify_user_status:\n      usr: subject\n      status: disabled\n"));
-    assert_eq!(errs.len(), 2, "{errs:#?}");
-    has(&errs, 6, 7, &["modify_user_status: unknown field `usr` (did you mean `user`?)", "expected one of user, status"]);
     // A missing field is reported at the step type's key.
-    has(&errs, 5, 5, &["modify_user_status: missing required field `user`"]);
+    check(
+        &with_steps(
+            "\n  - id: status\n    modify_user_status:\n      usr: subject\n      status: disabled\n",
+        ),
+        &[
+            "6:7: unknown field `usr` (did you mean `user`?); expected one of user, status",
+            "5:5: modify_user_status: missing required field `user`",
+        ],
+    );
 }
 
 #[test]
 fn literals_of_the_wrong_shape() {
-    let errs = errors(&with_steps(
+    let text = with_steps(
         r#"
   - id: status
     modify_user_status: { user: subject, status: enabled }
@@ -156,42 +179,58 @@ fn literals_of_the_wrong_shape() {
       user: subject
       entitlements: { ap: aws }
 "#,
-    ));
-    assert_eq!(errs.len(), 3, "{errs:#?}");
-    has(&errs, 5, 50, &["modify_user_status.status: expected one of active, disabled, inactive"]);
-    has(&errs, 7, 23, &["wait.duration: `soon` is not a duration"]);
-    has(&errs, 11, 21, &["revoke_entitlements.entitlements: unknown selector key `ap`; expected one of app, resource_type, resource"]);
+    );
+    check(
+        &text,
+        &[
+            "5:50: modify_user_status.status: expected one of active, disabled, inactive",
+            "7:23: wait.duration: `soon` is not a duration",
+            "11:21: entitlements: unknown selector key `ap`; expected one of app, resource_type",
+        ],
+    );
 }
 
 #[test]
 fn cel_that_does_not_compile() {
-    let campaign = |name: &str| format!("\n  - id: c\n    create_campaign:\n      template: t\n      user: subject\n      name: {name}\n");
-    let e = one(&with_steps("\n  - id: a\n    if: ctx.trigger.x == )\n    wait: { duration: 1h }\n"));
-    // The column of the `)` in `if:`.
-    assert_eq!((e.0, e.1), (5, 26));
-    assert!(e.2.contains("`if`: CEL syntax error") && e.2.contains("mismatched input ')'"), "{}", e.2);
-    let e = one(&with_steps("\n  - id: a\n    if: \"ctx.trigger.x == )\"\n    wait: { duration: 1h }\n"));
-    assert_eq!((e.0, e.1), (5, 27), "past the opening quote");
+    // In `if:`, the column of the `)`; past the opening quote when quoted.
+    check(
+        &with_steps("\n  - id: a\n    if: ctx.trigger.x == )\n    wait: { duration: 1h }\n"),
+        &["5:26: `if`: CEL syntax error: Syntax error: mismatched input ')'"],
+    );
+    check(
+        &with_steps("\n  - id: a\n    if: \"ctx.trigger.x == )\"\n    wait: { duration: 1h }\n"),
+        &["5:27: `if`: CEL syntax error: Syntax error: mismatched input ')'"],
+    );
 
-    // Inside `{{ }}`, the column points into the string: at the `)`, past
-    // the quote of a quoted scalar, counting characters, not bytes.
-    for (name, column) in [("Hi {{ ctx.trigger.x == ) }}", 36), ("\"Hi {{ ctx.trigger.x == ) }} there\"", 37), ("'é {{ ctx.trigger.x == ) }}'", 36)] {
-        let e = one(&with_steps(&campaign(name)));
-        assert_eq!((e.0, e.1), (9, column), "{name}");
-        assert!(e.2.contains("create_campaign.name: CEL syntax error") && e.2.contains("')'"), "{}", e.2);
+    // Inside `{{ }}`, the column points into the string at the `)`: past the
+    // quote of a quoted scalar, counting characters rather than bytes, and on
+    // the expression's own line in a block scalar.
+    let campaign = |name: &str| {
+        with_steps(&format!(
+            "\n  - id: c\n    create_campaign:\n      template: t\n      user: subject\n      name: {name}\n"
+        ))
+    };
+    for (name, at) in [
+        ("Hi {{ ctx.trigger.x == ) }}", "8:36"),
+        ("\"Hi {{ ctx.trigger.x == ) }} there\"", "8:37"),
+        ("'é {{ ctx.trigger.x == ) }}'", "8:36"),
+        ("|\n        Hi {{ ctx.trigger.x == ) }}", "9:32"),
+    ] {
+        let cel = format!(
+            "{at}: create_campaign.name: CEL syntax error: Syntax error: mismatched input ')'"
+        );
+        check(&campaign(name), &[cel.as_str()]);
     }
-    // In a block scalar, on the line of the expression.
-    let e = one(&with_steps(&campaign("|\n        Hi {{ ctx.trigger.x == ) }}")));
-    assert_eq!((e.0, e.1), (10, 27));
-
-    let e = one(&with_steps(&campaign("\"Hi {{ ctx.trigger.x\"")));
-    assert_eq!((e.0, e.1), (9, 17), "at the `{{`");
-    assert!(e.2.contains("create_campaign.name") && e.2.contains("`{{` is never closed with `}}`"), "{}", e.2);
+    // An unclosed `{{`: at the `{{`.
+    check(
+        &campaign("\"Hi {{ ctx.trigger.x\""),
+        &["8:17: create_campaign.name: CEL syntax error: `{{` is never closed with `}}`"],
+    );
 }
 
 #[test]
 fn references_to_step_outputs() {
-    let errs = errors(&with_steps(
+    let text = with_steps(
         r#"
   - id: first
     wait: { duration: 1h }
@@ -207,16 +246,20 @@ fn references_to_step_outputs() {
   - id: later
     wait: { duration: 1h }
 "#,
-    ));
-    assert_eq!(errs.len(), 3, "{errs:#?}");
-    has(&errs, 8, 9, &["step `early`: ctx.later refers to a step that comes later"]);
-    has(&errs, 13, 13, &["step `self_ref`: ctx.self_ref is this step's own output"]);
-    has(&errs, 15, 58, &["step `unknown`: ctx.frist is not a step id (did you mean `first`?)"]);
+    );
+    check(
+        &text,
+        &[
+            "7:9: step `early`: ctx.later refers to a step that comes later",
+            "12:13: step `self_ref`: ctx.self_ref is this step's own output",
+            "14:58: step `unknown`: ctx.frist is not a step id (did you mean `first`?)",
+        ],
+    );
 }
 
 #[test]
 fn step_ids() {
-    let errs = errors(&with_steps(
+    let text = with_steps(
         r#"
   - id: first
     wait: { duration: 1h }
@@ -225,15 +268,19 @@ fn step_ids() {
   - wait: { duration: 2h }
     id: first
 "#,
-    ));
-    assert_eq!(errs.len(), 2, "{errs:#?}");
-    has(&errs, 6, 9, &["step id `Notify-IT` must be lower_snake_case"]);
-    has(&errs, 8, 5, &["duplicate step id `first` (first used at line 4)"]);
+    );
+    check(
+        &text,
+        &[
+            "6:9: step id `Notify-IT` must be lower_snake_case",
+            "8:5: duplicate step id `first` (first used at line 4)",
+        ],
+    );
 }
 
 #[test]
 fn retry_on_error_and_timeout() {
-    let errs = errors(&with_steps(
+    let text = with_steps(
         r#"
   - id: pause
     wait: { duration: 1h }
@@ -241,12 +288,16 @@ fn retry_on_error_and_timeout() {
     on_error: explode
     timeout: forever
 "#,
-    ));
-    assert_eq!(errs.len(), 4, "{errs:#?}");
-    has(&errs, 6, 24, &["`retry.attempts` must be a whole number from 1 to 100"]);
-    has(&errs, 6, 27, &["unknown key `backof` in retry (did you mean `backoff`?)"]);
-    has(&errs, 7, 15, &["`on_error` must be `fail` or `continue`"]);
-    has(&errs, 8, 14, &["`timeout`: `forever` is not a duration"]);
+    );
+    check(
+        &text,
+        &[
+            "6:27: unknown key `backof` in retry (did you mean `backoff`?)",
+            "6:24: `retry.attempts` must be a whole number from 1 to 100",
+            "8:14: `timeout`: `forever` is not a duration",
+            "7:15: `on_error` must be `fail` or `continue`",
+        ],
+    );
 }
 
 const DIRECTORY_REFS: &str = r#"name: refs
@@ -269,32 +320,38 @@ steps:
 #[test]
 fn literals_checked_against_the_directory() {
     let k = Keystep::with_examples();
-    k.write("auto.yaml", DIRECTORY_REFS);
-    let out = validate(&k, &["auto.yaml"], 2);
-    assert_eq!(out["directory_checked"], true);
-    let errs = errors_of(&out, "auto.yaml");
-    assert_eq!(errs.len(), 6, "{errs:#?}");
-    has(&errs, 5, 33, &["modify_user_status.user: unknown user `u-nobody`"]);
-    has(&errs, 9, 21, &["grant_entitlements.entitlements: unknown entitlement `aws:nope`"]);
-    has(&errs, 11, 55, &["revoke_entitlements.entitlements: unknown app `awz`"]);
-    has(&errs, 13, 55, &["remove_access_profiles.profiles: unknown access profile `engineering-nope`"]);
-    has(&errs, 15, 33, &["create_campaign.template: unknown review template `no-such-review`"]);
-    has(&errs, 15, 55, &["create_campaign.user: unknown user `u-ghost`"]);
+    check_in(
+        &k,
+        DIRECTORY_REFS,
+        &[
+            "5:33: modify_user_status.user: unknown user `u-nobody`",
+            "9:21: grant_entitlements.entitlements: unknown entitlement `aws:nope`",
+            "11:55: revoke_entitlements.entitlements: unknown app `awz`",
+            "13:56: remove_access_profiles.profiles: unknown access profile `engineering-nope`",
+            "15:34: create_campaign.template: unknown review template `no-such-review`",
+            "15:56: create_campaign.user: unknown user `u-ghost`",
+        ],
+    );
+    assert_eq!(validate(&k, &["auto.yaml"], 2)["directory_checked"], true);
 
     // With an empty directory, none of this can be checked.
     let k = Keystep::new();
     k.write("auto.yaml", DIRECTORY_REFS);
     let out = validate(&k, &["auto.yaml"], 0);
     assert_eq!(out["directory_checked"], false);
-    assert_eq!(out["errors"], serde_json::json!([]));
-    assert_eq!(out["valid"], serde_json::json!(["refs"]));
+    assert_eq!(
+        (&out["valid"], &out["errors"]),
+        (&json!(["refs"]), &json!([]))
+    );
 }
 
 #[test]
 fn run_automation_targets() {
     let k = Keystep::new();
     let file = |name: &str, trigger: &str, target: &str| {
-        let text = format!("name: {name}\ntrigger: {trigger}\nsteps:\n  - id: go\n    run_automation:\n      automation: {target}\n");
+        let text = format!(
+            "name: {name}\ntrigger: {trigger}\nsteps:\n  - id: go\n    run_automation:\n      automation: {target}\n"
+        );
         k.write(&format!("automations/{name}.yaml"), &text);
     };
     file("a", "manual", "b");
@@ -304,23 +361,46 @@ fn run_automation_targets() {
     file("calls_hook", "manual", "hook");
     let out = validate(&k, &[], 2);
     assert_eq!(out["files"], 5);
-    has(&errors_of(&out, "/a.yaml"), 6, 19, &["run_automation.automation: run_automation cycle: a → b → a"]);
-    has(&errors_of(&out, "/b.yaml"), 6, 19, &["run_automation cycle: b → a → b"]);
-    has(&errors_of(&out, "calls_nowhere.yaml"), 6, 19, &["no automation named `nowhere`"]);
-    has(&errors_of(&out, "calls_hook.yaml"), 6, 19, &["automation `hook` has trigger `user_created`; run_automation needs one with `trigger: manual`"]);
-    // `hook` itself starts `a`, which is manual, and is not on the cycle's way back.
-    assert_eq!(out["valid"], serde_json::json!(["hook"]));
+    expect(
+        &errors_of(&out, "/a.yaml"),
+        &["6:19: run_automation.automation: run_automation cycle: a → b → a"],
+    );
+    expect(
+        &errors_of(&out, "/b.yaml"),
+        &["6:19: run_automation cycle: b → a → b"],
+    );
+    expect(
+        &errors_of(&out, "calls_nowhere.yaml"),
+        &["6:19: no automation named `nowhere`"],
+    );
+    expect(
+        &errors_of(&out, "calls_hook.yaml"),
+        &[
+            "6:19: automation `hook` has trigger `user_created`; run_automation needs one with `trigger: manual`",
+        ],
+    );
+    // `hook` starts `a`, which is manual; the cycle does not lead back to `hook`.
+    assert_eq!(out["valid"], json!(["hook"]));
 
-    // A target with errors of its own: those are reported against its file.
-    k.write("automations/b.yaml", "name: b\ntrigger: manual\nsteps:\n  - id: x\n    wiat: { duration: 1h }\n");
+    // A target with errors of its own: they are reported against its file only.
+    k.write(
+        "automations/b.yaml",
+        "name: b\ntrigger: manual\nsteps:\n  - id: x\n    wiat: { duration: 1h }\n",
+    );
     let out = validate(&k, &["automations/a.yaml", "automations/b.yaml"], 2);
-    assert_eq!(errors_of(&out, "/a.yaml"), vec![(6, 19, "run_automation.automation: automation `b` has errors of its own (./automations/b.yaml)".to_string())]);
-    has(&errors_of(&out, "/b.yaml"), 5, 5, &["unknown step type `wiat` (did you mean `wait`?)"]);
+    expect(
+        &errors_of(&out, "/a.yaml"),
+        &["6:19: automation `b` has errors of its own (./automations/b.yaml)"],
+    );
+    expect(
+        &errors_of(&out, "/b.yaml"),
+        &["5:5: unknown step type `wiat` (did you mean `wait`?)"],
+    );
 }
 
 #[test]
 fn wait_needs_duration_or_until() {
-    let errs = errors(&with_steps(
+    let text = with_steps(
         r#"
   - id: both
     wait:
@@ -331,24 +411,44 @@ fn wait_needs_duration_or_until() {
   - id: bad_until
     wait: { until: tomorrow }
 "#,
-    ));
-    assert_eq!(errs.len(), 3, "{errs:#?}");
-    has(&errs, 4, 5, &["wait: give exactly one of `duration` (e.g. 7d) or `until` (a timestamp)"]);
-    has(&errs, 8, 5, &["wait: give exactly one of `duration`"]);
-    has(&errs, 11, 20, &["wait.until: expected an RFC 3339 timestamp"]);
+    );
+    check(
+        &text,
+        &[
+            "4:5: wait: give exactly one of `duration` (e.g. 7d) or `until` (a timestamp)",
+            "8:5: wait: give exactly one of `duration`",
+            "11:20: wait.until: expected an RFC 3339 timestamp",
+        ],
+    );
 }
 
 #[test]
 fn perform_task_action_action() {
-    let step = |action: &str| format!("\n  - id: hand_over\n    perform_task_action:\n      user: subject\n      task_types: [grant]\n      action: {action}\n");
-    for action in ["explode", "{ reassign: [u-ada] }", "{ reassign: u-ada, also: x }"] {
-        let e = one(&with_steps(&step(action)));
-        assert_eq!((e.0, e.1), (9, 15), "{action}");
-        assert!(e.2.contains("perform_task_action: `action` must be `complete`, `cancel`, or `{ reassign: USER }`"), "{}", e.2);
+    let step = |action: &str| {
+        with_steps(&format!(
+            "\n  - id: hand_over\n    perform_task_action:\n      user: subject\n      task_types: [grant]\n      action: {action}\n"
+        ))
+    };
+    for action in [
+        "explode",
+        "{ reassign: [u-ada] }",
+        "{ reassign: u-ada, also: x }",
+    ] {
+        check(
+            &step(action),
+            &[
+                "8:15: perform_task_action: `action` must be `complete`, `cancel`, or `{ reassign: USER }`",
+            ],
+        );
     }
     let k = Keystep::new();
-    for action in ["complete", "cancel", "{ reassign: u-ada }", "\"{{ ctx.trigger.action }}\""] {
-        k.write("auto.yaml", &with_steps(&step(action)));
+    for action in [
+        "complete",
+        "cancel",
+        "{ reassign: u-ada }",
+        "\"{{ ctx.trigger.action }}\"",
+    ] {
+        k.write("auto.yaml", &step(action));
         validate(&k, &["auto.yaml"], 0);
     }
 }
@@ -356,24 +456,37 @@ fn perform_task_action_action() {
 #[test]
 fn valid_files_pass() {
     let k = Keystep::new();
-    k.write("ok.yaml", &with_steps("\n  - id: pause\n    wait: { duration: 7d }\n    retry: { attempts: 3, backoff: 5s }\n    timeout: 1h\n    on_error: continue\n"));
+    k.write(
+        "ok.yaml",
+        &with_steps("\n  - id: pause\n    wait: { duration: 7d }\n    retry: { attempts: 3, backoff: 5s }\n    timeout: 1h\n    on_error: continue\n"),
+    );
     let out = validate(&k, &["ok.yaml"], 0);
-    assert_eq!(out["files"], 1);
-    assert_eq!(out["valid"], serde_json::json!(["t"]));
-    assert_eq!(out["errors"], serde_json::json!([]));
+    assert_eq!(
+        out,
+        json!({"files": 1, "valid": ["t"], "errors": [], "directory_checked": false})
+    );
 
     // The examples validate clean against the example directory.
-    let k = Keystep::with_examples();
-    let out = validate(&k, &[], 0);
-    assert_eq!(out["files"], 4);
-    assert_eq!(out["directory_checked"], true);
-    assert_eq!(out["valid"], serde_json::json!(["offboarding-follow-up", "offboarding", "onboarding", "role-change"]));
+    let out = validate(&Keystep::with_examples(), &[], 0);
+    let valid = json!([
+        "offboarding-follow-up",
+        "offboarding",
+        "onboarding",
+        "role-change"
+    ]);
+    assert_eq!(
+        out,
+        json!({"files": 4, "valid": valid, "errors": [], "directory_checked": true})
+    );
 }
 
 #[test]
 fn all_errors_at_once() {
     let k = Keystep::new();
-    k.write("good.yaml", &with_steps("\n  - id: pause\n    wait: { duration: 1h }\n"));
+    k.write(
+        "good.yaml",
+        &with_steps("\n  - id: pause\n    wait: { duration: 1h }\n"),
+    );
     k.write(
         "bad.yaml",
         r#"name: bad
@@ -388,27 +501,42 @@ steps:
 "#,
     );
     let out = validate(&k, &["good.yaml", "bad.yaml"], 2);
-    assert_eq!(out["files"], 2);
-    assert_eq!(out["valid"], serde_json::json!(["t"]));
+    assert_eq!((&out["files"], &out["valid"]), (&json!(2), &json!(["t"])));
     let errs = errors_of(&out, "bad.yaml");
-    assert_eq!(errs.len(), 6, "{errs:#?}");
-    has(&errs, 2, 10, &["unknown trigger `user_update`"]);
-    has(&errs, 5, 23, &["`soon` is not a duration"]);
-    has(&errs, 7, 5, &["unknown step type `revoke_entitlement`"]);
-    has(&errs, 9, 50, &["expected one of active, disabled, inactive"]);
-    has(&errs, 9, 59, &["unknown field `colour`"]);
-    has(&errs, 8, 5, &["duplicate step id `pause` (first used at line 4)"]);
+    expect(
+        &errs,
+        &[
+            "2:10: unknown trigger `user_update`",
+            "5:23: `soon` is not a duration",
+            "7:5: unknown step type `revoke_entitlement`",
+            "9:50: expected one of active, disabled, inactive",
+            "9:59: unknown field `colour`",
+            "8:5: duplicate step id `pause` (first used at line 4)",
+        ],
+    );
 }
 
 #[test]
 fn human_output() {
     let k = Keystep::new();
-    k.write("bad.yaml", &with_steps("\n  - id: x\n    wiat: { duration: 1h }\n  - id: y\n    wait: { duration: soon }\n"));
+    k.write(
+        "bad.yaml",
+        &with_steps(
+            "\n  - id: x\n    wiat: { duration: 1h }\n  - id: y\n    wait: { duration: soon }\n",
+        ),
+    );
     let ran = k.run(&["validate", "bad.yaml"]);
     assert_eq!(ran.code, 2, "{ran:?}");
+    let want = [
+        "bad.yaml:5:5: unknown step type `wiat` (did you mean `wait`?)",
+        "bad.yaml:7:23: wait.duration: `soon` is not a duration",
+        "note: the directory is empty",
+    ];
     let lines: Vec<&str> = ran.stderr.lines().collect();
-    assert!(lines[0].starts_with("bad.yaml:5:5: unknown step type `wiat` (did you mean `wait`?)"), "{}", ran.stderr);
-    assert!(lines[1].starts_with("bad.yaml:7:23: wait.duration: `soon` is not a duration"), "{}", ran.stderr);
-    assert!(lines[2].starts_with("note: the directory is empty"), "{}", ran.stderr);
-    assert_eq!(ran.stdout.trim(), "1 file(s) checked: 0 valid, 1 with errors (2 error(s))");
+    let ok = lines.len() == want.len() && lines.iter().zip(want).all(|(l, w)| l.starts_with(w));
+    assert!(ok, "{}", ran.stderr);
+    assert_eq!(
+        ran.stdout.trim(),
+        "1 file(s) checked: 0 valid, 1 with errors (2 error(s))"
+    );
 }

@@ -90,7 +90,7 @@ pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
     }
     let store = env.open_store()?;
     let dir = store.directory("validate");
-    let directory_known = !dir.users()?.is_empty();
+    let directory_known = !dir.is_empty()?;
     let problems = crate::automation::check::check(
         &automation,
         directory_known.then_some(&dir),

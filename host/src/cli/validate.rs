@@ -31,7 +31,7 @@ pub fn validate(env: &Env, args: ValidateArgs) -> anyhow::Result<Exit> {
     }
     let store = env.open_store()?;
     let dir = store.directory("validate");
-    let directory_known = !dir.users()?.is_empty();
+    let directory_known = !dir.is_empty()?;
     let catalog = env.config.catalog();
     let mut diagnostics = Vec::new();
     let mut valid = Vec::new();

@@ -137,6 +137,13 @@ impl<'c> Directory<'c> {
             .optional()?)
     }
 
+    /// Whether the directory has no users yet (nothing was imported).
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM users)", [], |r| r.get(0))?)
+    }
+
     pub fn users(&self) -> Result<Vec<User>> {
         let mut stmt = self
             .conn
