@@ -7,6 +7,28 @@ use std::sync::OnceLock;
 
 use serde_json::Value as Json;
 
+/// The step ids of a run history's attempts (`runs show --json`), in order.
+pub fn step_ids(history: &Json) -> Vec<String> {
+    history["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The steps of `examples/automations/offboarding.yaml`.
+pub const OFFBOARDING_STEPS: [&str; 8] = [
+    "disable",
+    "revoke",
+    "profiles",
+    "hand_over_reviews",
+    "delegates",
+    "review",
+    "grace_period",
+    "follow_up",
+];
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -2,7 +2,7 @@
 //! `run_automation` (waiting, cycles, depth), cancel, resume, pinning, exit
 //! codes and dry runs.
 
-use keystep_tests::Keystep;
+use keystep_tests::{Keystep, OFFBOARDING_STEPS, step_ids};
 use serde_json::Value as Json;
 
 fn states(steps: &[Json]) -> Vec<(String, u64, String)> {
@@ -467,25 +467,7 @@ fn dry_run_changes_nothing_and_shows_every_step() {
     assert_eq!(out["dry_run"], true);
     let runs = out["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2, "offboarding and its follow-up");
-    let steps: Vec<&str> = runs[0]["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        steps,
-        [
-            "disable",
-            "revoke",
-            "profiles",
-            "hand_over_reviews",
-            "delegates",
-            "review",
-            "grace_period",
-            "follow_up"
-        ]
-    );
+    assert_eq!(step_ids(&runs[0]), OFFBOARDING_STEPS);
     assert_eq!(
         runs[0]["steps"][1]["output"]["revoked"]
             .as_array()

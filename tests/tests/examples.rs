@@ -1,7 +1,7 @@
 //! The shipped examples, run through the real binary: the directory, tasks,
 //! campaigns and run history they leave behind.
 
-use keystep_tests::Keystep;
+use keystep_tests::{Keystep, OFFBOARDING_STEPS, step_ids};
 use serde_json::Value as Json;
 
 fn ids(v: &Json) -> Vec<String> {
@@ -252,25 +252,7 @@ fn offboarding_end_to_end() {
     k.ok(&["runs", "resume", "--now", "2099-01-01T00:00:00Z"]);
     let history = k.json(&["runs", "show", &run.to_string()]);
     assert_eq!(history["run"]["state"], "succeeded");
-    let steps: Vec<&str> = history["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        steps,
-        [
-            "disable",
-            "revoke",
-            "profiles",
-            "hand_over_reviews",
-            "delegates",
-            "review",
-            "grace_period",
-            "follow_up"
-        ]
-    );
+    assert_eq!(step_ids(&history), OFFBOARDING_STEPS);
     let follow = &history["run"]["outputs"]["follow_up"];
     assert_eq!(follow["state"], "succeeded");
     assert_eq!(follow["output"]["mark_inactive"]["new_status"], "inactive");

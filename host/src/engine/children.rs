@@ -7,7 +7,7 @@ use serde_json::Value as Json;
 
 use crate::automation::catalog::Catalog;
 use crate::steps::{RunInfo, RunStarter, StepError};
-use crate::store::runs::{self, NewRun};
+use crate::store::runs;
 
 pub(super) struct ChildStarter<'a> {
     pub conn: &'a Connection,
@@ -54,21 +54,14 @@ impl RunStarter for ChildStarter<'_> {
         }
         let dir = crate::directory::Directory::new(self.conn, format!("run {}", self.parent.id));
         let trigger = super::with_subject(&dir, trigger)?;
-        let subject = trigger.get("user_id").and_then(Json::as_str);
         let mut lineage = self.parent.lineage.clone();
         lineage.push(automation.name.clone());
         runs::insert(
             self.conn,
-            &NewRun {
-                automation: &automation.name,
-                version: &automation.hash,
-                path: &automation.path.to_string_lossy(),
-                source: &automation.source,
-                trigger: &trigger,
-                subject_id: subject,
-                parent_run: Some(self.parent.id),
-                lineage: &lineage,
-            },
+            &automation,
+            &trigger,
+            Some(self.parent.id),
+            &lineage,
             self.now,
         )
         .map_err(|e| StepError::from(crate::directory::DirError::from(e)))

@@ -21,7 +21,7 @@ use serde_json::{Value as Json, json};
 
 use crate::automation::{Automation, catalog::Catalog, parse};
 use crate::store::Store;
-use crate::store::runs::{self, Attempt, NewRun, Run};
+use crate::store::runs::{self, Attempt, Run};
 
 pub use transition::Transition;
 
@@ -127,27 +127,11 @@ impl<'s> Engine<'s> {
         };
         let trigger = with_subject(&self.store.directory("cli"), trigger)
             .map_err(|e| anyhow::anyhow!("input: {}", e.message))?;
-        let subject = trigger
-            .get("user_id")
-            .and_then(Json::as_str)
-            .map(str::to_string);
         let now = self.clock.now();
-        let id = self.store.write(|conn| {
-            runs::insert(
-                conn,
-                &NewRun {
-                    automation: &automation.name,
-                    version: &automation.hash,
-                    path: &automation.path.to_string_lossy(),
-                    source: &automation.source,
-                    trigger: &trigger,
-                    subject_id: subject.as_deref(),
-                    parent_run: None,
-                    lineage: std::slice::from_ref(&automation.name),
-                },
-                now,
-            )
-        })?;
+        let lineage = std::slice::from_ref(&automation.name);
+        let id = self
+            .store
+            .write(|conn| runs::insert(conn, &automation, &trigger, None, lineage, now))?;
         self.cache
             .borrow_mut()
             .insert(automation.hash.clone(), automation);

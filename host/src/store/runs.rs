@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
 use super::{parse_ts, ts};
+use crate::automation::Automation;
 
 /// Where a run stands.
 pub const TERMINAL: &[&str] = &["succeeded", "failed", "cancelled"];
@@ -74,36 +75,39 @@ impl Run {
     }
 }
 
-/// A new run to insert.
-pub struct NewRun<'a> {
-    pub automation: &'a str,
-    pub version: &'a str,
-    pub path: &'a str,
-    pub source: &'a str,
-    pub trigger: &'a Json,
-    pub subject_id: Option<&'a str>,
-    pub parent_run: Option<i64>,
-    pub lineage: &'a [String],
-}
-
-/// Inserts a pending run, and the automation version it is pinned to.
-pub fn insert(conn: &Connection, run: &NewRun, now: DateTime<Utc>) -> rusqlite::Result<i64> {
+/// Inserts a pending run of `automation` (and the version it is pinned to,
+/// once). Its subject is `trigger.user_id`; `lineage` lists the automations
+/// that led to it, itself last.
+pub fn insert(
+    conn: &Connection,
+    automation: &Automation,
+    trigger: &Json,
+    parent_run: Option<i64>,
+    lineage: &[String],
+    now: DateTime<Utc>,
+) -> rusqlite::Result<i64> {
     let now = ts(now);
     conn.execute(
         "INSERT INTO automation_versions (hash, name, path, source, first_used) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT DO NOTHING",
-        params![run.version, run.automation, run.path, run.source, now],
+        params![
+            automation.hash,
+            automation.name,
+            automation.path.to_string_lossy(),
+            automation.source,
+            now
+        ],
     )?;
     conn.execute(
         "INSERT INTO runs (automation, version, state, trigger, subject_id, parent_run, lineage, created_at, updated_at)
          VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?7)",
         params![
-            run.automation,
-            run.version,
-            run.trigger.to_string(),
-            run.subject_id,
-            run.parent_run,
-            serde_json::to_string(run.lineage).unwrap_or_default(),
+            automation.name,
+            automation.hash,
+            trigger.to_string(),
+            trigger.get("user_id").and_then(Json::as_str),
+            parent_run,
+            serde_json::to_string(lineage).unwrap_or_default(),
             now
         ],
     )?;
