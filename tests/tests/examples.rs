@@ -59,6 +59,18 @@ fn directory_import_errors_name_the_place_and_change_nothing() {
         "{}",
         ran.stderr
     );
+    // JSON works too, and its errors also carry line and column.
+    k.write(
+        "people.json",
+        "{\"users\": [{\"id\": \"u-json\", \"display_name\": \"Jay Son\"}]}",
+    );
+    k.ok(&["directory", "import", "people.json"]);
+    assert_eq!(k.count("SELECT count(*) FROM users WHERE id = 'u-json'"), 1);
+    k.write("broken.json", "{\"users\": [\n  {\"id\": }\n]}");
+    let ran = k.run(&["directory", "import", "broken.json"]);
+    assert_eq!(ran.code, 2);
+    assert!(ran.stderr.contains("broken.json:2:"), "{}", ran.stderr);
+    let before = k.count("SELECT count(*) FROM events");
     // Valid YAML whose second half is wrong: the first half is not kept.
     k.write("half.yaml", "users:\n  - { id: u-new, display_name: New }\ngrants:\n  - { user: u-new, entitlement: aws:nope }\n");
     let ran = k.run(&["directory", "import", "half.yaml"]);
