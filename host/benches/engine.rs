@@ -2,7 +2,8 @@
 //!
 //! 1. durable step transitions per second (six directory-only steps per run),
 //!    against a baseline of bare SQLite write transactions;
-//! 2. memory of runs parked on a 30-day `wait`.
+//! 2. memory of runs parked on a 30-day `wait`, and the rate of other runs
+//!    driven beside them.
 //!
 //! `cargo bench -p keystep --bench engine`; `KEYSTEP_BENCH_QUICK=1` (or
 //! `--quick`) shrinks every size tenfold for a smoke run.
@@ -12,10 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keystep::automation::{Automation, catalog::Catalog, parse};
-use keystep::directory::import::{self, DirectoryFile};
+use keystep::directory::{Directory, import};
 use keystep::engine::{Engine, Idle, Quiet};
 use keystep::store::Store;
-use serde_json::{Value as Json, json};
+use serde_json::json;
 
 const STEPS: usize = 6;
 
@@ -45,127 +46,85 @@ steps:
     modify_user_status: { user: subject, status: inactive }
 "#;
 
-struct Sizes {
-    users: usize,
-    reps: usize,
-    waiting: usize,
-}
+/// The directory's apps and access profile; users, grants and delegates are
+/// generated.
+const APPS: &str = r#"{
+  "apps": [
+    {"id": "aws", "name": "AWS", "owner": "ceo", "entitlements": [
+      {"slug": "app-access", "name": "Console"}, {"slug": "prod-readonly", "name": "Prod read-only"},
+      {"slug": "staging-admin", "name": "Staging admin"}, {"slug": "billing", "name": "Billing"}]},
+    {"id": "okta", "name": "Okta", "owner": "ceo", "entitlements": [{"slug": "user", "name": "Okta user"}]}],
+  "access_profiles": [{"id": "baseline", "name": "Baseline", "entitlements": ["okta:user", "aws:app-access"]}]
+}"#;
 
 fn main() -> anyhow::Result<()> {
     let quick = std::env::var("KEYSTEP_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
         || std::env::args().any(|a| a == "--quick");
-    let sizes = if quick {
-        Sizes {
-            users: 200,
-            reps: 3,
-            waiting: 10_000,
-        }
-    } else {
-        Sizes {
-            users: 2_000,
-            reps: 5,
-            waiting: 100_000,
-        }
-    };
-    println!(
-        "keystep engine bench ({} mode)",
-        if quick { "quick" } else { "full" }
-    );
-    let transitions = sizes.users * STEPS;
+    // (runs per rep, reps, parked runs, runs driven beside the parked ones)
+    let (users, reps, waiting, busy) =
+        [(2_000, 5, 100_000, 200), (200, 3, 10_000, 20)][quick as usize];
+    let mode = if quick { "quick" } else { "full" };
+    println!("keystep engine bench ({mode})");
+    let transitions = users * STEPS;
 
     let mut engine_times = Vec::new();
-    for rep in 1..=sizes.reps {
-        let (start, drive) = transitions_once(sizes.users)?;
+    for rep in 1..=reps {
+        let (start, drive) = transitions_once(users)?;
+        let (s, d) = (start.as_secs_f64(), drive.as_secs_f64());
+        let r = rate(transitions, drive);
         println!(
-            "  engine rep {rep}: {} runs started in {:.3}s, {transitions} transitions driven in {:.3}s = {:.0}/s",
-            sizes.users,
-            start.as_secs_f64(),
-            drive.as_secs_f64(),
-            rate(transitions, drive)
+            "  engine rep {rep}: {users} runs started in {s:.3}s, {transitions} transitions driven in {d:.3}s = {r:.0}/s"
         );
         engine_times.push(drive);
     }
     let mut bare_times = Vec::new();
-    for rep in 1..=sizes.reps {
+    for rep in 1..=reps {
         let t = bare_transactions(transitions)?;
+        let r = rate(transitions, t);
         println!(
-            "  bare   rep {rep}: {transitions} transactions in {:.3}s = {:.0}/s",
-            t.as_secs_f64(),
-            rate(transitions, t)
+            "  bare   rep {rep}: {transitions} transactions in {:.3}s = {r:.0}/s",
+            t.as_secs_f64()
         );
         bare_times.push(t);
     }
-    let (rss_before, rss_after, park_start, park_drive) = parked_runs(sizes.waiting)?;
+    let parked = parked_runs(waiting, busy)?;
 
-    let engine = Stats::of(&mut engine_times, transitions);
-    let bare = Stats::of(&mut bare_times, transitions);
-    let ratio = engine.median.as_secs_f64() / bare.median.as_secs_f64();
-    let added_mb = (rss_after as f64 - rss_before as f64) / 1024.0;
-    println!();
-    println!(
-        "summary ({} runs x {STEPS} steps = {transitions} transitions, {} reps, medians)",
-        sizes.users, sizes.reps
+    let (engine_median, engine) = rates(&mut engine_times, transitions);
+    let (bare_median, bare) = rates(&mut bare_times, transitions);
+    let ratio = engine_median.as_secs_f64() / bare_median.as_secs_f64();
+    let (before, after) = (
+        parked.rss_before_kb as f64 / 1024.0,
+        parked.rss_after_kb as f64 / 1024.0,
     );
+    let (added, target_mb) = (after - before, waiting / 1000);
+    let (elapsed, busy_rate) = (parked.elapsed.as_secs_f64(), parked.busy_rate);
     println!(
-        "  {:<38} {:>10} {:>10} {:>10}",
-        "measure", "median", "min", "max"
-    );
-    println!(
-        "  {:<38} {:>10.0} {:>10.0} {:>10.0}",
-        "engine transitions/s", engine.rate_median, engine.rate_min, engine.rate_max
-    );
-    println!(
-        "  {:<38} {:>10.0} {:>10.0} {:>10.0}",
-        "bare SQLite write transactions/s", bare.rate_median, bare.rate_min, bare.rate_max
-    );
-    println!(
-        "  {:<38} {:>10.1}",
-        "engine transition / bare transaction", ratio
-    );
-    println!("  {:<38} {:>10}", "target transitions/s", ">= 5000");
-    println!("  {:<38} {:>10}", "parked runs (wait 30d)", sizes.waiting);
-    println!(
-        "  {:<38} {:>10.1}",
-        "  start + drive to parked (s)",
-        (park_start + park_drive).as_secs_f64()
-    );
-    println!(
-        "  {:<38} {:>10.1}",
-        "  RSS before (MB)",
-        rss_before as f64 / 1024.0
-    );
-    println!(
-        "  {:<38} {:>10.1}",
-        "  RSS after (MB)",
-        rss_after as f64 / 1024.0
-    );
-    println!(
-        "  {:<38} {:>10.1}   (target <= {} MB)",
-        "  RSS added (MB)",
-        added_mb,
-        sizes.waiting / 1000
+        "
+summary: {users} runs x {STEPS} steps = {transitions} transitions per rep, {reps} reps
+  measure                                      median        min        max
+  engine transitions/s (target >= 5000)    {engine}
+  bare SQLite write transactions/s         {bare}
+  engine transition / bare transaction     {ratio:>10.1}
+  parked runs (wait 30d)                   {waiting:>10}
+    start + drive until all wait (s)       {elapsed:>10.1}
+    RSS before / after (MB)                {before:>10.1} {after:>10.1}
+    RSS added (MB)                         {added:>10.1}   (target <= {target_mb} MB)
+    transitions/s beside the parked runs   {busy_rate:>10.0}   ({busy} runs x {STEPS} steps)"
     );
     Ok(())
 }
 
-struct Stats {
-    median: Duration,
-    rate_median: f64,
-    rate_min: f64,
-    rate_max: f64,
-}
-
-impl Stats {
-    fn of(times: &mut [Duration], ops: usize) -> Stats {
-        times.sort();
-        let median = times[times.len() / 2];
-        Stats {
-            median,
-            rate_median: rate(ops, median),
-            rate_min: rate(ops, *times.last().unwrap()),
-            rate_max: rate(ops, times[0]),
-        }
-    }
+/// Sorts `times` and returns the median and a "median min max" rate line.
+fn rates(times: &mut [Duration], ops: usize) -> (Duration, String) {
+    times.sort();
+    let (median, slowest, fastest) = (times[times.len() / 2], times[times.len() - 1], times[0]);
+    let line = format!(
+        "{:>10.0} {:>10.0} {:>10.0}",
+        rate(ops, median),
+        rate(ops, slowest),
+        rate(ops, fastest)
+    );
+    (median, line)
 }
 
 fn rate(ops: usize, t: Duration) -> f64 {
@@ -177,45 +136,31 @@ fn user_id(i: usize) -> String {
 }
 
 /// `users` employees (each managed by an earlier one, the first few by the
-/// CEO), two apps, three grants and one open grant task each, an access
-/// profile everyone is enrolled in, and a ring of delegations.
+/// CEO) with three grants and one open grant task each, all enrolled in the
+/// access profile, and a ring of delegations.
 fn seed(store: &Store, users: usize) -> anyhow::Result<()> {
+    let mut file: serde_json::Value = serde_json::from_str(APPS)?;
     let mut people =
         vec![json!({"id": "ceo", "display_name": "The CEO", "email": "ceo@example.com"})];
-    let mut grants = Vec::new();
-    let mut delegates = Vec::new();
+    let (mut grants, mut delegates) = (Vec::new(), Vec::new());
     for i in 0..users {
-        let manager = if i < 8 {
-            "ceo".to_string()
-        } else {
-            user_id(i / 8)
-        };
-        people.push(json!({"id": user_id(i), "display_name": format!("User {i}"), "email": format!("{}@example.com", user_id(i)), "manager": manager, "department": "Engineering"}));
-        let third = if i % 2 == 0 {
-            "aws:staging-admin"
-        } else {
-            "aws:prod-readonly"
-        };
-        for e in ["okta:user", "aws:app-access", third] {
-            grants.push(json!({"user": user_id(i), "entitlement": e}));
-        }
-        delegates.push(json!({"user": user_id(i), "delegate": user_id((i + 1) % users)}));
+        let id = user_id(i);
+        let manager = if i < 8 { "ceo".into() } else { user_id(i / 8) };
+        let email = format!("{id}@example.com");
+        people.push(json!({"id": id, "display_name": format!("User {i}"), "email": email, "manager": manager}));
+        let third = ["aws:staging-admin", "aws:prod-readonly"][i % 2];
+        grants.extend(
+            ["okta:user", "aws:app-access", third].map(|e| json!({"user": id, "entitlement": e})),
+        );
+        delegates.push(json!({"user": id, "delegate": user_id((i + 1) % users)}));
     }
-    let file: DirectoryFile = serde_json::from_value(json!({
-        "users": people,
-        "apps": [
-            {"id": "aws", "name": "AWS", "owner": "ceo", "entitlements": [
-                {"slug": "app-access", "name": "Console"}, {"slug": "prod-readonly", "name": "Prod RO"},
-                {"slug": "staging-admin", "name": "Staging admin"}, {"slug": "billing", "name": "Billing"}]},
-            {"id": "okta", "name": "Okta", "owner": "ceo", "entitlements": [{"slug": "user", "name": "Okta user"}]},
-        ],
-        "grants": grants,
-        "access_profiles": [{"id": "baseline", "name": "Baseline", "entitlements": ["okta:user", "aws:app-access"],
-            "enrolled": (0..users).map(user_id).collect::<Vec<_>>()}],
-        "delegates": delegates,
-    }))?;
+    file["users"] = people.into();
+    file["grants"] = grants.into();
+    file["delegates"] = delegates.into();
+    file["access_profiles"][0]["enrolled"] = (0..users).map(user_id).collect::<Vec<_>>().into();
+    let file: import::DirectoryFile = serde_json::from_value(file)?;
     store.write(|conn| -> anyhow::Result<()> {
-        let dir = keystep::directory::Directory::new(conn, "bench".into());
+        let dir = Directory::new(conn, "bench".into());
         import::apply(&dir, &file)?;
         for i in 0..users {
             dir.open_task("grant", &user_id(i), "aws:billing", Some("ceo"), None)?;
@@ -233,56 +178,63 @@ fn count(store: &Store, sql: &str) -> anyhow::Result<usize> {
     Ok(store.conn().query_row(sql, [], |r| r.get::<_, i64>(0))? as usize)
 }
 
-/// One measurement on a fresh store: (time to start the runs, time to drive
-/// them to completion).
-fn transitions_once(users: usize) -> anyhow::Result<(Duration, Duration)> {
+/// Panics unless `runs` runs succeeded, each with six successful steps that
+/// did their work.
+fn check_succeeded(store: &Store, runs: usize) -> anyhow::Result<()> {
+    let counts: [i64; 4] = store.conn().query_row(
+        "SELECT (SELECT count(*) FROM runs WHERE state = 'succeeded'),
+            (SELECT count(*) FROM step_attempts WHERE state = 'succeeded' AND kind != 'wait'),
+            (SELECT count(*) FROM tasks WHERE kind = 'grant' AND state = 'cancelled'),
+            (SELECT count(*) FROM users WHERE status = 'inactive')",
+        [],
+        |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
+    )?;
+    let n = runs as i64;
+    if counts != [n, n * STEPS as i64, n, n] {
+        let failed = "SELECT error FROM runs WHERE state = 'failed' LIMIT 1";
+        let error: Option<String> = store.conn().query_row(failed, [], |r| r.get(0)).ok();
+        panic!(
+            "want {runs} runs, {} steps, {runs} cancelled tasks, {runs} inactive users; got {counts:?}; {error:?}",
+            runs * STEPS
+        );
+    }
+    Ok(())
+}
+
+/// A fresh store in a temporary directory, seeded with `users` users.
+fn fresh_store(users: usize) -> anyhow::Result<(tempfile::TempDir, Store)> {
     let tmp = tempfile::tempdir()?;
     let store = Store::open(&tmp.path().join("keystep.db"))?;
     seed(&store, users)?;
-    let offboard = automation("bench-offboard.yaml", OFFBOARD)?;
-    let engine = Engine::new(&store, Catalog::new(Vec::new()));
+    Ok((tmp, store))
+}
+
+/// Starts one run of `automation` per subject, then drives them: (time to
+/// start, time to drive, where drive stopped).
+fn start_and_drive(
+    engine: &Engine,
+    automation: &Arc<Automation>,
+    subjects: impl Iterator<Item = String>,
+) -> anyhow::Result<(Duration, Duration, Idle)> {
     let t = Instant::now();
-    for i in 0..users {
-        engine.start(offboard.clone(), json!({"user_id": user_id(i)}))?;
+    for id in subjects {
+        engine.start(automation.clone(), json!({"user_id": id}))?;
     }
     let started = t.elapsed();
     let t = Instant::now();
     let idle = engine.drive(&mut Quiet)?;
-    let driven = t.elapsed();
+    Ok((started, t.elapsed(), idle))
+}
+
+/// One measurement on a fresh store: (time to start the runs, time to drive
+/// them to completion).
+fn transitions_once(users: usize) -> anyhow::Result<(Duration, Duration)> {
+    let (_tmp, store) = fresh_store(users)?;
+    let engine = Engine::new(&store, Catalog::new(Vec::new()));
+    let offboard = automation("bench-offboard.yaml", OFFBOARD)?;
+    let (started, driven, idle) = start_and_drive(&engine, &offboard, (0..users).map(user_id))?;
     assert_eq!(idle, Idle::Until(None), "drive stopped early");
-    let succeeded = count(
-        &store,
-        "SELECT count(*) FROM runs WHERE state = 'succeeded'",
-    )?;
-    let attempts = count(
-        &store,
-        "SELECT count(*) FROM step_attempts WHERE state = 'succeeded'",
-    )?;
-    if succeeded != users || attempts != users * STEPS {
-        let errors: Vec<Json> = store
-            .conn()
-            .prepare("SELECT error FROM runs WHERE state != 'succeeded' LIMIT 3")?
-            .query_map([], |r| r.get::<_, Option<String>>(0))?
-            .map(|e| e.map(Json::from))
-            .collect::<Result<_, _>>()?;
-        panic!(
-            "{succeeded}/{users} runs succeeded, {attempts}/{} attempts; errors: {errors:?}",
-            users * STEPS
-        );
-    }
-    let cancelled = count(
-        &store,
-        "SELECT count(*) FROM tasks WHERE kind = 'grant' AND state = 'cancelled'",
-    )?;
-    let inactive = count(
-        &store,
-        "SELECT count(*) FROM users WHERE status = 'inactive'",
-    )?;
-    assert_eq!(
-        (cancelled, inactive),
-        (users, users),
-        "the steps did not do their work"
-    );
+    check_succeeded(&store, users)?;
     Ok((started, driven))
 }
 
@@ -309,39 +261,48 @@ fn bare_transactions(n: usize) -> anyhow::Result<Duration> {
     Ok(t.elapsed())
 }
 
+/// What [`parked_runs`] measured.
+struct Parked {
+    rss_before_kb: u64,
+    rss_after_kb: u64,
+    elapsed: Duration,
+    busy_rate: f64,
+}
+
 /// RSS before and after `n` runs are started and driven until all wait on a
-/// 30-day timer, and the time taken to start them and to drive them.
-fn parked_runs(n: usize) -> anyhow::Result<(u64, u64, Duration, Duration)> {
-    let tmp = tempfile::tempdir()?;
-    let store = Store::open(&tmp.path().join("keystep.db"))?;
+/// 30-day timer; then the rate of `busy` six-step runs driven beside them
+/// (design section 7: "a hundred thousand waiting runs are fine").
+fn parked_runs(n: usize, busy: usize) -> anyhow::Result<Parked> {
     let users = 1_000.min(n);
-    seed(&store, users)?;
-    let parked = automation("bench-parked.yaml", PARKED)?;
+    let (_tmp, store) = fresh_store(users)?;
     let engine = Engine::new(&store, Catalog::new(Vec::new()));
-    let before = rss_kb();
-    let t = Instant::now();
-    for i in 0..n {
-        engine.start(parked.clone(), json!({"user_id": user_id(i % users)}))?;
-    }
-    let started = t.elapsed();
-    let t = Instant::now();
-    let idle = engine.drive(&mut Quiet)?;
-    let driven = t.elapsed();
-    let after = rss_kb();
+    let parked = automation("bench-parked.yaml", PARKED)?;
+    let rss_before_kb = rss_kb();
+    let (started, driven, idle) =
+        start_and_drive(&engine, &parked, (0..n).map(|i| user_id(i % users)))?;
+    let rss_after_kb = rss_kb();
     assert!(
         matches!(idle, Idle::Until(Some(_))),
         "expected a future wake, got {idle:?}"
     );
     let waiting = count(&store, "SELECT count(*) FROM runs WHERE state = 'waiting'")?;
     assert_eq!(waiting, n, "not every run is parked");
+    let (s, d) = (started.as_secs_f64(), driven.as_secs_f64());
+    let (rs, rd) = (rate(n, started), rate(n, driven));
     println!(
-        "  parked: {n} runs started in {:.1}s ({:.0}/s), driven to waiting in {:.1}s ({:.0}/s)",
-        started.as_secs_f64(),
-        rate(n, started),
-        driven.as_secs_f64(),
-        rate(n, driven)
+        "  parked: {n} runs started in {s:.1}s ({rs:.0}/s), driven until waiting in {d:.1}s ({rd:.0}/s)"
     );
-    Ok((before, after, started, driven))
+
+    let offboard = automation("bench-offboard.yaml", OFFBOARD)?;
+    let (_, busy_time, _) = start_and_drive(&engine, &offboard, (0..busy).map(user_id))?;
+    check_succeeded(&store, busy)?;
+    let busy_rate = rate(busy * STEPS, busy_time);
+    Ok(Parked {
+        rss_before_kb,
+        rss_after_kb,
+        elapsed: started + driven,
+        busy_rate,
+    })
 }
 
 /// This process's resident set size, in KiB.
