@@ -47,7 +47,6 @@ fn directory_import_is_complete_and_idempotent() {
 #[test]
 fn directory_import_errors_name_the_place_and_change_nothing() {
     let k = Keystep::with_examples();
-    let before = k.count("SELECT count(*) FROM events");
     k.write(
         "bad.yaml",
         "users:\n  - { id: u-x, display_name: X, colour: blue }\n",

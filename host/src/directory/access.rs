@@ -75,8 +75,7 @@ fn entitlement_from_row(r: &Row) -> rusqlite::Result<Entitlement> {
 impl Directory<'_> {
     pub fn app(&self, id: &str) -> Result<Option<App>> {
         Ok(self
-            .conn
-            .query_row(
+            .row(
                 "SELECT id, name, owner_id, connector, description FROM apps WHERE id = ?1",
                 [id],
                 |r| {
@@ -93,7 +92,7 @@ impl Directory<'_> {
     }
 
     pub fn put_app(&self, app: &App) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO apps (id, name, owner_id, connector, description) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (id) DO UPDATE SET name = ?2, owner_id = ?3, connector = ?4, description = ?5",
             params![app.id, app.name, app.owner_id, app.connector, app.description],
@@ -103,8 +102,7 @@ impl Directory<'_> {
 
     pub fn entitlement(&self, id: &str) -> Result<Option<Entitlement>> {
         Ok(self
-            .conn
-            .query_row(
+            .row(
                 "SELECT * FROM entitlements WHERE id = ?1",
                 [id],
                 entitlement_from_row,
@@ -121,7 +119,7 @@ impl Directory<'_> {
         if self.app(&e.app_id)?.is_none() {
             return Err(DirError::not_found("app", &e.app_id));
         }
-        self.conn.execute(
+        self.exec(
             "INSERT INTO entitlements (id, app_id, slug, name, resource_type, resource, description)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (id) DO UPDATE SET app_id = ?2, slug = ?3, name = ?4, resource_type = ?5, resource = ?6, description = ?7",
@@ -162,8 +160,7 @@ impl Directory<'_> {
 
     pub fn has_grant(&self, user: &str, entitlement: &str) -> Result<bool> {
         Ok(self
-            .conn
-            .query_row(
+            .row(
                 "SELECT 1 FROM grants WHERE user_id = ?1 AND entitlement_id = ?2",
                 [user, entitlement],
                 |_| Ok(()),
@@ -176,7 +173,7 @@ impl Directory<'_> {
     pub fn add_grant(&self, user: &str, entitlement: &str, source: &str) -> Result<bool> {
         let e = self.require_entitlement(entitlement)?;
         self.require_user(user)?;
-        let added = self.conn.execute(
+        let added = self.exec(
             "INSERT INTO grants (user_id, entitlement_id, source, granted_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT DO NOTHING",
             params![user, entitlement, source, self.now()],
@@ -193,7 +190,7 @@ impl Directory<'_> {
 
     /// Removes a grant; records `grant_removed`. Returns false if not held.
     pub fn remove_grant(&self, user: &str, entitlement: &str) -> Result<bool> {
-        let removed = self.conn.execute(
+        let removed = self.exec(
             "DELETE FROM grants WHERE user_id = ?1 AND entitlement_id = ?2",
             [user, entitlement],
         )? == 1;
@@ -231,9 +228,7 @@ impl Directory<'_> {
             field("status").unwrap_or_else(|| "active".into()),
             attributes.to_string(),
         );
-        let old = self
-            .conn
-            .query_row(
+        let old = self.row(
                 "SELECT app_id, user_id, username, email, status, attributes FROM accounts WHERE id = ?1",
                 [&id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
@@ -243,7 +238,7 @@ impl Directory<'_> {
             return Ok(());
         }
         let (app, user, username, email, status, attributes) = &row;
-        self.conn.execute(
+        self.exec(
             "INSERT INTO accounts (id, app_id, user_id, username, email, status, attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (id) DO UPDATE SET app_id = ?2, user_id = ?3, username = ?4, email = ?5, status = ?6, attributes = ?7",
             params![id, app, user, username, email, status, attributes],
@@ -272,8 +267,7 @@ impl Directory<'_> {
 
     pub fn access_profile(&self, id: &str) -> Result<Option<String>> {
         Ok(self
-            .conn
-            .query_row(
+            .row(
                 "SELECT name FROM access_profiles WHERE id = ?1",
                 [id],
                 |r| r.get(0),
@@ -289,18 +283,18 @@ impl Directory<'_> {
         description: Option<&str>,
         entitlements: &[String],
     ) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO access_profiles (id, name, description) VALUES (?1, ?2, ?3)
              ON CONFLICT (id) DO UPDATE SET name = ?2, description = ?3",
             params![id, name, description],
         )?;
-        self.conn.execute(
+        self.exec(
             "DELETE FROM access_profile_entitlements WHERE profile_id = ?1",
             [id],
         )?;
         for e in entitlements {
             self.require_entitlement(e)?;
-            self.conn.execute(
+            self.exec(
                 "INSERT INTO access_profile_entitlements (profile_id, entitlement_id) VALUES (?1, ?2)",
                 [id, e],
             )?;
@@ -323,7 +317,7 @@ impl Directory<'_> {
             return Err(DirError::not_found("access profile", profile));
         }
         self.require_user(user)?;
-        let added = self.conn.execute(
+        let added = self.exec(
             "INSERT INTO enrollments (profile_id, user_id, enrolled_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             params![profile, user, self.now()],
         )? == 1;
@@ -339,7 +333,7 @@ impl Directory<'_> {
 
     /// Unenrolls `user` from `profile`; records `user_unenrolled` if enrolled.
     pub fn unenroll(&self, profile: &str, user: &str) -> Result<bool> {
-        let removed = self.conn.execute(
+        let removed = self.exec(
             "DELETE FROM enrollments WHERE profile_id = ?1 AND user_id = ?2",
             [profile, user],
         )? == 1;

@@ -101,13 +101,28 @@ impl<'c> Directory<'c> {
         &self.actor
     }
 
+    /// Runs one statement, prepared once per connection.
+    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        self.conn.prepare_cached(sql)?.execute(params)
+    }
+
+    /// Reads one row with a statement prepared once per connection.
+    fn row<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnOnce(&Row) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.conn.prepare_cached(sql)?.query_row(params, f)
+    }
+
     fn now(&self) -> String {
         ts(chrono::Utc::now())
     }
 
     /// Appends an event to the log.
     pub fn record(&self, kind: &str, subject: Option<&str>, payload: Json) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO events (kind, subject_id, payload, actor, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![kind, subject, payload.to_string(), self.actor, self.now()],
         )?;
@@ -116,8 +131,7 @@ impl<'c> Directory<'c> {
 
     pub fn user(&self, id: &str) -> Result<Option<User>> {
         Ok(self
-            .conn
-            .query_row("SELECT * FROM users WHERE id = ?1", [id], User::from_row)
+            .row("SELECT * FROM users WHERE id = ?1", [id], User::from_row)
             .optional()?)
     }
 
@@ -128,8 +142,7 @@ impl<'c> Directory<'c> {
 
     pub fn user_by_email(&self, email: &str) -> Result<Option<User>> {
         Ok(self
-            .conn
-            .query_row(
+            .row(
                 "SELECT * FROM users WHERE lower(email) = lower(?1)",
                 [email],
                 User::from_row,
@@ -139,9 +152,7 @@ impl<'c> Directory<'c> {
 
     /// Whether the directory has no users yet (nothing was imported).
     pub fn is_empty(&self) -> Result<bool> {
-        Ok(self
-            .conn
-            .query_row("SELECT NOT EXISTS (SELECT 1 FROM users)", [], |r| r.get(0))?)
+        Ok(self.row("SELECT NOT EXISTS (SELECT 1 FROM users)", [], |r| r.get(0))?)
     }
 
     pub fn users(&self) -> Result<Vec<User>> {
@@ -172,7 +183,7 @@ impl<'c> Directory<'c> {
         if old.as_ref() == Some(user) {
             return Ok(());
         }
-        self.conn.execute(
+        self.exec(
             "INSERT INTO users (id, email, display_name, username, status, manager_id, department, title, attributes, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (id) DO UPDATE SET email = ?2, display_name = ?3, username = ?4, status = ?5,
@@ -216,8 +227,7 @@ impl<'c> Directory<'c> {
     /// Points `user`'s delegation at `delegate`, or removes it.
     pub fn set_delegate(&self, user: &str, delegate: Option<&str>) -> Result<()> {
         let old: Option<String> = self
-            .conn
-            .query_row(
+            .row(
                 "SELECT delegate_id FROM delegates WHERE user_id = ?1",
                 [user],
                 |r| r.get(0),
@@ -229,7 +239,7 @@ impl<'c> Directory<'c> {
         match delegate {
             Some(d) => {
                 self.require_user(d)?;
-                self.conn.execute(
+                self.exec(
                     "INSERT INTO delegates (user_id, delegate_id) VALUES (?1, ?2)
                      ON CONFLICT (user_id) DO UPDATE SET delegate_id = ?2",
                     params![user, d],
@@ -265,9 +275,7 @@ impl<'c> Directory<'c> {
         tables
             .iter()
             .map(|(label, from)| {
-                let n: i64 =
-                    self.conn
-                        .query_row(&format!("SELECT count(*) FROM {from}"), [], |r| r.get(0))?;
+                let n: i64 = self.row(&format!("SELECT count(*) FROM {from}"), [], |r| r.get(0))?;
                 Ok((*label, n))
             })
             .collect()

@@ -76,7 +76,7 @@ pub struct Campaign {
 
 impl Directory<'_> {
     fn history(&self, task: i64, action: &str, detail: serde_json::Value) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO task_history (task_id, at, action, actor, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![task, self.now(), action, self.actor, detail.to_string()],
         )?;
@@ -93,7 +93,7 @@ impl Directory<'_> {
         campaign: Option<i64>,
     ) -> Result<Task> {
         let now = self.now();
-        self.conn.execute(
+        self.exec(
             "INSERT INTO tasks (kind, subject_id, assignee_id, entitlement_id, campaign_id, origin, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
             params![kind, subject, assignee, entitlement, campaign, self.actor, now],
@@ -106,8 +106,7 @@ impl Directory<'_> {
 
     pub fn task(&self, id: i64) -> Result<Option<Task>> {
         Ok(self
-            .conn
-            .query_row("SELECT * FROM tasks WHERE id = ?1", [id], task_from_row)
+            .row("SELECT * FROM tasks WHERE id = ?1", [id], task_from_row)
             .optional()?)
     }
 
@@ -123,9 +122,7 @@ impl Directory<'_> {
         subject: &str,
         entitlement: &str,
     ) -> Result<Option<Task>> {
-        Ok(self
-            .conn
-            .query_row(
+        Ok(self.row(
                 "SELECT * FROM tasks WHERE kind = ?1 AND subject_id = ?2 AND entitlement_id = ?3 AND state = 'open'",
                 [kind, subject, entitlement],
                 task_from_row,
@@ -134,19 +131,36 @@ impl Directory<'_> {
     }
 
     pub fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>> {
-        let kinds = serde_json::to_string(&filter.kinds).unwrap_or_default();
-        let states = serde_json::to_string(&filter.states).unwrap_or_default();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT * FROM tasks
-             WHERE (?1 IS NULL OR assignee_id = ?1) AND (?2 IS NULL OR subject_id = ?2)
-               AND (?3 = '[]' OR kind IN (SELECT value FROM json_each(?3)))
-               AND (?4 = '[]' OR state IN (SELECT value FROM json_each(?4)))
-             ORDER BY id",
-        )?;
-        let rows = stmt.query_map(
-            params![filter.assignee, filter.subject, kinds, states],
-            task_from_row,
-        )?;
+        // Only the conditions given, so SQLite can use the task indexes.
+        let mut clauses = Vec::new();
+        let mut values: Vec<String> = Vec::new();
+        for (column, value) in [
+            ("assignee_id", &filter.assignee),
+            ("subject_id", &filter.subject),
+        ] {
+            if let Some(v) = value {
+                values.push(v.clone());
+                clauses.push(format!("{column} = ?{}", values.len()));
+            }
+        }
+        for (column, list) in [("kind", &filter.kinds), ("state", &filter.states)] {
+            if !list.is_empty() {
+                values.push(serde_json::to_string(list).unwrap_or_default());
+                clauses.push(format!(
+                    "{column} IN (SELECT value FROM json_each(?{}))",
+                    values.len()
+                ));
+            }
+        }
+        let filter_sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT * FROM tasks {filter_sql} ORDER BY id"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), task_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -165,7 +179,7 @@ impl Directory<'_> {
     pub fn reassign_task(&self, id: i64, assignee: &str) -> Result<()> {
         let task = self.require_open(id)?;
         self.require_user(assignee)?;
-        self.conn.execute(
+        self.exec(
             "UPDATE tasks SET assignee_id = ?2, updated_at = ?3 WHERE id = ?1",
             params![id, assignee, self.now()],
         )?;
@@ -235,7 +249,7 @@ impl Directory<'_> {
     }
 
     fn finish_task(&self, task: &Task, state: &str, decision: Option<&str>) -> Result<Task> {
-        self.conn.execute(
+        self.exec(
             "UPDATE tasks SET state = ?2, decision = ?3, updated_at = ?4 WHERE id = ?1",
             params![task.id, state, decision, self.now()],
         )?;
@@ -255,9 +269,7 @@ impl Directory<'_> {
     }
 
     pub fn review_template(&self, id: &str) -> Result<Option<ReviewTemplate>> {
-        Ok(self
-            .conn
-            .query_row(
+        Ok(self.row(
                 "SELECT id, name, reviewer, fallback_reviewer, apps, description FROM review_templates WHERE id = ?1",
                 [id],
                 |r| {
@@ -283,7 +295,7 @@ impl Directory<'_> {
                 t.id, t.reviewer
             )));
         }
-        self.conn.execute(
+        self.exec(
             "INSERT INTO review_templates (id, name, reviewer, fallback_reviewer, apps, description) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (id) DO UPDATE SET name = ?2, reviewer = ?3, fallback_reviewer = ?4, apps = ?5, description = ?6",
             params![t.id, t.name, t.reviewer, t.fallback_reviewer, t.apps.as_ref().map(|a| json!(a).to_string()), t.description],
@@ -293,7 +305,7 @@ impl Directory<'_> {
 
     /// Opens a campaign; records `campaign_created`.
     pub fn create_campaign(&self, template: &str, name: &str) -> Result<Campaign> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO campaigns (template_id, name, created_at, origin) VALUES (?1, ?2, ?3, ?4)",
             params![template, name, self.now(), self.actor],
         )?;

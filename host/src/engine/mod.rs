@@ -178,28 +178,26 @@ impl<'s> Engine<'s> {
     }
 
     /// Runs one run's transitions until it ends or waits. Returns false if
-    /// another live process holds it.
+    /// another live process holds it. The lease is taken and given back in
+    /// the transitions' own transactions.
     fn run_until_parked(&self, id: i64, observer: &mut dyn Observer) -> anyhow::Result<bool> {
-        let now = self.clock.now();
-        let claimed = self
-            .store
-            .write(|conn| runs::claim(conn, id, &self.owner, now, now + LEASE, process_alive))?;
-        if !claimed {
+        let Some(mut run) = runs::load(self.store.conn(), id)? else {
+            return Ok(false);
+        };
+        if runs::held_by_other(&run, &self.owner, self.clock.now(), process_alive) {
             return Ok(false);
         }
-        let result = loop {
-            if self.interrupted() {
-                break Ok(());
+        while !self.interrupted() {
+            if self.transition(&mut run, observer)? != Transition::Advanced {
+                break;
             }
-            match self.transition(id, observer) {
-                Ok(Transition::Advanced) => continue,
-                Ok(Transition::Parked | Transition::Ended | Transition::Lost) => break Ok(()),
-                Err(e) => break Err(e),
-            }
-        };
-        self.store
-            .write(|conn| runs::release(conn, id, &self.owner))?;
-        result.map(|()| true)
+        }
+        Ok(true)
+    }
+
+    /// Until when a transition that leaves a run running keeps it leased.
+    fn lease_until(&self) -> DateTime<Utc> {
+        self.clock.now() + LEASE
     }
 
     /// Cancels a run that has not ended, and the child runs it waits on.

@@ -7,11 +7,11 @@ use serde_json::{Map, Value as Json, json};
 use super::children::ChildStarter;
 use super::{Engine, Observer};
 use crate::automation::{OnError, StepDef};
-use crate::directory::Directory;
+use crate::directory::{DirError, Directory};
 use crate::expr::Scope;
 use crate::steps::{self, Outcome, RunInfo, StepCx, StepError};
 use crate::store::runs::{self, Attempt, Run, RunUpdate};
-use crate::store::ts;
+use crate::store::{parse_ts, ts};
 
 /// What one transition did.
 #[derive(Debug, PartialEq)]
@@ -32,6 +32,19 @@ enum Finish {
     Failed(StepError),
 }
 
+/// Why a step's transaction was rolled back.
+enum Failure {
+    Step(StepError),
+    Db(rusqlite::Error),
+    Lost,
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Failure {
+        Failure::Db(e)
+    }
+}
+
 /// Far enough ahead to mean "until woken".
 fn never() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("9999-12-31T00:00:00Z")
@@ -39,43 +52,53 @@ fn never() -> DateTime<Utc> {
         .to_utc()
 }
 
+/// The step a transition works on, and how many steps the run has.
+struct At<'a> {
+    step: &'a StepDef,
+    steps: usize,
+}
+
 impl Engine<'_> {
+    /// Moves `run` one step. `run` is what the store holds, kept up to date
+    /// by each transition so the next need not read it back.
     pub(super) fn transition(
         &self,
-        id: i64,
+        run: &mut Run,
         observer: &mut dyn Observer,
     ) -> anyhow::Result<Transition> {
         let conn = self.store.conn();
-        let Some(run) = runs::load(conn, id)? else {
-            return Ok(Transition::Lost);
-        };
         if run.is_terminal() {
             return Ok(Transition::Ended);
         }
+        let id = run.id;
         let automation = self.automation(&run.version)?;
-        let now = self.clock.now();
         let Some(step) = automation.steps.get(run.cursor) else {
-            return self.end_run(&run, observer);
+            anyhow::bail!("run {id} is past its last step but has not ended");
+        };
+        let at = At {
+            step,
+            steps: automation.steps.len(),
         };
         if run.state == "waiting" {
-            if run.wake_at.is_some_and(|w| w > now) {
+            if run.wake_at.is_some_and(|w| w > self.clock.now()) {
                 return Ok(Transition::Parked);
             }
-            if let Some(waiting) = runs::waiting_attempt(conn, &run)? {
-                return self.resume_waiting(&run, step, waiting, observer);
+            if let Some(waiting) = runs::waiting_attempt(conn, run)? {
+                return self.resume_waiting(run, &at, waiting, observer);
             }
-            // A retry's backoff has passed: fall through to a new attempt.
+            // A retry's backoff has passed: a new attempt.
         }
-        self.attempt(&run, step, observer)
+        self.attempt(run, &at, observer)
     }
 
     /// Starts attempt `run.attempt + 1` of the step at the cursor.
     fn attempt(
         &self,
-        run: &Run,
-        step: &StepDef,
+        run: &mut Run,
+        at: &At,
         observer: &mut dyn Observer,
     ) -> anyhow::Result<Transition> {
+        let step = at.step;
         let number = run.attempt + 1;
         let started = self.clock.now();
         let scope = Scope::new(&context(run, number));
@@ -93,31 +116,27 @@ impl Engine<'_> {
             started_at: ts(started),
             finished_at: None,
         };
-        if let Some(condition) = &step.condition {
-            match condition.eval_bool(&scope) {
-                Ok(true) => {}
-                Ok(false) => {
-                    record.state = "skipped".into();
-                    record.finished_at = Some(ts(started));
-                    let mut next = RunUpdate::from(run);
-                    next.cursor += 1;
-                    next.attempt = 0;
-                    return self.commit(run, &next, &record, false, observer);
-                }
-                Err(e) => {
-                    return self.fail(
-                        run,
-                        step,
-                        record,
-                        StepError::fatal(format!("`if`: {e}")),
-                        observer,
-                    );
-                }
+        match step.condition.as_ref().map(|c| c.eval_bool(&scope)) {
+            None | Some(Ok(true)) => {}
+            Some(Ok(false)) => {
+                record.state = "skipped".into();
+                record.finished_at = Some(ts(started));
+                let next = RunUpdate::advance(run, None, at.steps);
+                return self.commit(run, &next, &record, false, observer);
+            }
+            Some(Err(e)) => {
+                return self.fail(
+                    run,
+                    at,
+                    record,
+                    StepError::fatal(format!("`if`: {e}")),
+                    observer,
+                );
             }
         }
         let input = match render_input(step, &scope) {
             Ok(input) => input,
-            Err(e) => return self.fail(run, step, record, e, observer),
+            Err(e) => return self.fail(run, at, record, e, observer),
         };
         record.input = Some(Json::Object(input.clone()));
         let kind = steps::lookup(&step.kind).expect("parsed steps have known kinds");
@@ -130,12 +149,14 @@ impl Engine<'_> {
         };
         let actor = format!("run {}/{}/{number}", run.id, step.id);
         let delay = test_step_delay();
+        let seen: &Run = run;
+        // The step runs inside the transaction that records it; the guard in
+        // `runs::update` rolls everything back if another process moved the
+        // run meanwhile.
         let written = self
             .store
-            .write(|conn| -> Result<Option<Attempt>, Failure> {
-                if !still_ours(conn, run, &self.owner)? {
-                    return Ok(None);
-                }
+            .write(|conn| -> Result<(Attempt, RunUpdate), Failure> {
+                let run = seen;
                 let dir = Directory::new(conn, actor.clone());
                 let starter = ChildStarter {
                     conn,
@@ -158,77 +179,60 @@ impl Engine<'_> {
                 }
                 let finished = self.clock.now();
                 let mut record = record.clone();
-                let mut next = RunUpdate::from(run);
-                next.attempt = number;
-                match outcome {
+                let next = match outcome {
                     Outcome::Done(output) => {
                         record.state = "succeeded".into();
-                        record.output = Some(output.clone());
                         record.finished_at = Some(ts(finished));
-                        next.outputs.insert(step.id.clone(), output);
-                        next.cursor += 1;
-                        next.attempt = 0;
+                        record.output = Some(output.clone());
+                        RunUpdate::advance(run, Some((step.id.clone(), output)), at.steps)
                     }
                     Outcome::Sleep { until, output } => {
                         record.state = "waiting".into();
                         record.output = Some(output);
-                        next.state = "waiting";
-                        next.wake_at = Some(self.dry_or(until.min(deadline(step, started))));
+                        let wake = if self.dry_run {
+                            finished
+                        } else {
+                            until.min(deadline(step, started))
+                        };
+                        RunUpdate::wait(run, number, wake, None)
                     }
                     Outcome::AwaitRun { run_id } => {
                         record.state = "waiting".into();
-                        next.state = "waiting";
-                        next.awaiting_run = Some(run_id);
-                        next.wake_at = Some(deadline(step, started));
+                        RunUpdate::wait(run, number, deadline(step, started), Some(run_id))
                     }
-                }
+                };
                 runs::insert_attempt(conn, &record)?;
-                if !runs::update(conn, run, &next, &self.owner, finished)? {
+                if !runs::update(conn, run, &next, &self.owner, finished, self.lease_until())? {
                     return Err(Failure::Lost);
                 }
-                Ok(Some(record))
+                Ok((record, next))
             });
         match written {
-            Ok(Some(record)) => {
-                observer.attempt(run, &record);
-                Ok(Transition::Advanced)
-            }
-            Ok(None) | Err(Failure::Lost) => Ok(Transition::Lost),
-            Err(Failure::Step(e)) => self.fail(run, step, record, e, observer),
-            Err(Failure::Db(e)) => self.fail(
-                run,
-                step,
-                record,
-                crate::directory::DirError::from(e).into(),
-                observer,
-            ),
+            Ok((record, next)) => self.report(run, &record, &next, observer),
+            Err(Failure::Lost) => Ok(Transition::Lost),
+            Err(Failure::Step(e)) => self.fail(run, at, record, e, observer),
+            Err(Failure::Db(e)) => self.fail(run, at, record, DirError::from(e).into(), observer),
         }
-    }
-
-    /// In a dry run, timers fire at once.
-    fn dry_or(&self, at: DateTime<Utc>) -> DateTime<Utc> {
-        if self.dry_run { self.clock.now() } else { at }
     }
 
     /// A waiting attempt whose time has come: a timer that fired, a child
     /// run that ended, or a deadline that passed.
     fn resume_waiting(
         &self,
-        run: &Run,
-        step: &StepDef,
+        run: &mut Run,
+        at: &At,
         waiting: Attempt,
         observer: &mut dyn Observer,
     ) -> anyhow::Result<Transition> {
+        let step = at.step;
         let now = self.clock.now();
-        let started = crate::store::parse_ts(&waiting.started_at).unwrap_or(now);
+        let started = parse_ts(&waiting.started_at).unwrap_or(now);
         let timed_out = now >= deadline(step, started);
-        let result = match run.awaiting_run {
+        let finish = match run.awaiting_run {
             Some(child_id) => match runs::load(self.store.conn(), child_id)? {
-                Some(child) if child.state == "succeeded" => Finish::Done(json!({
-                    "run_id": child.id,
-                    "state": child.state,
-                    "output": child.outputs,
-                })),
+                Some(child) if child.state == "succeeded" => Finish::Done(
+                    json!({ "run_id": child.id, "state": child.state, "output": child.outputs }),
+                ),
                 Some(child) if child.is_terminal() => Finish::Failed(StepError {
                     message: format!(
                         "child run {} ({}) {}: {}",
@@ -248,35 +252,44 @@ impl Engine<'_> {
                 }
                 _ => {
                     // Not done and not late: wait again (the child wakes us).
-                    let mut next = RunUpdate::from(run);
-                    next.state = "waiting";
-                    next.awaiting_run = run.awaiting_run;
-                    next.wake_at = Some(deadline(step, started));
-                    let owner = &self.owner;
-                    self.store
-                        .write(|conn| runs::update(conn, run, &next, owner, now))?;
+                    let next = RunUpdate::wait(
+                        run,
+                        run.attempt,
+                        deadline(step, started),
+                        run.awaiting_run,
+                    );
+                    let lease_until = self.lease_until();
+                    if !self.store.write(|conn| {
+                        runs::update(conn, run, &next, &self.owner, now, lease_until)
+                    })? {
+                        return Ok(Transition::Lost);
+                    }
+                    run.apply(&next, &self.owner, lease_until);
                     return Ok(Transition::Parked);
                 }
             },
-            // A timer: woken by its deadline before its time, it timed out.
-            None => match waiting_until(&waiting) {
+            // A timer woken by its deadline before its time has timed out.
+            None => match waiting
+                .output
+                .as_ref()
+                .and_then(|o| o.get("until"))
+                .and_then(Json::as_str)
+                .and_then(parse_ts)
+            {
                 Some(until) if now < until && !self.dry_run => Finish::Failed(timeout_error(step)),
                 _ => Finish::Done(waiting.output.clone().unwrap_or(Json::Null)),
             },
         };
         let mut record = waiting;
         record.finished_at = Some(ts(now));
-        match result {
+        match finish {
             Finish::Done(output) => {
                 record.state = "succeeded".into();
                 record.output = Some(output.clone());
-                let mut next = RunUpdate::from(run);
-                next.outputs.insert(step.id.clone(), output);
-                next.cursor += 1;
-                next.attempt = 0;
+                let next = RunUpdate::advance(run, Some((step.id.clone(), output)), at.steps);
                 self.commit(run, &next, &record, true, observer)
             }
-            Finish::Failed(e) => self.fail(run, step, record, e, observer),
+            Finish::Failed(e) => self.fail(run, at, record, e, observer),
         }
     }
 
@@ -284,42 +297,49 @@ impl Engine<'_> {
     /// the run.
     fn fail(
         &self,
-        run: &Run,
-        step: &StepDef,
+        run: &mut Run,
+        at: &At,
         mut record: Attempt,
         error: StepError,
         observer: &mut dyn Observer,
     ) -> anyhow::Result<Transition> {
+        let step = at.step;
         let now = self.clock.now();
-        let replaces_waiting = record.state == "waiting";
+        let ends_waiting = record.state == "waiting";
         record.state = "failed".into();
         record.error = Some(error.message.clone());
         record.retryable = Some(error.retryable);
         record.finished_at = Some(ts(now));
-        let mut next = RunUpdate::from(run);
-        next.attempt = record.attempt;
-        if error.retryable && record.attempt < step.retry.attempts {
-            let delay = step.retry.delay_before(record.attempt + 1);
-            next.state = "waiting";
-            next.wake_at =
-                Some(self.dry_or(now + chrono::Duration::from_std(delay).unwrap_or_default()));
+        let next = if error.retryable && record.attempt < step.retry.attempts {
+            let delay = chrono::Duration::from_std(step.retry.delay_before(record.attempt + 1))
+                .unwrap_or_default();
+            RunUpdate::wait(
+                run,
+                record.attempt,
+                if self.dry_run { now } else { now + delay },
+                None,
+            )
         } else if step.on_error == OnError::Continue {
-            next.outputs
-                .insert(step.id.clone(), json!({ "error": error.message }));
-            next.cursor += 1;
-            next.attempt = 0;
+            RunUpdate::advance(
+                run,
+                Some((step.id.clone(), json!({ "error": error.message }))),
+                at.steps,
+            )
         } else {
-            next.state = "failed";
-            next.error = Some(format!("step `{}` failed: {}", step.id, error.message));
-        }
-        self.commit(run, &next, &record, replaces_waiting, observer)
+            RunUpdate::fail(
+                run,
+                record.attempt,
+                format!("step `{}` failed: {}", step.id, error.message),
+            )
+        };
+        self.commit(run, &next, &record, ends_waiting, observer)
     }
 
     /// Writes an attempt (new, or ending a waiting one) and the run's next
     /// state in one transaction.
     fn commit(
         &self,
-        run: &Run,
+        run: &mut Run,
         next: &RunUpdate,
         record: &Attempt,
         ends_waiting: bool,
@@ -332,59 +352,31 @@ impl Engine<'_> {
             } else {
                 runs::insert_attempt(conn, record)?;
             }
-            runs::update(conn, run, next, &self.owner, now)
+            runs::update(conn, run, next, &self.owner, now, self.lease_until())
         })?;
         if !written {
             return Ok(Transition::Lost);
         }
-        observer.attempt(run, record);
-        if next.state == "failed" {
-            let ended = runs::load(self.store.conn(), run.id)?.expect("run exists");
-            observer.run_ended(&ended);
-            return Ok(Transition::Ended);
-        }
-        Ok(Transition::Advanced)
+        self.report(run, record, next, observer)
     }
 
-    /// Ends a run that has no more steps.
-    fn end_run(&self, run: &Run, observer: &mut dyn Observer) -> anyhow::Result<Transition> {
-        let mut next = RunUpdate::from(run);
-        next.state = "succeeded";
-        let now = self.clock.now();
-        if !self
-            .store
-            .write(|conn| runs::update(conn, run, &next, &self.owner, now))?
-        {
-            return Ok(Transition::Lost);
+    /// Brings `run` up to date with a committed update, and tells the
+    /// observer about the attempt and about the run's end.
+    fn report(
+        &self,
+        run: &mut Run,
+        record: &Attempt,
+        next: &RunUpdate,
+        observer: &mut dyn Observer,
+    ) -> anyhow::Result<Transition> {
+        run.apply(next, &self.owner, self.lease_until());
+        observer.attempt(run, record);
+        if !runs::TERMINAL.contains(&next.state) {
+            return Ok(Transition::Advanced);
         }
-        let ended = runs::load(self.store.conn(), run.id)?.expect("run exists");
-        observer.run_ended(&ended);
+        observer.run_ended(run);
         Ok(Transition::Ended)
     }
-}
-
-/// Why a step transaction was rolled back.
-enum Failure {
-    Step(StepError),
-    Db(rusqlite::Error),
-    Lost,
-}
-
-impl From<rusqlite::Error> for Failure {
-    fn from(e: rusqlite::Error) -> Failure {
-        Failure::Db(e)
-    }
-}
-
-/// Inside the transaction: the run is still at the same step and attempt,
-/// and leased to us.
-fn still_ours(conn: &rusqlite::Connection, run: &Run, owner: &str) -> rusqlite::Result<bool> {
-    Ok(runs::load(conn, run.id)?.is_some_and(|now| {
-        now.cursor == run.cursor
-            && now.attempt == run.attempt
-            && !now.is_terminal()
-            && now.lease_owner.as_deref() == Some(owner)
-    }))
 }
 
 /// The context a step's expressions see.
@@ -422,15 +414,6 @@ fn deadline(step: &StepDef, started: DateTime<Utc>) -> DateTime<Utc> {
     step.timeout
         .and_then(|t| chrono::Duration::from_std(t).ok())
         .map_or_else(never, |t| started + t)
-}
-
-fn waiting_until(attempt: &Attempt) -> Option<DateTime<Utc>> {
-    attempt
-        .output
-        .as_ref()?
-        .get("until")?
-        .as_str()
-        .and_then(crate::store::parse_ts)
 }
 
 fn timeout_error(step: &StepDef) -> StepError {

@@ -43,6 +43,22 @@ impl Run {
         TERMINAL.contains(&self.state.as_str())
     }
 
+    /// The run as `update` left it, without reading it back.
+    pub fn apply(&mut self, update: &RunUpdate, owner: &str, lease_until: DateTime<Utc>) {
+        self.state = update.state.to_string();
+        if let Some((key, output)) = &update.output {
+            self.outputs.insert(key.clone(), output.clone());
+        }
+        self.cursor = update.cursor;
+        self.attempt = update.attempt;
+        self.wake_at = update.wake_at;
+        self.awaiting_run = update.awaiting_run;
+        self.error = update.error.clone();
+        let running = update.state == "running";
+        self.lease_owner = running.then(|| owner.to_string());
+        self.lease_until = running.then_some(lease_until);
+    }
+
     fn from_row(r: &Row) -> rusqlite::Result<Run> {
         let json = |s: String| serde_json::from_str(&s).unwrap_or(Json::Null);
         Ok(Run {
@@ -87,10 +103,11 @@ pub fn insert(
     now: DateTime<Utc>,
 ) -> rusqlite::Result<i64> {
     let now = ts(now);
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO automation_versions (hash, name, path, source, first_used) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT DO NOTHING",
-        params![
+    )?
+    .execute(params![
             automation.hash,
             automation.name,
             automation.path.to_string_lossy(),
@@ -98,10 +115,11 @@ pub fn insert(
             now
         ],
     )?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO runs (automation, version, state, trigger, subject_id, parent_run, lineage, created_at, updated_at)
          VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?7)",
-        params![
+    )?
+    .execute(params![
             automation.name,
             automation.hash,
             trigger.to_string(),
@@ -277,7 +295,8 @@ pub fn waiting_attempt(conn: &Connection, run: &Run) -> rusqlite::Result<Option<
 #[derive(Debug, Clone)]
 pub struct RunUpdate {
     pub state: &'static str,
-    pub outputs: Map<String, Json>,
+    /// A step's output to add to the run's outputs.
+    pub output: Option<(String, Json)>,
     pub cursor: usize,
     pub attempt: u32,
     pub wake_at: Option<DateTime<Utc>>,
@@ -286,40 +305,105 @@ pub struct RunUpdate {
 }
 
 impl RunUpdate {
-    /// The run as it stands, to change a few fields of.
-    pub fn from(run: &Run) -> RunUpdate {
+    /// On to the next step (recording `output`), or the run's success after
+    /// the last of its `steps`.
+    pub fn advance(run: &Run, output: Option<(String, Json)>, steps: usize) -> RunUpdate {
+        let cursor = run.cursor + 1;
         RunUpdate {
-            state: "running",
-            outputs: run.outputs.clone(),
-            cursor: run.cursor,
-            attempt: run.attempt,
+            state: if cursor >= steps {
+                "succeeded"
+            } else {
+                "running"
+            },
+            output,
+            cursor,
+            attempt: 0,
             wake_at: None,
             awaiting_run: None,
             error: None,
         }
     }
+
+    /// Waits in attempt `attempt` of the same step until `wake_at` (or
+    /// until the run `awaiting` ends).
+    pub fn wait(
+        run: &Run,
+        attempt: u32,
+        wake_at: DateTime<Utc>,
+        awaiting: Option<i64>,
+    ) -> RunUpdate {
+        RunUpdate {
+            state: "waiting",
+            output: None,
+            cursor: run.cursor,
+            attempt,
+            wake_at: Some(wake_at),
+            awaiting_run: awaiting,
+            error: None,
+        }
+    }
+
+    /// The run fails on the step at its cursor.
+    pub fn fail(run: &Run, attempt: u32, error: String) -> RunUpdate {
+        RunUpdate {
+            state: "failed",
+            output: None,
+            cursor: run.cursor,
+            attempt,
+            wake_at: None,
+            awaiting_run: None,
+            error: Some(error),
+        }
+    }
+}
+
+/// Whether another process, still running, holds the lease on `run`.
+/// `alive` tells whether a lease owner's process still runs.
+pub fn held_by_other(
+    run: &Run,
+    owner: &str,
+    now: DateTime<Utc>,
+    alive: impl Fn(&str) -> bool,
+) -> bool {
+    run.lease_owner.as_deref().is_some_and(|holder| {
+        holder != owner && run.lease_until.is_some_and(|u| u > now) && alive(holder)
+    })
 }
 
 /// Writes `update` if the run is still where `expected` left it (same step,
-/// same attempt, not ended) and leased to `owner`; returns whether it was.
+/// same attempt, not ended, lease as seen); returns whether it was. A
+/// running run is leased to `owner` until `lease_until`; a run that waits
+/// or ends is leased to nobody, and one that ends wakes a parent waiting on it.
 pub fn update(
     conn: &Connection,
     expected: &Run,
     update: &RunUpdate,
     owner: &str,
     now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
 ) -> rusqlite::Result<bool> {
     let finished = TERMINAL.contains(&update.state).then(|| ts(now));
+    let (lease_owner, lease_until) = match update.state {
+        "running" => (Some(owner), Some(ts(lease_until))),
+        _ => (None, None),
+    };
+    let (key, output) = match &update.output {
+        Some((key, output)) => (Some(format!("$.{key}")), Some(output.to_string())),
+        None => (None, None),
+    };
     let changed = conn
         .prepare_cached(
-            "UPDATE runs SET state = ?1, outputs = ?2, cursor = ?3, attempt = ?4, wake_at = ?5, awaiting_run = ?6,
-                error = ?7, updated_at = ?8, finished_at = ?9
-             WHERE id = ?10 AND cursor = ?11 AND attempt = ?12 AND state NOT IN ('succeeded', 'failed', 'cancelled')
-               AND lease_owner = ?13",
+            "UPDATE runs SET state = ?1,
+                outputs = CASE WHEN ?2 IS NULL THEN outputs ELSE json_set(outputs, ?2, json(?3)) END,
+                cursor = ?4, attempt = ?5, wake_at = ?6, awaiting_run = ?7, error = ?8, updated_at = ?9,
+                finished_at = ?10, lease_owner = ?15, lease_until = ?16
+             WHERE id = ?11 AND cursor = ?12 AND attempt = ?13 AND state NOT IN ('succeeded', 'failed', 'cancelled')
+               AND (lease_owner IS ?14 OR lease_owner = ?17)",
         )?
         .execute(params![
             update.state,
-            Json::Object(update.outputs.clone()).to_string(),
+            key,
+            output,
             update.cursor as i64,
             update.attempt,
             update.wake_at.map(ts),
@@ -330,9 +414,12 @@ pub fn update(
             expected.id,
             expected.cursor as i64,
             expected.attempt,
+            expected.lease_owner,
+            lease_owner,
+            lease_until,
             owner
         ])?;
-    if changed == 1 && finished.is_some() {
+    if changed == 1 && finished.is_some() && expected.parent_run.is_some() {
         wake_parent(conn, expected.id, now)?;
     }
     Ok(changed == 1)
@@ -344,42 +431,5 @@ pub fn wake_parent(conn: &Connection, child: i64, now: DateTime<Utc>) -> rusqlit
         "UPDATE runs SET wake_at = ?2 WHERE awaiting_run = ?1 AND state = 'waiting'",
     )?
     .execute(params![child, ts(now)])?;
-    Ok(())
-}
-
-/// Takes the lease on a run for `owner` until `until`, unless another live
-/// owner holds it. `alive` says whether a lease owner's process still runs.
-pub fn claim(
-    conn: &Connection,
-    id: i64,
-    owner: &str,
-    now: DateTime<Utc>,
-    until: DateTime<Utc>,
-    alive: impl Fn(&str) -> bool,
-) -> rusqlite::Result<bool> {
-    let Some(run) = load(conn, id)? else {
-        return Ok(false);
-    };
-    if run.is_terminal() {
-        return Ok(false);
-    }
-    if let Some(holder) = &run.lease_owner
-        && holder != owner
-        && run.lease_until.is_some_and(|u| u > now)
-        && alive(holder)
-    {
-        return Ok(false);
-    }
-    conn.prepare_cached("UPDATE runs SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1")?
-        .execute(params![id, owner, ts(until)])?;
-    Ok(true)
-}
-
-/// Gives up the lease on a run.
-pub fn release(conn: &Connection, id: i64, owner: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "UPDATE runs SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
-    )?
-    .execute(params![id, owner])?;
     Ok(())
 }

@@ -70,6 +70,7 @@ CREATE TABLE enrollments (
     enrolled_at TEXT NOT NULL,
     PRIMARY KEY (profile_id, user_id)
 );
+CREATE INDEX enrollments_user ON enrollments (user_id);
 
 -- user_id has delegated their approvals and reviews to delegate_id.
 CREATE TABLE delegates (
@@ -124,7 +125,7 @@ CREATE INDEX task_history_task ON task_history (task_id);
 -- Every directory change appends one event in the same transaction: the
 -- audit log, and the outbox the trigger matcher reads.
 CREATE TABLE events (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq        INTEGER PRIMARY KEY,
     kind       TEXT NOT NULL,
     subject_id TEXT,
     payload    TEXT NOT NULL,
@@ -152,8 +153,8 @@ CREATE TABLE runs (
     cursor         INTEGER NOT NULL DEFAULT 0,   -- index of the step to run next
     attempt        INTEGER NOT NULL DEFAULT 0,   -- attempts made of the step at cursor
     wake_at        TEXT,                         -- when a waiting run is due
-    awaiting_run   INTEGER REFERENCES runs (id),
-    parent_run     INTEGER REFERENCES runs (id),
+    awaiting_run   INTEGER,                      -- the child run a step waits for
+    parent_run     INTEGER,                      -- the run whose step started this one
     lineage        TEXT NOT NULL DEFAULT '[]',   -- automations that led here
     error          TEXT,
     lease_owner    TEXT,
@@ -163,7 +164,8 @@ CREATE TABLE runs (
     finished_at    TEXT
 );
 CREATE INDEX runs_due ON runs (state, wake_at);
-CREATE INDEX runs_parent ON runs (parent_run);
+CREATE INDEX runs_parent ON runs (parent_run) WHERE parent_run IS NOT NULL;
+CREATE INDEX runs_awaiting ON runs (awaiting_run) WHERE awaiting_run IS NOT NULL;
 
 CREATE TABLE step_attempts (
     run_id      INTEGER NOT NULL REFERENCES runs (id),
@@ -179,4 +181,4 @@ CREATE TABLE step_attempts (
     started_at  TEXT NOT NULL,
     finished_at TEXT,
     PRIMARY KEY (run_id, step_index, attempt)
-);
+) WITHOUT ROWID;
