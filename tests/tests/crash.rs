@@ -1,6 +1,6 @@
 //! Durability under real `kill -9`: runs that pass directory steps and a
-//! durable wait are killed at many points, during step transactions and
-//! between them, and resumed until done. No run may be lost, no directory
+//! durable wait are driven by two racing processes that are killed at many
+//! points, during step transactions and between them, until done. No run may be lost, no directory
 //! change may happen twice, and history shows each step once, succeeded.
 
 use std::process::Stdio;
@@ -82,21 +82,33 @@ fn kill_9_at_many_points_loses_no_run_and_repeats_no_change() {
             Instant::now() < deadline,
             "runs did not finish; {kills} kills"
         );
-        let mut child = k
-            .command(&["runs", "resume"])
-            .env("KEYSTEP_TEST_STEP_DELAY_MS", "40")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        // Two processes resume at once, racing for the same runs.
+        let mut children: Vec<_> = (0..2)
+            .map(|_| {
+                k.command(&["runs", "resume"])
+                    .env("KEYSTEP_TEST_STEP_DELAY_MS", "40")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
         std::thread::sleep(Duration::from_millis(delay_ms));
-        if child.try_wait().unwrap().is_none() {
-            kill9(child.id());
-            kills += 1;
+        for mut child in children {
+            if child.try_wait().unwrap().is_none() {
+                kill9(child.id());
+                kills += 1;
+            }
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success() || out.status.code().is_none(),
+                "resume failed: {:?}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
-        child.wait().unwrap();
         delay_ms = if delay_ms >= 200 { 5 } else { delay_ms + 15 };
-        if kills >= 60 {
+        if kills >= 80 {
             // Enough kills: let the rest finish undisturbed.
             std::thread::sleep(Duration::from_millis(350));
             k.ok(&["runs", "resume"]);

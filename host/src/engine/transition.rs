@@ -201,10 +201,10 @@ impl Engine<'_> {
                         RunUpdate::wait(run, number, deadline(step, started), Some(run_id))
                     }
                 };
-                runs::insert_attempt(conn, &record)?;
                 if !runs::update(conn, run, &next, &self.owner, finished, self.lease_until())? {
                     return Err(Failure::Lost);
                 }
+                runs::insert_attempt(conn, &record)?;
                 Ok((record, next))
             });
         match written {
@@ -347,12 +347,16 @@ impl Engine<'_> {
     ) -> anyhow::Result<Transition> {
         let now = self.clock.now();
         let written = self.store.write(|conn| -> rusqlite::Result<bool> {
+            // The guard first: a run another process moved is left alone.
+            if !runs::update(conn, run, next, &self.owner, now, self.lease_until())? {
+                return Ok(false);
+            }
             if ends_waiting {
                 runs::finish_attempt(conn, record)?;
             } else {
                 runs::insert_attempt(conn, record)?;
             }
-            runs::update(conn, run, next, &self.owner, now, self.lease_until())
+            Ok(true)
         })?;
         if !written {
             return Ok(Transition::Lost);
