@@ -83,7 +83,7 @@ fn kill_9_at_many_points_loses_no_run_and_repeats_no_change() {
             "runs did not finish; {kills} kills"
         );
         // Two processes resume at once, racing for the same runs.
-        let mut children: Vec<_> = (0..2)
+        let children: Vec<_> = (0..2)
             .map(|_| {
                 k.command(&["runs", "resume"])
                     .env("KEYSTEP_TEST_STEP_DELAY_MS", "40")
