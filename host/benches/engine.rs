@@ -67,7 +67,9 @@ fn main() -> anyhow::Result<()> {
     println!("keystep engine bench ({mode})");
     let transitions = users * STEPS;
 
+    // Engine and baseline alternate, so machine noise hits both alike.
     let mut engine_times = Vec::new();
+    let mut bare_times = Vec::new();
     for rep in 1..=reps {
         let (start, drive) = transitions_once(users)?;
         let (s, d) = (start.as_secs_f64(), drive.as_secs_f64());
@@ -76,9 +78,6 @@ fn main() -> anyhow::Result<()> {
             "  engine rep {rep}: {users} runs started in {s:.3}s, {transitions} transitions driven in {d:.3}s = {r:.0}/s"
         );
         engine_times.push(drive);
-    }
-    let mut bare_times = Vec::new();
-    for rep in 1..=reps {
         let t = bare_transactions(transitions)?;
         let r = rate(transitions, t);
         println!(

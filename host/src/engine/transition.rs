@@ -101,7 +101,15 @@ impl Engine<'_> {
         let step = at.step;
         let number = run.attempt + 1;
         let started = self.clock.now();
-        let scope = Scope::new(&context(run, number));
+        // Converting the context for CEL is the costliest part of a step
+        // without much else to do; skip it when nothing reads it.
+        let reads_ctx =
+            step.condition.is_some() || step.fields.iter().any(|f| f.template.literal().is_none());
+        let scope = if reads_ctx {
+            Scope::new(&context(run, number))
+        } else {
+            Scope::empty()
+        };
         let mut record = Attempt {
             run_id: run.id,
             step_index: run.cursor,

@@ -155,6 +155,13 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// A scope for steps without expressions: nothing to convert.
+    pub fn empty() -> Scope {
+        Scope {
+            ctx: cel::Value::Null,
+        }
+    }
+
     pub fn new(ctx: &Json) -> Scope {
         Scope {
             ctx: cel::to_value(ctx).unwrap_or(cel::Value::Null),
