@@ -179,6 +179,13 @@ impl Keystep {
         ran.json()
     }
 
+    /// Runs `automation` about `user` until it ends or waits (never
+    /// following a wait); returns its `--json` output.
+    pub fn start(&self, automation: &str, user: &str) -> Json {
+        let input = format!(r#"{{"user_id": "{user}"}}"#);
+        self.json(&["run", automation, "--follow", "0s", "--input", &input])
+    }
+
     /// Opens the store read-only, to check what the CLI does not show.
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open_with_flags(

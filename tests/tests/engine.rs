@@ -373,14 +373,7 @@ fn waiting_runs_are_pinned_to_their_version_and_resume_later() {
         "automations/later.yaml",
         "name: later\ntrigger: manual\nsteps:\n  - id: nap\n    wait: { duration: 1s }\n  - id: disable\n    modify_user_status: { user: subject, status: disabled }\n",
     );
-    let out = k.json(&[
-        "run",
-        "later",
-        "--follow",
-        "0s",
-        "--input",
-        r#"{"user_id": "u-john"}"#,
-    ]);
+    let out = k.start("later", "u-john");
     assert_eq!(out["state"], "waiting");
     let id = out["run_id"].as_i64().unwrap();
     // A new version of the file does not change the waiting run.

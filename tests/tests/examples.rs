@@ -86,14 +86,7 @@ fn directory_import_errors_name_the_place_and_change_nothing() {
 #[test]
 fn onboarding_opens_grant_tasks_and_a_review_after_the_wait() {
     let k = Keystep::with_examples();
-    let out = k.json(&[
-        "run",
-        "onboarding",
-        "--follow",
-        "0s",
-        "--input",
-        r#"{"user_id": "u-alan"}"#,
-    ]);
+    let out = k.start("onboarding", "u-alan");
     assert_eq!(out["state"], "waiting");
     let run = out["run_id"].as_i64().unwrap();
     let tasks = k.json(&["tasks", "list", "--subject", "u-alan"]);
@@ -159,22 +152,8 @@ fn onboarding_opens_grant_tasks_and_a_review_after_the_wait() {
 fn offboarding_end_to_end() {
     let k = Keystep::with_examples();
     // Ada owns GitHub, so Alan's GitHub grant task is assigned to her.
-    k.ok(&[
-        "run",
-        "onboarding",
-        "--follow",
-        "0s",
-        "--input",
-        r#"{"user_id": "u-alan"}"#,
-    ]);
-    let out = k.json(&[
-        "run",
-        "offboarding",
-        "--follow",
-        "0s",
-        "--input",
-        r#"{"user_id": "u-ada"}"#,
-    ]);
+    k.start("onboarding", "u-alan");
+    let out = k.start("offboarding", "u-ada");
     assert_eq!(out["state"], "waiting");
     let run = out["run_id"].as_i64().unwrap();
 
