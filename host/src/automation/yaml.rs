@@ -40,9 +40,6 @@ pub fn load(text: &str) -> Result<Node, (Pos, String)> {
                 pos_of_scalar(&inner.prev_key).line
             ),
         ),
-        // `LoadError` is non-exhaustive in spirit; keep any future variant readable.
-        #[allow(unreachable_patterns)]
-        other => (Pos { line: 1, column: 1 }, other.to_string()),
     })
 }
 

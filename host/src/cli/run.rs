@@ -145,11 +145,9 @@ pub fn follow(
         if run.is_terminal() {
             return finish(env, engine.store(), &run);
         }
-        if idle == Idle::Interrupted {
-            return interrupted(env, &run);
-        }
-        let Idle::Until(next) = idle else {
-            unreachable!()
+        let next = match idle {
+            Idle::Interrupted => return interrupted(env, &run),
+            Idle::Until(next) => next,
         };
         let now = Utc::now();
         let until = match (run.state.as_str(), run.wake_at) {
