@@ -36,10 +36,6 @@ impl Catalog {
         Catalog { dirs }
     }
 
-    pub fn dirs(&self) -> &[PathBuf] {
-        &self.dirs
-    }
-
     /// Every `*.yaml` / `*.yml` file in the folders, sorted by path.
     pub fn files(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = self

@@ -97,10 +97,6 @@ impl<'c> Directory<'c> {
         Directory { conn, actor }
     }
 
-    pub fn actor(&self) -> &str {
-        &self.actor
-    }
-
     /// Runs one statement, prepared once per connection.
     fn exec(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
         self.conn.prepare_cached(sql)?.execute(params)
@@ -138,16 +134,6 @@ impl<'c> Directory<'c> {
     pub fn require_user(&self, id: &str) -> Result<User> {
         self.user(id)?
             .ok_or_else(|| DirError::not_found("user", id))
-    }
-
-    pub fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        Ok(self
-            .row(
-                "SELECT * FROM users WHERE lower(email) = lower(?1)",
-                [email],
-                User::from_row,
-            )
-            .optional()?)
     }
 
     /// Whether the directory has no users yet (nothing was imported).

@@ -30,7 +30,7 @@ impl RunStarter for ChildStarter<'_> {
                 chain(name)
             )));
         }
-        if self.parent.depth + 1 >= self.max_depth {
+        if self.parent.lineage.len() as u32 >= self.max_depth {
             return Err(StepError::fatal(format!(
                 "run_automation depth limit ({}) reached: {}",
                 self.max_depth,

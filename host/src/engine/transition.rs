@@ -152,7 +152,6 @@ impl Engine<'_> {
             id: run.id,
             automation: run.automation.clone(),
             subject: run.subject_id.clone(),
-            depth: run.lineage.len().saturating_sub(1) as u32,
             lineage: run.lineage.clone(),
         };
         let actor = format!("run {}/{}/{number}", run.id, step.id);

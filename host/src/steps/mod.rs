@@ -115,8 +115,6 @@ pub struct RunInfo {
     pub automation: String,
     /// The user the run is about, if any.
     pub subject: Option<String>,
-    /// How many `run_automation` hops led here (0 for a top-level run).
-    pub depth: u32,
     /// The automations that led here, outermost first, this one last.
     pub lineage: Vec<String>,
 }
@@ -136,12 +134,4 @@ pub struct StepCx<'a> {
     pub step_id: &'a str,
     pub attempt: u32,
     pub now: DateTime<Utc>,
-}
-
-impl StepCx<'_> {
-    /// The key that an outside system can use to recognise a repeated
-    /// delivery of the same attempt: `run_id/step_id/attempt`.
-    pub fn idempotency_key(&self) -> String {
-        format!("{}/{}/{}", self.run.id, self.step_id, self.attempt)
-    }
 }

@@ -73,10 +73,6 @@ impl Store {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     pub fn conn(&self) -> &Connection {
         &self.conn
     }
