@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::automation::catalog::Catalog;
 use crate::engine::DEFAULT_MAX_DEPTH;
+use crate::plugins::Plugins;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +23,17 @@ struct File {
     automations: AutomationsSection,
     #[serde(default)]
     engine: EngineSection,
+    #[serde(default)]
+    plugins: PluginsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginsSection {
+    /// Folders whose `*.wasm` files are plugins.
+    dirs: Option<Vec<PathBuf>>,
+    /// Where compiled plugins are cached.
+    cache: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,6 +63,10 @@ pub struct Config {
     pub store_path: PathBuf,
     pub automation_dirs: Vec<PathBuf>,
     pub max_depth: u32,
+    /// Plugin folders: `plugins/` beside the config, and `.keystep/plugins/`.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Compiled plugins, and plugins' scratch directories.
+    pub plugin_cache: PathBuf,
 }
 
 impl Config {
@@ -66,17 +82,7 @@ impl Config {
         };
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
-        let file: File = toml::from_str(&text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|s| {
-                    let line = text[..s.start].lines().count().max(1);
-                    let column = s.start - text[..s.start].rfind('\n').map_or(0, |n| n + 1) + 1;
-                    format!(":{line}:{column}")
-                })
-                .unwrap_or_default();
-            anyhow::anyhow!("{}{at}: {}", path.display(), e.message())
-        })?;
+        let file: File = parse_toml(&path, &text).map_err(anyhow::Error::msg)?;
         let base = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -100,10 +106,41 @@ impl Config {
                 .map(at)
                 .collect(),
             max_depth: file.engine.max_depth.unwrap_or(DEFAULT_MAX_DEPTH),
+            plugin_dirs: file
+                .plugins
+                .dirs
+                .unwrap_or_else(|| vec!["plugins".into(), ".keystep/plugins".into()])
+                .into_iter()
+                .map(at)
+                .collect(),
+            plugin_cache: at(file
+                .plugins
+                .cache
+                .unwrap_or_else(|| PathBuf::from(".keystep/cache"))),
         }
     }
 
     pub fn catalog(&self) -> Catalog {
         Catalog::new(self.automation_dirs.clone())
     }
+
+    /// The plugin host for these settings (nothing is loaded until used).
+    pub fn plugins(&self) -> Plugins {
+        Plugins::new(self.plugin_dirs.clone(), self.plugin_cache.clone())
+    }
+}
+
+/// Parses a TOML file's text; the error names file, line and column.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, String> {
+    toml::from_str(text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| {
+                let line = text[..s.start].lines().count().max(1);
+                let column = s.start - text[..s.start].rfind('\n').map_or(0, |n| n + 1) + 1;
+                format!(":{line}:{column}")
+            })
+            .unwrap_or_default();
+        format!("{}{at}: {}", path.display(), e.message())
+    })
 }

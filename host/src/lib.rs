@@ -15,5 +15,6 @@ pub mod config;
 pub mod directory;
 pub mod engine;
 pub mod expr;
+pub mod plugins;
 pub mod steps;
 pub mod store;

@@ -19,6 +19,7 @@ use std::time::Duration;
 use crate::expr::{Expr, Template};
 
 pub use parse::parse;
+pub(crate) use parse::suggest;
 
 /// A 1-based position in a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

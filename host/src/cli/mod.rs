@@ -4,6 +4,7 @@
 //! error), 130 interrupted with Ctrl-C (the run is saved).
 
 mod directory;
+mod plugins;
 mod render;
 mod run;
 mod runs;
@@ -11,10 +12,12 @@ mod tasks;
 mod validate;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use crate::engine::Engine;
 use crate::store::Store;
 
 #[derive(Debug, Parser)]
@@ -49,6 +52,11 @@ enum Command {
     /// Import and inspect the directory.
     #[command(subcommand)]
     Directory(directory::DirectoryCommand),
+    /// List and inspect plugins (connectors and functions).
+    #[command(subcommand)]
+    Plugins(plugins::PluginsCommand),
+    /// Call a function plugin with JSON input and print its JSON result.
+    Call(plugins::CallArgs),
 }
 
 /// The outcome of a command, as an exit code.
@@ -69,6 +77,13 @@ pub struct Env {
 impl Env {
     pub fn open_store(&self) -> anyhow::Result<Store> {
         Store::open(&self.config.store_path)
+    }
+
+    /// An engine on `store` with the configured depth limit and plugins.
+    pub fn engine<'s>(&self, store: &'s Store) -> Engine<'s> {
+        Engine::new(store, self.config.catalog())
+            .with_max_depth(self.config.max_depth)
+            .with_plugins(Arc::new(self.config.plugins()))
     }
 }
 
@@ -98,6 +113,8 @@ pub fn main() -> i32 {
         Command::Runs(cmd) => runs::runs(&env, cmd),
         Command::Tasks(cmd) => tasks::tasks(&env, cmd),
         Command::Directory(cmd) => directory::directory(&env, cmd),
+        Command::Plugins(cmd) => plugins::plugins(&env, cmd),
+        Command::Call(args) => plugins::call(&env, args),
     };
     match result {
         Ok(exit) => exit as i32,

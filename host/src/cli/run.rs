@@ -105,9 +105,7 @@ pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
         );
     }
     let interrupt = interrupt_flag();
-    let mut engine = Engine::new(&store, env.config.catalog())
-        .with_max_depth(env.config.max_depth)
-        .with_interrupt(interrupt.clone());
+    let mut engine = env.engine(&store).with_interrupt(interrupt.clone());
     if args.dry_run {
         return dry_run(env, &store, &mut engine, automation, input);
     }

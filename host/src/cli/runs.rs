@@ -6,7 +6,7 @@ use serde_json::{Value as Json, json};
 
 use super::run::{Printer, interrupt_flag};
 use super::{Env, Exit, render};
-use crate::engine::{Clock, Engine, Idle};
+use crate::engine::{Clock, Idle};
 use crate::store::Store;
 use crate::store::runs::{self, Run, RunFilter};
 
@@ -109,7 +109,7 @@ pub fn runs(env: &Env, cmd: RunsCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         RunsCommand::Cancel { id, reason } => {
-            let run = Engine::new(&store, env.config.catalog()).cancel(id, &reason)?;
+            let run = env.engine(&store).cancel(id, &reason)?;
             if env.json {
                 render::json(&summary(&run));
             } else {
@@ -127,9 +127,7 @@ fn resume(
     id: Option<i64>,
     now: Option<chrono::DateTime<chrono::Utc>>,
 ) -> anyhow::Result<Exit> {
-    let mut engine = Engine::new(store, env.config.catalog())
-        .with_max_depth(env.config.max_depth)
-        .with_interrupt(interrupt_flag());
+    let mut engine = env.engine(store).with_interrupt(interrupt_flag());
     if let Some(now) = now {
         engine.clock = Clock::Fixed(now);
     }

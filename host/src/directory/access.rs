@@ -72,21 +72,45 @@ fn entitlement_from_row(r: &Row) -> rusqlite::Result<Entitlement> {
     })
 }
 
+fn app_from_row(r: &rusqlite::Row) -> rusqlite::Result<App> {
+    Ok(App {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        owner_id: r.get(2)?,
+        connector: r.get(3)?,
+        description: r.get(4)?,
+    })
+}
+
 impl Directory<'_> {
     pub fn app(&self, id: &str) -> Result<Option<App>> {
         Ok(self
             .row(
                 "SELECT id, name, owner_id, connector, description FROM apps WHERE id = ?1",
                 [id],
-                |r| {
-                    Ok(App {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        owner_id: r.get(2)?,
-                        connector: r.get(3)?,
-                        description: r.get(4)?,
-                    })
-                },
+                app_from_row,
+            )
+            .optional()?)
+    }
+
+    /// The app whose accounts and access connector `connector` manages.
+    pub fn app_with_connector(&self, connector: &str) -> Result<Option<App>> {
+        Ok(self
+            .row(
+                "SELECT id, name, owner_id, connector, description FROM apps WHERE connector = ?1 ORDER BY id LIMIT 1",
+                [connector],
+                app_from_row,
+            )
+            .optional()?)
+    }
+
+    /// The id of `user`'s account in `app`, if the directory knows one.
+    pub fn account_of(&self, user: &str, app: &str) -> Result<Option<String>> {
+        Ok(self
+            .row(
+                "SELECT id FROM accounts WHERE user_id = ?1 AND app_id = ?2 ORDER BY id LIMIT 1",
+                [user, app],
+                |r| r.get(0),
             )
             .optional()?)
     }

@@ -75,7 +75,8 @@ pub struct Campaign {
 }
 
 impl Directory<'_> {
-    fn history(&self, task: i64, action: &str, detail: serde_json::Value) -> Result<()> {
+    /// Adds an entry to a task's history (for example a connector's answer).
+    pub fn note_task(&self, task: i64, action: &str, detail: serde_json::Value) -> Result<()> {
         self.exec(
             "INSERT INTO task_history (task_id, at, action, actor, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![task, self.now(), action, self.actor, detail.to_string()],
@@ -99,7 +100,7 @@ impl Directory<'_> {
             params![kind, subject, assignee, entitlement, campaign, self.actor, now],
         )?;
         let task = self.require_task(self.conn.last_insert_rowid())?;
-        self.history(task.id, "created", json!({"assignee": assignee}))?;
+        self.note_task(task.id, "created", json!({"assignee": assignee}))?;
         self.record("task_created", Some(subject), json!({"task": task}))?;
         Ok(task)
     }
@@ -183,7 +184,7 @@ impl Directory<'_> {
             "UPDATE tasks SET assignee_id = ?2, updated_at = ?3 WHERE id = ?1",
             params![id, assignee, self.now()],
         )?;
-        self.history(
+        self.note_task(
             id,
             "reassigned",
             json!({"from": task.assignee_id, "to": assignee}),
@@ -253,7 +254,7 @@ impl Directory<'_> {
             "UPDATE tasks SET state = ?2, decision = ?3, updated_at = ?4 WHERE id = ?1",
             params![task.id, state, decision, self.now()],
         )?;
-        self.history(task.id, state, json!({"decision": decision}))?;
+        self.note_task(task.id, state, json!({"decision": decision}))?;
         self.record(
             &format!("task_{state}"),
             Some(&task.subject_id),

@@ -20,6 +20,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
 
 use crate::automation::{Automation, catalog::Catalog, parse};
+use crate::plugins::Plugins;
+use crate::steps::{PluginCx, StoreReader};
 use crate::store::Store;
 use crate::store::runs::{self, Attempt, Run};
 
@@ -79,6 +81,7 @@ pub struct Engine<'s> {
     pub dry_run: bool,
     cache: RefCell<HashMap<String, Arc<Automation>>>,
     interrupt: Option<Arc<AtomicBool>>,
+    plugins: PluginCx,
 }
 
 impl<'s> Engine<'s> {
@@ -92,7 +95,17 @@ impl<'s> Engine<'s> {
             dry_run: false,
             cache: RefCell::new(HashMap::new()),
             interrupt: None,
+            plugins: PluginCx {
+                host: Arc::new(Plugins::none()),
+                directory: Arc::new(StoreReader::new(store.path())),
+            },
         }
+    }
+
+    /// Connector and function steps use these plugins.
+    pub fn with_plugins(mut self, plugins: Arc<Plugins>) -> Self {
+        self.plugins.host = plugins;
+        self
     }
 
     pub fn with_max_depth(mut self, depth: u32) -> Self {

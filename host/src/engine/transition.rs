@@ -179,6 +179,8 @@ impl Engine<'_> {
                     step_id: &step.id,
                     attempt: number,
                     now: started,
+                    plugins: &self.plugins,
+                    dry_run: self.dry_run,
                 };
                 let outcome = kind.run(&input, &mut cx).map_err(Failure::Step)?;
                 if let Some(delay) = delay {

@@ -24,6 +24,7 @@ impl Step for GrantEntitlements {
         let user = target::user(cx, input, "user")?;
         let wanted = target::entitlement_ids(cx, &input["entitlements"], "entitlements")?;
         let mut tasks = Vec::new();
+        let mut connector = Vec::new();
         let mut requested = Vec::new();
         let mut already_held = Vec::new();
         for entitlement in wanted {
@@ -31,13 +32,15 @@ impl Step for GrantEntitlements {
                 already_held.push(entitlement);
                 continue;
             }
-            let (task, _) = provisioning::request(cx, "grant", &user.id, &entitlement)?;
-            tasks.push(task.id);
+            let request = provisioning::request(cx, "grant", &user.id, &entitlement)?;
+            tasks.push(request.task.id);
+            connector.extend(request.fulfilment);
             requested.push(entitlement);
         }
         Ok(Outcome::Done(json!({
             "user_id": user.id,
             "tasks": tasks,
+            "connector": connector,
             "requested": requested,
             "already_held": already_held,
         })))

@@ -6,12 +6,16 @@
 //! directory through `cx.dir`, inside the same transaction that records the
 //! step's result, which makes them exactly-once.
 
+mod call_function;
+mod create_account;
 mod create_campaign;
 mod fields;
 mod grant_entitlements;
 mod modify_delegate;
 mod modify_user_status;
+mod perform_connector_action;
 mod perform_task_action;
+mod plugin_directory;
 mod provisioning;
 mod remove_access_profiles;
 mod revoke_entitlements;
@@ -22,10 +26,14 @@ mod wait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json};
 
+use std::sync::Arc;
+
 use crate::automation::{Pos, StepDef};
 use crate::directory::{DirError, Directory};
+use crate::plugins::{DirectoryAccess, PluginError, Plugins};
 
 pub use fields::{Field, FieldKind, parse_duration};
+pub use plugin_directory::StoreReader;
 
 /// One step type.
 pub trait Step: Send + Sync {
@@ -55,6 +63,9 @@ pub fn registry() -> &'static [&'static dyn Step] {
         &modify_user_status::ModifyUserStatus,
         &run_automation::RunAutomation,
         &perform_task_action::PerformTaskAction,
+        &call_function::CallFunction,
+        &perform_connector_action::PerformConnectorAction,
+        &create_account::CreateAccount,
     ]
 }
 
@@ -99,6 +110,15 @@ impl StepError {
     }
 }
 
+impl From<PluginError> for StepError {
+    fn from(e: PluginError) -> StepError {
+        StepError {
+            retryable: e.retryable,
+            message: e.to_string(),
+        }
+    }
+}
+
 impl From<DirError> for StepError {
     fn from(e: DirError) -> StepError {
         StepError {
@@ -134,4 +154,23 @@ pub struct StepCx<'a> {
     pub step_id: &'a str,
     pub attempt: u32,
     pub now: DateTime<Utc>,
+    pub plugins: &'a PluginCx,
+    /// A dry run: steps with outside effects describe them instead.
+    pub dry_run: bool,
+}
+
+impl StepCx<'_> {
+    /// `run_id/step_id/attempt`: what connectors receive to make a change
+    /// idempotent. A replay after a crash has the same key, because the
+    /// rolled-back attempt is tried again under its own number.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}/{}/{}", self.run.id, self.step_id, self.attempt)
+    }
+}
+
+/// The plugin host as steps reach it, with the read-only directory that
+/// functions get through their `directory` import.
+pub struct PluginCx {
+    pub host: Arc<Plugins>,
+    pub directory: Arc<dyn DirectoryAccess>,
 }

@@ -32,15 +32,18 @@ impl Step for RevokeEntitlements {
             "exclude",
         )?;
         let mut tasks = Vec::new();
+        let mut connector = Vec::new();
         let mut revoked = Vec::new();
         for grant in chosen.iter().filter(|g| !excluded.contains(g)) {
-            let (task, _) = provisioning::request(cx, "revoke", &user.id, &grant.entitlement_id)?;
-            tasks.push(task.id);
+            let request = provisioning::request(cx, "revoke", &user.id, &grant.entitlement_id)?;
+            tasks.push(request.task.id);
+            connector.extend(request.fulfilment);
             revoked.push(grant.entitlement_id.clone());
         }
         Ok(Outcome::Done(json!({
             "user_id": user.id,
             "tasks": tasks,
+            "connector": connector,
             "revoked": revoked,
             "excluded": excluded.iter().map(|g| &g.entitlement_id).collect::<Vec<_>>(),
             "not_held": not_held,

@@ -73,6 +73,11 @@ impl Store {
         })
     }
 
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn conn(&self) -> &Connection {
         &self.conn
     }

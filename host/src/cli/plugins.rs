@@ -1,0 +1,164 @@
+//! `keystep plugins list|inspect` and `keystep call`.
+
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use serde_json::{Value as Json, json};
+
+use super::{Env, Exit, render};
+use crate::plugins::{Entry, Plugins, World};
+use crate::steps::StoreReader;
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Every plugin in the plugin folders: name, world, version, grants,
+    /// size and whether its compiled form is cached.
+    List,
+    /// One plugin in detail: info, actions and their schemas, account
+    /// schema, grants and imports.
+    Inspect { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// The function's name (its file name without `.wasm`).
+    function: String,
+    /// The input, as JSON.
+    #[arg(long, default_value = "{}")]
+    input: String,
+}
+
+pub fn plugins(env: &Env, cmd: PluginsCommand) -> anyhow::Result<Exit> {
+    let plugins = env.config.plugins();
+    match cmd {
+        PluginsCommand::List => list(env, &plugins),
+        PluginsCommand::Inspect { name } => {
+            let entry = plugins.find(&name)?;
+            let details = details(&entry);
+            if env.json {
+                render::json(&details);
+            } else {
+                println!("{}", serde_yaml::to_string(&details)?.trim_end());
+            }
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+fn list(env: &Env, plugins: &Plugins) -> anyhow::Result<Exit> {
+    let entries = plugins.list();
+    if env.json {
+        let shown: Vec<Json> = entries
+            .iter()
+            .map(|e| match e {
+                Ok(e) => summary(e),
+                Err(error) => json!({ "error": error }),
+            })
+            .collect();
+        render::json(&shown);
+        return Ok(Exit::Ok);
+    }
+    if entries.is_empty() {
+        let dirs: Vec<String> = plugins
+            .dirs()
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
+        println!("no plugins in {}", dirs.join(", "));
+        return Ok(Exit::Ok);
+    }
+    let mut rows = Vec::new();
+    for entry in &entries {
+        match entry {
+            Ok(e) => rows.push(vec![
+                e.name.clone(),
+                world_of(e),
+                e.info.as_ref().map_or("-".into(), |i| i.version.clone()),
+                match &e.grants {
+                    Ok(g) => g.summary(),
+                    Err(_) => "INVALID".into(),
+                },
+                format!("{:.1} MB", e.found.size as f64 / 1e6),
+                if e.cached { "compiled" } else { "not compiled" }.into(),
+            ]),
+            Err(error) => eprintln!("warning: {error}"),
+        }
+    }
+    render::table(&["NAME", "WORLD", "VERSION", "GRANTS", "SIZE", "CACHE"], &rows);
+    for entry in entries.iter().flatten() {
+        if let Err(e) = &entry.grants {
+            eprintln!("warning: {e}");
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+fn world_of(e: &Entry) -> String {
+    e.found.world.map_or("?".into(), |w| w.to_string())
+}
+
+fn summary(e: &Entry) -> Json {
+    json!({
+        "name": e.name,
+        "world": world_of(e),
+        "version": e.info.as_ref().map(|i| &i.version),
+        "path": e.found.path,
+        "size": e.found.size,
+        "sha256": e.found.sha256,
+        "grants": e.grants.as_ref().map(|g| g.summary()).unwrap_or_else(|err| err.clone()),
+        "cached": e.cached,
+    })
+}
+
+fn details(e: &Entry) -> Json {
+    let mut shown = summary(e);
+    if let Some(info) = &e.info {
+        shown["info"] = json!(info);
+    }
+    if let Ok(g) = &e.grants {
+        shown["grants"] = json!({
+            "file": g.file,
+            "allow_hosts": g.allow_hosts.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "secrets": g.secrets.keys().collect::<Vec<_>>(),
+            "scratch": g.scratch.is_some(),
+            "config": g.config,
+            "limits": {
+                "memory_mb": g.limits.memory_bytes >> 20,
+                "timeout_ms": g.limits.timeout.as_millis() as u64,
+                "fuel": g.limits.fuel,
+                "input_kb": g.limits.input_bytes >> 10,
+                "output_kb": g.limits.output_bytes >> 10,
+                "log_kb": g.limits.log_bytes >> 10,
+            },
+        });
+    }
+    shown["imports"] = json!(e.found.imports);
+    shown["exports"] = json!(e.found.exports);
+    shown
+}
+
+pub fn call(env: &Env, args: CallArgs) -> anyhow::Result<Exit> {
+    let input: Json = serde_json::from_str(&args.input)
+        .map_err(|e| anyhow::anyhow!("--input is not JSON: {e}"))?;
+    let plugins = env.config.plugins();
+    let directory = Arc::new(StoreReader::new(&env.config.store_path));
+    plugins.load(&args.function, World::Function)?;
+    match plugins.call_function(&args.function, &input, Some(directory)) {
+        Ok(output) => {
+            render::json(&output);
+            Ok(Exit::Ok)
+        }
+        Err(e) => {
+            if env.json {
+                render::json(&json!({
+                    "error": e.to_string(),
+                    "code": e.code,
+                    "retryable": e.retryable,
+                }));
+            } else {
+                eprintln!("error: {e}");
+            }
+            Ok(Exit::RunFailed)
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Calling a plugin's exports, each call in a fresh sandbox.
+
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+use wasmtime::Store;
+
+use super::bindings::api::{self, Capability};
+use super::bindings::types;
+use super::sandbox::{self, HostState};
+use super::{ActionSchema, ConnectorInfo, DirectoryAccess, Loaded, Plugins, PluginError, Pre, World};
+
+/// A change of access for a connector's `grant` or `revoke`.
+pub struct AccessChange<'a> {
+    pub user: &'a Json,
+    pub account_id: Option<&'a str>,
+    /// The entitlement's slug in the app.
+    pub entitlement: &'a str,
+    pub idempotency_key: &'a str,
+}
+
+/// How a new account gets its first credential.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Credential {
+    NoPassword,
+    RandomPassword,
+    Sso,
+}
+
+impl Credential {
+    pub const NAMES: &[&str] = &["no_password", "random_password", "sso"];
+
+    pub fn parse(name: &str) -> Option<Credential> {
+        match name {
+            "no_password" => Some(Credential::NoPassword),
+            "random_password" => Some(Credential::RandomPassword),
+            "sso" => Some(Credential::Sso),
+            _ => None,
+        }
+    }
+}
+
+/// The account a connector created or found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Account {
+    pub id: String,
+    pub login: String,
+    pub profile: Json,
+    pub already_existed: bool,
+}
+
+impl Plugins {
+    /// Runs function `name` on `input`; its JSON result.
+    pub fn call_function(
+        &self,
+        name: &str,
+        input: &Json,
+        directory: Option<Arc<dyn DirectoryAccess>>,
+    ) -> Result<Json, PluginError> {
+        let plugin = self.load(name, World::Function)?;
+        let input = input.to_string();
+        check_size(&plugin, "input", input.len(), plugin.grants.limits.input_bytes)?;
+        let output = self.run(&plugin, directory, |store, pre| {
+            let Pre::Function(pre) = pre else {
+                unreachable!("loaded as a function")
+            };
+            pre.instantiate(&mut *store)?.call_call(&mut *store, &input)
+        })?;
+        parse_output(&plugin, &output)
+    }
+
+    /// A connector's `info`.
+    pub fn connector_info(&self, name: &str) -> Result<ConnectorInfo, PluginError> {
+        let plugin = self.load(name, World::Connector)?;
+        self.info_of(&plugin)
+    }
+
+    pub(super) fn info_of(&self, plugin: &Arc<Loaded>) -> Result<ConnectorInfo, PluginError> {
+        let info = self.connector(plugin, |store, c| c.call_info(store).map(Ok))?;
+        Ok(ConnectorInfo {
+            name: info.name,
+            version: info.version,
+            description: info.description,
+            capabilities: info
+                .capabilities
+                .iter()
+                .map(|c| {
+                    match c {
+                        Capability::Sync => "sync",
+                        Capability::Provision => "provision",
+                        Capability::AccountProvisioning => "account-provisioning",
+                        Capability::Actions => "actions",
+                    }
+                    .to_string()
+                })
+                .collect(),
+            actions: info
+                .actions
+                .into_iter()
+                .map(|a| ActionSchema {
+                    name: a.name,
+                    description: a.description,
+                    arguments: serde_json::from_str(&a.arguments).unwrap_or(Json::Null),
+                })
+                .collect(),
+            account_schema: info
+                .account_schema
+                .and_then(|s| serde_json::from_str(&s).ok()),
+        })
+    }
+
+    /// Connector `name` gives `change.user` the entitlement.
+    pub fn grant(&self, name: &str, change: &AccessChange) -> Result<Json, PluginError> {
+        self.change_access(name, change, true)
+    }
+
+    /// Connector `name` takes the entitlement away.
+    pub fn revoke(&self, name: &str, change: &AccessChange) -> Result<Json, PluginError> {
+        self.change_access(name, change, false)
+    }
+
+    fn change_access(&self, name: &str, change: &AccessChange, grant: bool) -> Result<Json, PluginError> {
+        let plugin = self.load(name, World::Connector)?;
+        let change = api::AccessChange {
+            user: change.user.to_string(),
+            account_id: change.account_id.map(str::to_string),
+            entitlement: change.entitlement.to_string(),
+            idempotency_key: change.idempotency_key.to_string(),
+        };
+        let output = self.connector(&plugin, |store, c| {
+            if grant {
+                c.call_grant(store, &change)
+            } else {
+                c.call_revoke(store, &change)
+            }
+        })?;
+        parse_output(&plugin, &output)
+    }
+
+    /// Connector `name` creates an account from `fields`.
+    pub fn create_account(
+        &self,
+        name: &str,
+        fields: &Json,
+        credential: Credential,
+        idempotency_key: &str,
+    ) -> Result<Account, PluginError> {
+        let plugin = self.load(name, World::Connector)?;
+        let request = api::AccountRequest {
+            fields: fields.to_string(),
+            credential: match credential {
+                Credential::NoPassword => api::CredentialOption::NoPassword,
+                Credential::RandomPassword => api::CredentialOption::RandomPassword,
+                Credential::Sso => api::CredentialOption::Sso,
+            },
+            idempotency_key: idempotency_key.to_string(),
+        };
+        let account = self.connector(&plugin, |store, c| c.call_create_account(store, &request))?;
+        Ok(Account {
+            profile: parse_output(&plugin, &account.profile)?,
+            id: account.id,
+            login: account.login,
+            already_existed: account.already_existed,
+        })
+    }
+
+    /// Connector `name` runs custom action `action`.
+    pub fn invoke_action(
+        &self,
+        name: &str,
+        action: &str,
+        arguments: &Json,
+        idempotency_key: &str,
+    ) -> Result<Json, PluginError> {
+        let plugin = self.load(name, World::Connector)?;
+        let arguments = arguments.to_string();
+        check_size(&plugin, "input", arguments.len(), plugin.grants.limits.input_bytes)?;
+        let output = self.connector(&plugin, |store, c| {
+            c.call_invoke_action(store, action, &arguments, idempotency_key)
+        })?;
+        parse_output(&plugin, &output)
+    }
+
+    /// Instantiates a connector and calls `f` on its exports.
+    fn connector<R>(
+        &self,
+        plugin: &Arc<Loaded>,
+        f: impl FnOnce(&mut Store<HostState>, &api::Guest) -> wasmtime::Result<Result<R, types::Error>>,
+    ) -> Result<R, PluginError> {
+        self.run(plugin, None, |store, pre| {
+            let Pre::Connector(pre) = pre else {
+                unreachable!("loaded as a connector")
+            };
+            let instance = pre.instantiate(&mut *store)?;
+            f(store, instance.keystep_plugin_connector())
+        })
+    }
+
+    /// One call in a fresh store: limits set, failures put into words.
+    fn run<R>(
+        &self,
+        plugin: &Arc<Loaded>,
+        directory: Option<Arc<dyn DirectoryAccess>>,
+        call: impl FnOnce(&mut Store<HostState>, &Pre) -> wasmtime::Result<Result<R, types::Error>>,
+    ) -> Result<R, PluginError> {
+        let runtime = self
+            .runtimes
+            .get(plugin.grants.limits.fuel.is_some())
+            .map_err(|e| PluginError::new(&plugin.name, "load", e))?;
+        let mut store = sandbox::store(runtime, plugin, directory)
+            .map_err(|e| PluginError::new(&plugin.name, "load", e))?;
+        let result = call(&mut store, &plugin.pre);
+        let state = store.data();
+        if state.log_dropped > 0 {
+            super::log_line(
+                &plugin.name,
+                "warn",
+                &format!(
+                    "{} log lines dropped: over the log budget of {} KiB",
+                    state.log_dropped,
+                    plugin.grants.limits.log_bytes >> 10
+                ),
+            );
+        }
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(PluginError {
+                plugin: plugin.name.clone(),
+                message: state.scrub(&e.message),
+                code: e.code,
+                retryable: e.retryable,
+            }),
+            Err(trap) => Err(PluginError::new(&plugin.name, "trap", state.describe(&trap))),
+        }
+    }
+}
+
+fn check_size(plugin: &Loaded, what: &str, size: usize, limit: usize) -> Result<(), PluginError> {
+    if size > limit {
+        return Err(PluginError::new(
+            &plugin.name,
+            "limit",
+            format!("its {what} is {size} bytes, over the limit of {limit} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// A plugin's JSON output, checked for size and syntax.
+fn parse_output(plugin: &Loaded, output: &str) -> Result<Json, PluginError> {
+    check_size(plugin, "output", output.len(), plugin.grants.limits.output_bytes)?;
+    serde_json::from_str(output).map_err(|e| {
+        PluginError::new(
+            &plugin.name,
+            "invalid-output",
+            format!("returned text that is not JSON: {e}"),
+        )
+    })
+}

@@ -1,0 +1,184 @@
+//! `NAME.toml` beside `NAME.wasm`: what the operator grants a plugin.
+//! Nothing is granted by default: no hosts, no secrets, no scratch space.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::egress::HostPattern;
+use crate::config::parse_toml;
+
+/// The grant file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    allow_hosts: Vec<String>,
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
+    #[serde(default)]
+    scratch: bool,
+    #[serde(default)]
+    config: toml::Table,
+    #[serde(default)]
+    limits: LimitsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    memory_mb: Option<u64>,
+    timeout_ms: Option<u64>,
+    fuel: Option<u64>,
+    input_kb: Option<u64>,
+    output_kb: Option<u64>,
+    log_kb: Option<u64>,
+}
+
+/// Where a granted secret's value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+impl SecretSource {
+    /// Reads the value. The error names the source, never the value.
+    pub fn read(&self) -> Result<String, String> {
+        match self {
+            SecretSource::Env(var) => {
+                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+            }
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        }
+    }
+}
+
+/// Per-call limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    pub memory_bytes: usize,
+    pub timeout: Duration,
+    /// An instruction budget; `None` runs without fuel metering.
+    pub fuel: Option<u64>,
+    pub input_bytes: usize,
+    pub output_bytes: usize,
+    pub log_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            memory_bytes: 128 << 20,
+            timeout: Duration::from_secs(10),
+            fuel: None,
+            input_bytes: 1 << 20,
+            output_bytes: 1 << 20,
+            log_bytes: 64 << 10,
+        }
+    }
+}
+
+/// The largest memory a grant may give a plugin (the pooling allocator's
+/// slot size).
+pub const MAX_MEMORY_MB: u64 = 1024;
+
+/// What a plugin may do, read from its `NAME.toml`.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    /// The file read, if there was one.
+    pub file: Option<PathBuf>,
+    pub allow_hosts: Vec<HostPattern>,
+    pub secrets: BTreeMap<String, SecretSource>,
+    /// A private directory the plugin sees as `/scratch`.
+    pub scratch: Option<PathBuf>,
+    /// `[config]`, as a JSON object.
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub limits: Limits,
+}
+
+impl Grants {
+    /// Reads `path` (the plugin's `NAME.toml`); no file means no grants.
+    /// `scratch_root` is where scratch directories live.
+    pub fn load(path: &Path, name: &str, scratch_root: &Path) -> Result<Grants, String> {
+        if !path.is_file() {
+            return Ok(Grants::default());
+        }
+        let shown = path.display();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+        let file: File = parse_toml(path, &text)?;
+        let allow_hosts = file
+            .allow_hosts
+            .iter()
+            .map(|h| HostPattern::parse(h).map_err(|e| format!("{shown}: allow_hosts: {e}")))
+            .collect::<Result<_, _>>()?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let secrets = file
+            .secrets
+            .into_iter()
+            .map(|(name, source)| {
+                let parsed = if let Some(var) = source.strip_prefix("env:") {
+                    SecretSource::Env(var.to_string())
+                } else if let Some(p) = source.strip_prefix("file:") {
+                    SecretSource::File(base.join(p))
+                } else {
+                    return Err(format!(
+                        "{shown}: secret `{name}` must be `env:VARIABLE` or `file:PATH`"
+                    ));
+                };
+                Ok((name, parsed))
+            })
+            .collect::<Result<_, _>>()?;
+        let l = file.limits;
+        let defaults = Limits::default();
+        if l.memory_mb.is_some_and(|m| m == 0 || m > MAX_MEMORY_MB) {
+            return Err(format!(
+                "{shown}: limits.memory_mb must be between 1 and {MAX_MEMORY_MB}"
+            ));
+        }
+        let kb = |v: Option<u64>, d: usize| v.map_or(d, |v| (v as usize).saturating_mul(1024));
+        let limits = Limits {
+            memory_bytes: l.memory_mb.map_or(defaults.memory_bytes, |m| (m as usize) << 20),
+            timeout: l.timeout_ms.map_or(defaults.timeout, Duration::from_millis),
+            fuel: l.fuel.filter(|f| *f > 0),
+            input_bytes: kb(l.input_kb, defaults.input_bytes),
+            output_bytes: kb(l.output_kb, defaults.output_bytes),
+            log_bytes: kb(l.log_kb, defaults.log_bytes),
+        };
+        let config = serde_json::to_value(file.config)
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default();
+        Ok(Grants {
+            file: Some(path.to_path_buf()),
+            allow_hosts,
+            secrets,
+            scratch: file.scratch.then(|| scratch_root.join(name)),
+            config,
+            limits,
+        })
+    }
+
+    /// A one-line summary for `plugins list`.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.allow_hosts.is_empty() {
+            parts.push(format!("{} host(s)", self.allow_hosts.len()));
+        }
+        if !self.secrets.is_empty() {
+            parts.push(format!("{} secret(s)", self.secrets.len()));
+        }
+        if self.scratch.is_some() {
+            parts.push("scratch".into());
+        }
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The host's side of the `host` and `directory` imports.
+
+use std::time::{Duration, Instant};
+
+use super::bindings::directory;
+use super::bindings::host::{self, HttpRequest, HttpResponse};
+use super::bindings::types::{self, Error, Level};
+use super::egress::FetchError;
+use super::sandbox::HostState;
+
+fn error(code: &str, message: impl Into<String>, retryable: bool) -> Error {
+    Error {
+        code: code.into(),
+        message: message.into(),
+        retryable,
+    }
+}
+
+impl types::Host for HostState {}
+
+impl host::Host for HostState {
+    fn log(&mut self, level: Level, message: String) {
+        let budget = self.plugin.grants.limits.log_bytes;
+        if self.log_used + message.len() > budget {
+            self.log_dropped += 1;
+            return;
+        }
+        self.log_used += message.len();
+        let level = match level {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        super::log_line(&self.plugin.name, level, &self.scrub(&message));
+    }
+
+    fn http_fetch(&mut self, request: HttpRequest) -> Result<HttpResponse, Error> {
+        let Some(egress) = &self.plugin.egress else {
+            return Err(error(
+                "denied",
+                format!("{}: the plugin is granted no hosts", request.url),
+                false,
+            ));
+        };
+        // Host I/O is not interrupted by the epoch deadline, so it gets its
+        // own timeout: what is left of the call's time, or less if asked.
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let timeout = request
+            .timeout_ms
+            .map_or(left, |ms| left.min(Duration::from_millis(ms.into())));
+        if timeout.is_zero() {
+            return Err(error("unavailable", "the call has no time left", true));
+        }
+        let max_body = self.plugin.grants.limits.output_bytes.max(1 << 20);
+        egress
+            .fetch(
+                &request.method,
+                &request.url,
+                &request.headers,
+                request.body,
+                timeout,
+                max_body,
+            )
+            .map(|r| HttpResponse {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            })
+            .map_err(|e| match e {
+                FetchError::Denied(m) => error("denied", m, false),
+                FetchError::Invalid(m) => error("invalid-argument", m, false),
+                FetchError::Unavailable(m) => error("unavailable", m, true),
+            })
+    }
+
+    fn secret(&mut self, name: String) -> Result<String, Error> {
+        let Some(source) = self.plugin.grants.secrets.get(&name) else {
+            return Err(error(
+                "denied",
+                format!("secret `{name}` is not granted to this plugin"),
+                false,
+            ));
+        };
+        let value = source
+            .read()
+            .map_err(|why| error("unavailable", format!("secret `{name}`: {why}"), false))?;
+        self.secrets_read.push(value.clone());
+        Ok(value)
+    }
+
+    fn config(&mut self) -> String {
+        serde_json::Value::Object(self.plugin.grants.config.clone()).to_string()
+    }
+}
+
+impl directory::Host for HostState {
+    fn get_user(&mut self, id: String) -> Result<Option<String>, Error> {
+        let dir = self.directory()?;
+        dir.get_user(&id)
+            .map(|u| u.map(|u| u.to_string()))
+            .map_err(|m| error("unavailable", m, true))
+    }
+
+    fn find_users(&mut self, filter: String, limit: u32) -> Result<Vec<String>, Error> {
+        let dir = self.directory()?;
+        let filter: serde_json::Value = serde_json::from_str(&filter)
+            .map_err(|e| error("invalid-argument", format!("filter: {e}"), false))?;
+        let Some(filter) = filter.as_object() else {
+            return Err(error("invalid-argument", "filter must be a JSON object", false));
+        };
+        dir.find_users(filter, limit)
+            .map(|users| users.iter().map(ToString::to_string).collect())
+            .map_err(|m| error("invalid-argument", m, false))
+    }
+
+    fn list_grants(&mut self, user_id: String) -> Result<Vec<String>, Error> {
+        let dir = self.directory()?;
+        dir.list_grants(&user_id)
+            .map(|grants| grants.iter().map(ToString::to_string).collect())
+            .map_err(|m| error("unavailable", m, true))
+    }
+}
+
+impl HostState {
+    fn directory(&self) -> Result<std::sync::Arc<dyn super::DirectoryAccess>, Error> {
+        self.directory
+            .clone()
+            .ok_or_else(|| error("unavailable", "no directory in this call", false))
+    }
+}

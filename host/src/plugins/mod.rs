@@ -1,0 +1,331 @@
+//! The WebAssembly plugin host: connectors and functions as sandboxed
+//! components, loaded from the plugin folders.
+//!
+//! This module knows nothing of automations or runs. It finds components
+//! ([`discover`]), reads what the operator grants each one ([`grants`]),
+//! compiles them once and caches the result on disk ([`runtime`]), and calls
+//! their exports, each call in a fresh sandbox ([`sandbox`]) with the
+//! `host` and `directory` imports ([`imports`]) and HTTP through the
+//! allowlist ([`egress`]). The interface is `wit/v0.1.0`
+//! ([`bindings`]); [`schema`] checks arguments against the JSON Schemas a
+//! connector declares.
+
+mod bindings;
+mod calls;
+mod discover;
+pub mod egress;
+pub mod grants;
+mod imports;
+mod runtime;
+mod sandbox;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+
+pub use calls::{AccessChange, Account, Credential};
+pub use discover::{Found, World};
+pub use grants::Grants;
+
+use bindings::connector::ConnectorPluginPre as ConnectorPre;
+use bindings::function::FunctionPre;
+use discover::Index;
+use egress::Egress;
+use runtime::Runtimes;
+use sandbox::HostState;
+
+/// Read-only directory access lent to functions through the `directory`
+/// import. Values are the JSON objects the WIT documents.
+pub trait DirectoryAccess: Send + Sync {
+    fn get_user(&self, id: &str) -> Result<Option<Json>, String>;
+    fn find_users(&self, filter: &Map<String, Json>, limit: u32) -> Result<Vec<Json>, String>;
+    fn list_grants(&self, user: &str) -> Result<Vec<Json>, String>;
+}
+
+/// Why a plugin call failed. `code` is the plugin's own error code, or
+/// `trap`, `limit`, `not-found` and `load` for the host's reasons.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginError {
+    pub plugin: String,
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl PluginError {
+    fn new(plugin: &str, code: &str, message: impl Into<String>) -> PluginError {
+        PluginError {
+            plugin: plugin.to_string(),
+            code: code.to_string(),
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+impl std::fmt::Display for PluginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "plugin `{}`: {}: {}", self.plugin, self.code, self.message)
+    }
+}
+
+impl std::error::Error for PluginError {}
+
+/// A connector's `info`, as keystep keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectorInfo {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub capabilities: Vec<String>,
+    pub actions: Vec<ActionSchema>,
+    pub account_schema: Option<Json>,
+}
+
+impl ConnectorInfo {
+    pub fn can(&self, capability: &str) -> bool {
+        self.capabilities.iter().any(|c| c == capability)
+    }
+
+    pub fn action(&self, name: &str) -> Option<&ActionSchema> {
+        self.actions.iter().find(|a| a.name == name)
+    }
+}
+
+/// One custom action a connector offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionSchema {
+    pub name: String,
+    pub description: String,
+    pub arguments: Json,
+}
+
+/// A plugin as `plugins list` shows it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub found: Found,
+    /// The grants, or why the grant file could not be read.
+    pub grants: Result<Grants, String>,
+    pub info: Option<ConnectorInfo>,
+    /// Whether its compiled form is in the cache.
+    pub cached: bool,
+}
+
+/// A plugin ready to call: compiled, linked, with its grants.
+pub struct Loaded {
+    pub name: String,
+    pub found: Found,
+    pub grants: Grants,
+    egress: Option<Egress>,
+    pre: Pre,
+    /// Whether its compiled form came from the disk cache.
+    pub from_cache: bool,
+}
+
+enum Pre {
+    Function(FunctionPre<HostState>),
+    Connector(ConnectorPre<HostState>),
+}
+
+/// The plugin host.
+pub struct Plugins {
+    dirs: Vec<PathBuf>,
+    cache: PathBuf,
+    runtimes: Runtimes,
+    loaded: Mutex<HashMap<PathBuf, Arc<Loaded>>>,
+}
+
+impl Plugins {
+    /// Plugins from `dirs`, with compiled artifacts kept under `cache`.
+    /// Nothing is read until a plugin is asked for.
+    pub fn new(dirs: Vec<PathBuf>, cache: PathBuf) -> Plugins {
+        Plugins {
+            dirs,
+            cache,
+            runtimes: Runtimes::default(),
+            loaded: Mutex::default(),
+        }
+    }
+
+    /// No plugin folders at all.
+    pub fn none() -> Plugins {
+        Plugins::new(Vec::new(), PathBuf::new())
+    }
+
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    fn compiled_dir(&self) -> PathBuf {
+        self.cache.join("compiled")
+    }
+
+    fn grants_for(&self, found: &Found, name: &str) -> Result<Grants, String> {
+        Grants::load(
+            &found.path.with_extension("toml"),
+            name,
+            &self.cache.join("scratch"),
+        )
+    }
+
+    /// Every plugin in the folders. The first of two plugins with the same
+    /// name wins; the second is reported as an error.
+    pub fn list(&self) -> Vec<Result<Entry, String>> {
+        let mut index = Index::open(&self.cache);
+        let mut seen: HashMap<String, PathBuf> = HashMap::new();
+        let mut out = Vec::new();
+        for found in index.scan(&self.dirs) {
+            let entry = found.and_then(|found| {
+                let world = found.world.ok_or_else(|| {
+                    format!(
+                        "{}: exports neither `{}` (a connector) nor `{}` (a function)",
+                        found.path.display(),
+                        discover::CONNECTOR_EXPORT,
+                        discover::FUNCTION_EXPORT
+                    )
+                })?;
+                let info = match (world, &found.info) {
+                    (World::Function, _) => None,
+                    (World::Connector, Some(info)) => serde_json::from_value(info.clone()).ok(),
+                    (World::Connector, None) => {
+                        let info = self.read_info(&found).map_err(|e| e.to_string())?;
+                        index.set_info(&found.path, serde_json::to_value(&info).unwrap_or_default());
+                        Some(info)
+                    }
+                };
+                let name = info
+                    .as_ref()
+                    .map(|i: &ConnectorInfo| i.name.clone())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| found.stem());
+                if let Some(first) = seen.get(&name) {
+                    return Err(format!(
+                        "{}: a plugin named `{name}` is already loaded from {}",
+                        found.path.display(),
+                        first.display()
+                    ));
+                }
+                seen.insert(name.clone(), found.path.clone());
+                let cached = self
+                    .runtimes
+                    .get(false)
+                    .is_ok_and(|r| r.is_cached(&found.sha256, &self.compiled_dir()));
+                Ok(Entry {
+                    grants: self.grants_for(&found, &name),
+                    name,
+                    found,
+                    info,
+                    cached,
+                })
+            });
+            out.push(entry);
+        }
+        index.save();
+        out
+    }
+
+    /// The plugin called `name`.
+    pub fn find(&self, name: &str) -> Result<Entry, PluginError> {
+        let entries = self.list();
+        entries
+            .into_iter()
+            .flatten()
+            .find(|e| e.name == name)
+            .ok_or_else(|| {
+                let folders: Vec<String> =
+                    self.dirs.iter().map(|d| d.display().to_string()).collect();
+                PluginError::new(
+                    name,
+                    "not-found",
+                    format!("no plugin by this name in {}", folders.join(", ")),
+                )
+            })
+    }
+
+    /// `name`, compiled and linked, checked to be of `world`.
+    pub fn load(&self, name: &str, world: World) -> Result<Arc<Loaded>, PluginError> {
+        let entry = self.find(name)?;
+        if entry.found.world != Some(world) {
+            return Err(PluginError::new(
+                name,
+                "load",
+                format!(
+                    "is a {}, not a {world}",
+                    entry.found.world.map_or("component".into(), |w| w.to_string())
+                ),
+            ));
+        }
+        let grants = entry
+            .grants
+            .map_err(|e| PluginError::new(name, "load", e))?;
+        self.load_found(name, entry.found, grants)
+    }
+
+    fn load_found(&self, name: &str, found: Found, grants: Grants) -> Result<Arc<Loaded>, PluginError> {
+        if let Some(loaded) = self.loaded.lock().unwrap().get(&found.path)
+            && loaded.found.sha256 == found.sha256
+        {
+            return Ok(loaded.clone());
+        }
+        let fail = |m: String| PluginError::new(name, "load", m);
+        let runtime = self.runtimes.get(grants.limits.fuel.is_some()).map_err(fail)?;
+        let (component, from_cache) = runtime
+            .load(&found.path, &found.sha256, &self.compiled_dir())
+            .map_err(fail)?;
+        let instance_pre = runtime.linker.instantiate_pre(&component).map_err(|e| {
+            fail(format!(
+                "cannot be linked: {e:#} (keystep provides WASI 0.2 without sockets or HTTP, \
+                 and keystep:plugin@0.1.0)"
+            ))
+        })?;
+        let pre = match found.world {
+            Some(World::Function) => FunctionPre::new(instance_pre).map(Pre::Function),
+            _ => ConnectorPre::new(instance_pre).map(Pre::Connector),
+        }
+        .map_err(|e| fail(format!("does not match its world: {e:#}")))?;
+        let egress = if grants.allow_hosts.is_empty() {
+            None
+        } else {
+            Some(Egress::new(grants.allow_hosts.clone()).map_err(fail)?)
+        };
+        let loaded = Arc::new(Loaded {
+            name: name.to_string(),
+            found,
+            grants,
+            egress,
+            pre,
+            from_cache,
+        });
+        self.loaded
+            .lock()
+            .unwrap()
+            .insert(loaded.found.path.clone(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Calls a connector's `info` (used once, then kept in the index).
+    fn read_info(&self, found: &Found) -> Result<ConnectorInfo, PluginError> {
+        let name = found.stem();
+        let grants = self
+            .grants_for(found, &name)
+            .map_err(|e| PluginError::new(&name, "load", e))?;
+        let loaded = self.load_found(&name, found.clone(), grants)?;
+        self.info_of(&loaded)
+    }
+}
+
+/// Writes a plugin's log line to stderr, tagged with its name. Lines below
+/// `$KEYSTEP_PLUGIN_LOG` (`info` unless set) are skipped.
+pub(crate) fn log_line(plugin: &str, level: &str, message: &str) {
+    const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+    let rank = |l: &str| LEVELS.iter().position(|x| *x == l).unwrap_or(2);
+    let threshold = std::env::var("KEYSTEP_PLUGIN_LOG").unwrap_or_default();
+    if rank(level) >= rank(&threshold) {
+        eprintln!("[plugin {plugin}] {level}: {message}");
+    }
+}

@@ -1,0 +1,150 @@
+//! The wasmtime side: engines, the pooling allocator, the epoch clock, and
+//! the on-disk cache of compiled components.
+//!
+//! There are two engines, made on first use: one plain, one that meters
+//! fuel for plugins granted an instruction budget (metering slows every
+//! call, so plugins without a budget do not pay for it).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::sandbox::HostState;
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// An engine and the linker holding every import a plugin may use.
+pub struct Runtime {
+    pub engine: Engine,
+    pub linker: Linker<HostState>,
+}
+
+/// The two engines, made on first use.
+#[derive(Default)]
+pub struct Runtimes {
+    plain: OnceLock<Result<Runtime, String>>,
+    metered: OnceLock<Result<Runtime, String>>,
+}
+
+impl Runtimes {
+    /// The engine for a plugin that meters fuel (or not).
+    pub fn get(&self, metered: bool) -> Result<&Runtime, String> {
+        let cell = if metered { &self.metered } else { &self.plain };
+        cell.get_or_init(|| Runtime::new(metered))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl Runtime {
+    fn new(metered: bool) -> Result<Runtime, String> {
+        let mut pool = PoolingAllocationConfig::new();
+        // Python and JavaScript components hold several core instances,
+        // memories and large tables; the counts below leave room for 50
+        // concurrent calls of such plugins.
+        pool.total_component_instances(200)
+            .total_core_instances(2000)
+            .total_memories(400)
+            .total_tables(800)
+            .total_stacks(200)
+            .max_memories_per_component(16)
+            .max_tables_per_component(32)
+            .max_core_instances_per_component(64)
+            .max_component_instance_size(1 << 20)
+            .max_core_instance_size(4 << 20)
+            .table_elements(200_000)
+            .max_memory_size((super::grants::MAX_MEMORY_MB as usize) << 20)
+            // Reset touched pages in place rather than unmapping them, so the
+            // next call in the slot doesn't fault them back in.
+            .linear_memory_keep_resident(8 << 20)
+            .table_keep_resident(1 << 20)
+            .pagemap_scan(wasmtime::Enabled::Auto);
+        let mut config = Config::new();
+        config
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .epoch_interruption(true)
+            .consume_fuel(metered)
+            .max_wasm_stack(1 << 20);
+        let engine = Engine::new(&config).map_err(|e| format!("cannot start wasmtime: {e}"))?;
+        start_epoch_clock(&engine);
+        let mut linker = Linker::new(&engine);
+        super::sandbox::link(&mut linker).map_err(|e| format!("cannot link the host: {e}"))?;
+        Ok(Runtime { engine, linker })
+    }
+
+    /// Loads a compiled component from `cache`, or compiles `wasm` and saves
+    /// it there. The key is the component's SHA-256 and the engine's
+    /// compatibility hash, so a wasmtime upgrade or another engine setting
+    /// never loads a stale artifact. Returns the component and whether it
+    /// came from the cache.
+    pub fn load(&self, wasm: &Path, sha256: &str, cache: &Path) -> Result<(Component, bool), String> {
+        let artifact = self.artifact_path(sha256, cache);
+        if artifact.is_file() {
+            // SAFETY: the file was written by `Component::serialize` of an
+            // engine with this compatibility hash (it is in the name), into
+            // keystep's own cache directory.
+            if let Ok(c) = unsafe { Component::deserialize_file(&self.engine, &artifact) } {
+                return Ok((c, true));
+            }
+        }
+        let bytes = std::fs::read(wasm).map_err(|e| format!("cannot read {}: {e}", wasm.display()))?;
+        let component = Component::new(&self.engine, &bytes)
+            .map_err(|e| format!("{} is not a valid component: {e:#}", wasm.display()))?;
+        if let Ok(serialized) = component.serialize() {
+            // A cache that cannot be written only costs speed.
+            let _ = write_atomically(&artifact, &serialized);
+        }
+        Ok((component, false))
+    }
+
+    /// Whether a compiled artifact for this component is cached.
+    pub fn is_cached(&self, sha256: &str, cache: &Path) -> bool {
+        self.artifact_path(sha256, cache).is_file()
+    }
+
+    fn artifact_path(&self, sha256: &str, cache: &Path) -> PathBuf {
+        let mut engine_hash = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut engine_hash);
+        let engine_hash = std::hash::Hasher::finish(&engine_hash);
+        cache.join(format!("{sha256}-{engine_hash:016x}.cwasm"))
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is gone.
+fn start_epoch_clock(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("keystep-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawn the epoch thread");
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a
+/// reader never sees half a file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The hex SHA-256 of a file.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(format!("{:x}", hasher.finalize()))
+}

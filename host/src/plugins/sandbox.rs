@@ -1,0 +1,182 @@
+//! One call's sandbox: the store's data, its limits, and how a failure is
+//! put into words.
+//!
+//! Every call gets a fresh `Store` and instance. The WASI context has no
+//! arguments, environment, preopened directories (but an optional scratch
+//! directory) or sockets; stdout is discarded and stderr is kept (bounded)
+//! so that a panic message can be shown with the error.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::{directory, host, types};
+use super::runtime::{EPOCH_TICK, Runtime};
+use super::{DirectoryAccess, Loaded};
+
+/// How much of a plugin's stderr is kept for error messages.
+const STDERR_BYTES: usize = 8 << 10;
+
+/// The data of a call's store.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+    stderr: MemoryOutputPipe,
+    pub(super) plugin: Arc<Loaded>,
+    pub(super) deadline: Instant,
+    pub(super) directory: Option<Arc<dyn DirectoryAccess>>,
+    /// Bytes of log written so far, and lines dropped past the budget.
+    pub(super) log_used: usize,
+    pub(super) log_dropped: usize,
+    /// Secret values handed out, to scrub from anything the plugin says.
+    pub(super) secrets_read: Vec<String>,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Enforces the memory limit, and remembers that it did.
+struct Limiter {
+    memory_bytes: usize,
+    exceeded: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            self.exceeded = true;
+            return Err(wasmtime::Error::msg("memory limit reached"));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// Adds WASI (p2, sync) and keystep's imports to `linker`. One linker
+/// serves both worlds; a connector simply doesn't import `directory`.
+pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    host::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    directory::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    Ok(())
+}
+
+/// A fresh store for one call of `plugin`.
+pub fn store(
+    runtime: &Runtime,
+    plugin: &Arc<Loaded>,
+    directory: Option<Arc<dyn DirectoryAccess>>,
+) -> Result<Store<HostState>, String> {
+    let limits = &plugin.grants.limits;
+    let stderr = MemoryOutputPipe::new(STDERR_BYTES);
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stderr(stderr.clone());
+    if let Some(dir) = &plugin.grants.scratch {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create scratch directory {}: {e}", dir.display()))?;
+        wasi.preopened_dir(dir, "/scratch", FsPerms::ReadWrite)
+            .map_err(|e| format!("cannot open scratch directory {}: {e}", dir.display()))?;
+    }
+    let state = HostState {
+        wasi: wasi.build(),
+        table: ResourceTable::new(),
+        limiter: Limiter {
+            memory_bytes: limits.memory_bytes,
+            exceeded: false,
+        },
+        stderr,
+        plugin: plugin.clone(),
+        deadline: Instant::now() + limits.timeout,
+        directory,
+        log_used: 0,
+        log_dropped: 0,
+        secrets_read: Vec::new(),
+    };
+    let mut store = Store::new(&runtime.engine, state);
+    store.limiter(|s| &mut s.limiter);
+    let ticks = limits.timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64;
+    store.set_epoch_deadline(ticks.max(1));
+    store.epoch_deadline_trap();
+    if let Some(fuel) = limits.fuel {
+        store
+            .set_fuel(fuel)
+            .map_err(|e| format!("cannot set fuel: {e}"))?;
+    }
+    Ok(store)
+}
+
+impl HostState {
+    /// Replaces every secret value handed out in this call with `[secret]`.
+    pub(super) fn scrub(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for secret in self.secrets_read.iter().filter(|s| !s.is_empty()) {
+            text = text.replace(secret.as_str(), "[secret]");
+        }
+        text
+    }
+
+    /// Puts a failed call into words: which limit it hit, or how it trapped,
+    /// with the end of what the plugin wrote to stderr.
+    pub(super) fn describe(&self, err: &wasmtime::Error) -> String {
+        let limits = &self.plugin.grants.limits;
+        let what = if self.limiter.exceeded {
+            format!(
+                "used more than its memory limit of {} MiB",
+                limits.memory_bytes >> 20
+            )
+        } else {
+            match err.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => format!(
+                    "ran past its time limit of {}",
+                    humantime::format_duration(limits.timeout)
+                ),
+                Some(Trap::OutOfFuel) => format!(
+                    "ran out of fuel (its budget is {} instructions)",
+                    limits.fuel.unwrap_or_default()
+                ),
+                Some(Trap::StackOverflow) => {
+                    "exhausted its call stack (runaway recursion?)".to_string()
+                }
+                Some(Trap::UnreachableCodeReached) => {
+                    "trapped: it hit `unreachable` (a panic or abort inside the plugin)".to_string()
+                }
+                Some(trap) => format!("trapped: {trap}"),
+                None => format!("failed: {err:#}"),
+            }
+        };
+        let stderr = self.stderr.contents();
+        let stderr = String::from_utf8_lossy(&stderr);
+        let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        let tail = tail[tail.len().saturating_sub(3)..].join(" | ");
+        if tail.is_empty() {
+            self.scrub(&what)
+        } else {
+            self.scrub(&format!("{what}; its stderr: {tail}"))
+        }
+    }
+}

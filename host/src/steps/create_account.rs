@@ -1,0 +1,131 @@
+//! `create_account`: a connector creates an account, and the directory
+//! links it to the user.
+//!
+//! `method: custom` sends `fields` as given; `method: from_user` fills the
+//! connector's account schema from the directory user (login from the
+//! username or the email's local part, email, name, department, title).
+//! Either way the fields are checked against the schema before the call.
+
+use serde_json::{Map, Value as Json, json};
+
+use super::{Field, FieldKind, Outcome, Step, StepCx, StepError, target};
+use crate::directory::User;
+use crate::plugins::{Credential, schema};
+
+pub struct CreateAccount;
+
+const METHODS: &[&str] = &["custom", "from_user"];
+
+impl Step for CreateAccount {
+    fn kind(&self) -> &'static str {
+        "create_account"
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        const FIELDS: &[Field] = &[
+            Field::required("connector", FieldKind::Text),
+            Field::required("method", FieldKind::Choice(METHODS)),
+            Field::optional("user", FieldKind::User),
+            Field::optional("fields", FieldKind::Json),
+            Field::optional("credential", FieldKind::Choice(Credential::NAMES)),
+        ];
+        FIELDS
+    }
+
+    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
+        let connector = input["connector"].as_str().unwrap_or_default();
+        let method = input["method"].as_str().unwrap_or_default();
+        let credential = input
+            .get("credential")
+            .and_then(Json::as_str)
+            .map_or(Some(Credential::NoPassword), Credential::parse)
+            .ok_or_else(|| {
+                StepError::fatal(format!("`credential` is one of {}", Credential::NAMES.join(", ")))
+            })?;
+        let user = match input.get("user") {
+            Some(_) => Some(target::user(cx, input, "user")?),
+            None => None,
+        };
+        let info = cx.plugins.host.connector_info(connector)?;
+        if !info.can("account-provisioning") {
+            return Err(StepError::fatal(format!(
+                "connector `{connector}` cannot create accounts"
+            )));
+        }
+        let app = cx.dir.app_with_connector(connector)?.ok_or_else(|| {
+            StepError::fatal(format!(
+                "no app in the directory uses connector `{connector}`, so the account could not be linked"
+            ))
+        })?;
+        let schema = info.account_schema.clone().unwrap_or(json!({}));
+        let fields = match (method, &user) {
+            ("from_user", Some(user)) => from_user(user, &schema),
+            ("from_user", None) => {
+                return Err(StepError::fatal("`method: from_user` needs `user`"));
+            }
+            _ => input.get("fields").cloned().unwrap_or(json!({})),
+        };
+        let wrong = schema::violations(&schema, &fields);
+        if !wrong.is_empty() {
+            return Err(StepError::fatal(format!(
+                "account fields do not fit `{connector}`'s account schema: {}",
+                wrong.join("; ")
+            )));
+        }
+        if cx.dry_run {
+            return Ok(Outcome::Done(json!({
+                "dry_run": format!("would create a `{}` account through `{connector}`", app.id),
+                "fields": fields,
+            })));
+        }
+        let account =
+            cx.plugins
+                .host
+                .create_account(connector, &fields, credential, &cx.idempotency_key())?;
+        let linked = json!({
+            "id": account.id,
+            "app": app.id,
+            "user": user.as_ref().map(|u| &u.id),
+            "username": account.login,
+            "email": fields.get("email"),
+            "attributes": account.profile,
+        });
+        cx.dir.put_account(&linked)?;
+        Ok(Outcome::Done(json!({
+            "connector": connector,
+            "app": app.id,
+            "account_id": account.id,
+            "login": account.login,
+            "user_id": user.map(|u| u.id),
+            "already_existed": account.already_existed,
+        })))
+    }
+}
+
+/// The account fields for `user`, limited to those the schema lists (all
+/// of them when it lists none).
+fn from_user(user: &User, schema: &Json) -> Json {
+    let email_local = user
+        .email
+        .as_deref()
+        .and_then(|e| e.split('@').next())
+        .map(str::to_lowercase);
+    let candidates = [
+        ("login", user.username.clone().or(email_local.clone())),
+        ("username", user.username.clone().or(email_local)),
+        ("email", user.email.clone()),
+        ("name", Some(user.display_name.clone())),
+        ("display_name", Some(user.display_name.clone())),
+        ("department", user.department.clone()),
+        ("title", user.title.clone()),
+    ];
+    let listed = schema.get("properties").and_then(Json::as_object);
+    let mut fields = Map::new();
+    for (key, value) in candidates {
+        let wanted = listed.is_none_or(|p| p.contains_key(key));
+        if let (true, Some(value)) = (wanted, value) {
+            fields.insert(key.to_string(), json!(value));
+        }
+    }
+    Json::Object(fields)
+}
