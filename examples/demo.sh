@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The keystep demo: builds keystep, then runs the example automations end to
-# end on the embedded defaults (a SQLite store in examples/.keystep/).
+# end on the embedded defaults (a SQLite store in examples/.keystep/), then a
+# WebAssembly function plugin on its own and inside an automation.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-echo "== building keystep"
+echo "== building keystep and the Rust example plugins"
 cargo build --quiet -p keystep
+bash plugins/build.sh examples/plugins --rust-only
 keystep="$root/target/debug/keystep"
 cd "$root/examples"
 rm -rf .keystep
@@ -22,3 +24,7 @@ step "a week later: due runs resume (the clock is moved ahead for the demo)" run
 step "run history" runs list
 step "what offboarding did, step by step" runs show 2
 step "Ada in the directory now" directory show u-ada
+step "the plugins in examples/plugins/ (WebAssembly components)" plugins list
+step "call the Rust risk function directly" call risk-rust --input '{"user_id": "u-ken"}'
+step "an automation with a call_function step: score Ken's access, review it at 30 or more" run access-risk --input '{"user_id": "u-ken"}'
+

@@ -1,9 +1,12 @@
 //! Harness for the end-to-end tests: each test gets a fresh working
 //! directory and drives the real `keystep` binary in it, as a user would.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use serde_json::Value as Json;
 
@@ -67,6 +70,8 @@ pub fn keystep_bin() -> &'static Path {
 /// A working directory with its own store, and the binary to run in it.
 pub struct Keystep {
     dir: tempfile::TempDir,
+    /// Environment variables set for every command.
+    env: Mutex<Vec<(String, String)>>,
 }
 
 /// A finished command: exit code and output.
@@ -104,6 +109,7 @@ impl Keystep {
     pub fn new() -> Keystep {
         Keystep {
             dir: tempfile::tempdir().unwrap(),
+            env: Mutex::default(),
         }
     }
 
@@ -147,7 +153,11 @@ impl Keystep {
         let mut cmd = Command::new(keystep_bin());
         cmd.args(args)
             .current_dir(self.path())
-            .env_remove("KEYSTEP_CONFIG");
+            .env_remove("KEYSTEP_CONFIG")
+            .env_remove("KEYSTEP_PLUGIN_LOG");
+        for (key, value) in self.env.lock().unwrap().iter() {
+            cmd.env(key, value);
+        }
         cmd
     }
 
@@ -198,5 +208,273 @@ impl Keystep {
     /// One integer from a query on the store.
     pub fn count(&self, sql: &str) -> i64 {
         self.db().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// Sets an environment variable for every later command.
+    pub fn env(&self, key: &str, value: &str) -> &Self {
+        self.env
+            .lock()
+            .unwrap()
+            .push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Copies the built example plugins `examples/plugins/NAME.wasm` into
+    /// `plugins/`, and writes a `keystep.toml` whose compiled-plugin cache is
+    /// shared by every test (compiling the Python and JavaScript components
+    /// takes seconds; the cache is safe for concurrent use).
+    pub fn with_plugins(&self, names: &[&str]) -> &Self {
+        compile_once(names);
+        for name in names {
+            self.add_plugin(name, name);
+        }
+        self.share_plugin_cache();
+        self
+    }
+
+    /// Copies `examples/plugins/NAME.wasm` to `plugins/AS.wasm`.
+    pub fn add_plugin(&self, name: &str, as_name: &str) -> PathBuf {
+        let to = self.path().join("plugins").join(format!("{as_name}.wasm"));
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(example_plugin(name), &to).unwrap();
+        to
+    }
+
+    /// Writes `keystep.toml` pointing the plugin cache at the shared folder.
+    pub fn share_plugin_cache(&self) -> &Self {
+        self.write(
+            "keystep.toml",
+            &format!(
+                "[plugins]\ncache = {:?}\n",
+                shared_plugin_cache().display().to_string()
+            ),
+        );
+        self
+    }
+
+    /// A working directory for the tracker connector: [`TRACKER_DIRECTORY`]
+    /// imported, `plugins/tracker.wasm` with a grant file for `tracker`
+    /// (its address, and the token through `$TRACKER_TOKEN`, set for every
+    /// command), and the shared plugin cache.
+    pub fn with_tracker(tracker: &Tracker) -> Keystep {
+        let k = Keystep::new();
+        k.write("directory.yaml", TRACKER_DIRECTORY);
+        k.ok(&["directory", "import", "directory.yaml"]);
+        k.with_plugins(&["tracker"]);
+        k.write("plugins/tracker.toml", &tracker.grants("TRACKER_TOKEN"));
+        k.env("TRACKER_TOKEN", TRACKER_TOKEN);
+        k
+    }
+
+    /// The JSON history of run `id` (`runs show --json`).
+    pub fn show(&self, id: i64) -> Json {
+        self.json(&["runs", "show", &id.to_string()])
+    }
+}
+
+/// `examples/plugins/NAME.wasm`, which `plugins/build.sh` builds.
+pub fn example_plugin(name: &str) -> PathBuf {
+    let path = repo().join("examples/plugins").join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: run `bash plugins/build.sh` first",
+        path.display()
+    );
+    path
+}
+
+/// Makes sure the example plugins `names` are in the shared cache, one
+/// compilation at a time: two tests that both need a cold Python component
+/// would otherwise both compile it, at once, on two cores.
+fn compile_once(names: &[&str]) {
+    static DONE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+    let todo: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !done.iter().any(|d| d == n))
+        .collect();
+    if todo.is_empty() {
+        return;
+    }
+    let scratch = Keystep::new();
+    for name in &todo {
+        scratch.add_plugin(name, name);
+    }
+    scratch.share_plugin_cache();
+    // Listing compiles connectors (to ask their `info`); a call compiles a
+    // function (the empty input may be refused: no matter).
+    scratch.run(&["plugins", "list"]);
+    for name in &todo {
+        scratch.run(&["call", name, "--input", "{}"]);
+    }
+    done.extend(todo.iter().map(|n| n.to_string()));
+}
+
+/// The compiled-plugin cache shared by the tests: `target/plugin-cache-tests`.
+pub fn shared_plugin_cache() -> PathBuf {
+    let target = keystep_bin().parent().unwrap().parent().unwrap();
+    target.join("plugin-cache-tests")
+}
+
+/// The token the test Tracker wants; it must never show in keystep's output.
+pub const TRACKER_TOKEN: &str = "s3cr3t-tracker-token";
+
+/// A directory whose `tracker` app is provisioned by the `tracker`
+/// connector. Its grants mirror Tracker's groups: ada in admin and
+/// developers, grace in developers, linus in viewers; alan has no Tracker
+/// account yet.
+pub const TRACKER_DIRECTORY: &str = r#"
+users:
+  - { id: u-owner, display_name: Tracker Owner, email: owner@example.com, username: owner }
+  - { id: u-ada, display_name: Ada Lovelace, email: ada@example.com, username: ada, manager: u-owner }
+  - { id: u-grace, display_name: Grace Hopper, email: grace@example.com, username: grace, manager: u-owner }
+  - { id: u-linus, display_name: Linus Torvalds, email: linus@example.com, username: linus, manager: u-owner }
+  - { id: u-alan, display_name: Alan Turing, email: alan@example.com, username: alan, manager: u-owner }
+apps:
+  - id: tracker
+    name: Tracker
+    owner: u-owner
+    connector: tracker
+    entitlements:
+      - { slug: admin, name: Admins }
+      - { slug: developers, name: Developers }
+      - { slug: viewers, name: Viewers }
+grants:
+  - { user: u-ada, entitlement: tracker:admin }
+  - { user: u-ada, entitlement: tracker:developers }
+  - { user: u-grace, entitlement: tracker:developers }
+  - { user: u-linus, entitlement: tracker:viewers }
+"#;
+
+/// `tests/servers/tracker.py` on a free port, killed on drop.
+pub struct Tracker {
+    child: Child,
+    port: u16,
+}
+
+impl Tracker {
+    /// Starts Tracker with [`TRACKER_TOKEN`].
+    pub fn start() -> Tracker {
+        Tracker::with_token(TRACKER_TOKEN)
+    }
+
+    pub fn with_token(token: &str) -> Tracker {
+        let mut child = Command::new("python3")
+            .arg(repo().join("tests/servers/tracker.py"))
+            .args(["--port", "0", "--token", token])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs tests/servers/tracker.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("listening 127.0.0.1:")
+            .and_then(|p| p.parse().ok());
+        let Some(port) = port else {
+            let _ = child.kill();
+            panic!("tracker.py did not start: {line:?}");
+        };
+        Tracker { child, port }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `GET /_state`: users, groups with members, and every /api request.
+    pub fn state(&self) -> Json {
+        let body = self.request("GET", "/_state");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/_state is not JSON ({e}): {body}"))
+    }
+
+    /// The /api requests seen so far: `[{method, path, idempotency_key}]`.
+    pub fn requests(&self) -> Vec<Json> {
+        self.state()["requests"].as_array().unwrap().clone()
+    }
+
+    /// The members of group `slug`.
+    pub fn members(&self, slug: &str) -> Vec<String> {
+        let state = self.state();
+        let group = state["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["slug"] == slug)
+            .unwrap_or_else(|| panic!("no group {slug}"));
+        group["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// The next `n` /api requests answer 503.
+    pub fn fail_next(&self, n: u32) {
+        self.request("POST", &format!("/_fail?n={n}"));
+    }
+
+    /// A grant file (`tracker.toml`) for the tracker connector: this
+    /// server's address, and the token from `$env_var`.
+    pub fn grants(&self, env_var: &str) -> String {
+        format!(
+            "allow_hosts = [\"{url}\"]\nsecrets = {{ tracker_token = \"env:{env_var}\" }}\n\
+             [config]\nbase_url = \"{url}\"\n",
+            url = self.url()
+        )
+    }
+
+    /// A bodyless request to a test-only endpoint; the answer's body.
+    fn request(&self, method: &str, path: &str) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n",
+            self.port
+        )
+        .unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        assert!(status.contains(" 200 "), "{method} {path}: {status}");
+        let mut length = 0;
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header).unwrap();
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        String::from_utf8(body).unwrap()
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -84,7 +84,10 @@ fn list(env: &Env, plugins: &Plugins) -> anyhow::Result<Exit> {
             Err(error) => eprintln!("warning: {error}"),
         }
     }
-    render::table(&["NAME", "WORLD", "VERSION", "GRANTS", "SIZE", "CACHE"], &rows);
+    render::table(
+        &["NAME", "WORLD", "VERSION", "GRANTS", "SIZE", "CACHE"],
+        &rows,
+    );
     for entry in entries.iter().flatten() {
         if let Err(e) = &entry.grants {
             eprintln!("warning: {e}");

@@ -114,7 +114,10 @@ fn summary(output: Option<&serde_json::Value>) -> String {
                 Some(format!("{k}: {}", items.len()))
             }
             serde_json::Value::Number(n) if k.ends_with("id") => Some(format!("{k} {n}")),
-            serde_json::Value::String(s) if k.ends_with("status") || k == "automation" => {
+            serde_json::Value::String(s)
+                if k.ends_with("status")
+                    || ["automation", "action", "account_id", "level"].contains(&k.as_str()) =>
+            {
                 Some(format!("{k} {s}"))
             }
             _ => None,

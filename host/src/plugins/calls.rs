@@ -8,7 +8,9 @@ use wasmtime::Store;
 use super::bindings::api::{self, Capability};
 use super::bindings::types;
 use super::sandbox::{self, HostState};
-use super::{ActionSchema, ConnectorInfo, DirectoryAccess, Loaded, Plugins, PluginError, Pre, World};
+use super::{
+    ActionSchema, ConnectorInfo, DirectoryAccess, Loaded, PluginError, Plugins, Pre, World,
+};
 
 /// A change of access for a connector's `grant` or `revoke`.
 pub struct AccessChange<'a> {
@@ -59,7 +61,12 @@ impl Plugins {
     ) -> Result<Json, PluginError> {
         let plugin = self.load(name, World::Function)?;
         let input = input.to_string();
-        check_size(&plugin, "input", input.len(), plugin.grants.limits.input_bytes)?;
+        check_size(
+            &plugin,
+            "input",
+            input.len(),
+            plugin.grants.limits.input_bytes,
+        )?;
         let output = self.run(&plugin, directory, |store, pre| {
             let Pre::Function(pre) = pre else {
                 unreachable!("loaded as a function")
@@ -119,7 +126,12 @@ impl Plugins {
         self.change_access(name, change, false)
     }
 
-    fn change_access(&self, name: &str, change: &AccessChange, grant: bool) -> Result<Json, PluginError> {
+    fn change_access(
+        &self,
+        name: &str,
+        change: &AccessChange,
+        grant: bool,
+    ) -> Result<Json, PluginError> {
         let plugin = self.load(name, World::Connector)?;
         let change = api::AccessChange {
             user: change.user.to_string(),
@@ -174,7 +186,12 @@ impl Plugins {
     ) -> Result<Json, PluginError> {
         let plugin = self.load(name, World::Connector)?;
         let arguments = arguments.to_string();
-        check_size(&plugin, "input", arguments.len(), plugin.grants.limits.input_bytes)?;
+        check_size(
+            &plugin,
+            "input",
+            arguments.len(),
+            plugin.grants.limits.input_bytes,
+        )?;
         let output = self.connector(&plugin, |store, c| {
             c.call_invoke_action(store, action, &arguments, idempotency_key)
         })?;
@@ -230,7 +247,11 @@ impl Plugins {
                 code: e.code,
                 retryable: e.retryable,
             }),
-            Err(trap) => Err(PluginError::new(&plugin.name, "trap", state.describe(&trap))),
+            Err(trap) => Err(PluginError::new(
+                &plugin.name,
+                "trap",
+                state.describe(&trap),
+            )),
         }
     }
 }
@@ -248,7 +269,12 @@ fn check_size(plugin: &Loaded, what: &str, size: usize, limit: usize) -> Result<
 
 /// A plugin's JSON output, checked for size and syntax.
 fn parse_output(plugin: &Loaded, output: &str) -> Result<Json, PluginError> {
-    check_size(plugin, "output", output.len(), plugin.grants.limits.output_bytes)?;
+    check_size(
+        plugin,
+        "output",
+        output.len(),
+        plugin.grants.limits.output_bytes,
+    )?;
     serde_json::from_str(output).map_err(|e| {
         PluginError::new(
             &plugin.name,

@@ -162,10 +162,12 @@ impl Index {
 /// The component's own imports and exports (not those of nested modules).
 fn top_level_names(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>), String> {
     if !wasmparser::Parser::is_component(bytes) {
-        return Err("it is a core module or not WebAssembly; build a component (for \
+        return Err(
+            "it is a core module or not WebAssembly; build a component (for \
                     example with cargo's wasm32-wasip2 target, componentize-py or \
                     componentize-js)"
-            .into());
+                .into(),
+        );
     }
     let (mut imports, mut exports) = (Vec::new(), Vec::new());
     let mut depth = 0usize;

@@ -90,7 +90,9 @@ impl HostPattern {
 
     fn matches(&self, url: &Url) -> bool {
         let scheme_ok = self.scheme.as_deref().is_none_or(|s| s == url.scheme());
-        let port_ok = self.port.is_none_or(|p| Some(p) == url.port_or_known_default());
+        let port_ok = self
+            .port
+            .is_none_or(|p| Some(p) == url.port_or_known_default());
         let host_ok = match (&self.host, url.host()) {
             (HostMatch::Any, Some(_)) => true,
             (HostMatch::Exact(h), Some(url::Host::Domain(d))) => d.eq_ignore_ascii_case(h),
@@ -247,8 +249,8 @@ fn describe(url: &str, timeout: Duration, e: reqwest::Error) -> FetchError {
     }
     if e.is_timeout() {
         return FetchError::Unavailable(format!(
-            "{url}: no answer within {}",
-            humantime::format_duration(timeout)
+            "{url}: no answer within {} ms",
+            timeout.as_millis()
         ));
     }
     FetchError::Unavailable(format!("{url}: {chain}"))
@@ -301,7 +303,11 @@ fn ip_check(allow: &[HostPattern], url: &Url, ip: IpAddr) -> Result<(), String> 
 }
 
 /// Resolves `name` and keeps the allowed addresses; refuses when none is.
-fn resolve_allowed(allow: &[HostPattern], name: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+fn resolve_allowed(
+    allow: &[HostPattern],
+    name: &str,
+    port: u16,
+) -> Result<Vec<SocketAddr>, String> {
     let found: Vec<SocketAddr> = (name, port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {name}: {e}"))?
@@ -342,17 +348,35 @@ mod tests {
     use super::*;
 
     fn allowed(patterns: &[&str], url: &str) -> bool {
-        let allow: Vec<_> = patterns.iter().map(|p| HostPattern::parse(p).unwrap()).collect();
+        let allow: Vec<_> = patterns
+            .iter()
+            .map(|p| HostPattern::parse(p).unwrap())
+            .collect();
         check_url(&allow, &Url::parse(url).unwrap()).is_ok()
     }
 
     #[test]
     fn patterns_match_scheme_host_and_port() {
-        assert!(allowed(&["https://api.example.com"], "https://api.example.com/x"));
-        assert!(!allowed(&["https://api.example.com"], "http://api.example.com/x"));
-        assert!(!allowed(&["https://api.example.com"], "https://api.example.com:8443/"));
-        assert!(allowed(&["https://*.example.com:*"], "https://a.b.example.com:8443/"));
-        assert!(!allowed(&["https://*.example.com"], "https://example.com.evil.io/"));
+        assert!(allowed(
+            &["https://api.example.com"],
+            "https://api.example.com/x"
+        ));
+        assert!(!allowed(
+            &["https://api.example.com"],
+            "http://api.example.com/x"
+        ));
+        assert!(!allowed(
+            &["https://api.example.com"],
+            "https://api.example.com:8443/"
+        ));
+        assert!(allowed(
+            &["https://*.example.com:*"],
+            "https://a.b.example.com:8443/"
+        ));
+        assert!(!allowed(
+            &["https://*.example.com"],
+            "https://example.com.evil.io/"
+        ));
         assert!(allowed(&["*://127.0.0.1:*"], "http://127.0.0.1:9/"));
         assert!(allowed(&["http://10.0.0.0/8:80"], "http://10.2.3.4/"));
         assert!(!allowed(&[], "https://api.example.com/"));
@@ -368,6 +392,9 @@ mod tests {
         assert!(address_allowed(&by_ip, "127.0.0.1".parse().unwrap()));
         assert!(!address_allowed(&by_ip, "10.0.0.1".parse().unwrap()));
         assert!(address_allowed(&by_name, "93.184.216.34".parse().unwrap()));
-        assert!(!address_allowed(&by_name, "::ffff:192.168.1.1".parse().unwrap()));
+        assert!(!address_allowed(
+            &by_name,
+            "::ffff:192.168.1.1".parse().unwrap()
+        ));
     }
 }

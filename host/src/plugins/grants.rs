@@ -142,7 +142,9 @@ impl Grants {
         }
         let kb = |v: Option<u64>, d: usize| v.map_or(d, |v| (v as usize).saturating_mul(1024));
         let limits = Limits {
-            memory_bytes: l.memory_mb.map_or(defaults.memory_bytes, |m| (m as usize) << 20),
+            memory_bytes: l
+                .memory_mb
+                .map_or(defaults.memory_bytes, |m| (m as usize) << 20),
             timeout: l.timeout_ms.map_or(defaults.timeout, Duration::from_millis),
             fuel: l.fuel.filter(|f| *f > 0),
             input_bytes: kb(l.input_kb, defaults.input_bytes),
@@ -174,6 +176,9 @@ impl Grants {
         }
         if self.scratch.is_some() {
             parts.push("scratch".into());
+        }
+        if self.limits != Limits::default() {
+            parts.push("own limits".into());
         }
         if parts.is_empty() {
             "none".into()

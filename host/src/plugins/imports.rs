@@ -108,7 +108,11 @@ impl directory::Host for HostState {
         let filter: serde_json::Value = serde_json::from_str(&filter)
             .map_err(|e| error("invalid-argument", format!("filter: {e}"), false))?;
         let Some(filter) = filter.as_object() else {
-            return Err(error("invalid-argument", "filter must be a JSON object", false));
+            return Err(error(
+                "invalid-argument",
+                "filter must be a JSON object",
+                false,
+            ));
         };
         dir.find_users(filter, limit)
             .map(|users| users.iter().map(ToString::to_string).collect())

@@ -19,6 +19,7 @@ mod imports;
 mod runtime;
 mod sandbox;
 pub mod schema;
+mod stderr;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -69,7 +70,11 @@ impl PluginError {
 
 impl std::fmt::Display for PluginError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "plugin `{}`: {}: {}", self.plugin, self.code, self.message)
+        write!(
+            f,
+            "plugin `{}`: {}: {}",
+            self.plugin, self.code, self.message
+        )
     }
 }
 
@@ -137,7 +142,10 @@ pub struct Plugins {
     dirs: Vec<PathBuf>,
     cache: PathBuf,
     runtimes: Runtimes,
+    /// Plugins loaded so far, by file; a plugin is loaded once per process.
     loaded: Mutex<HashMap<PathBuf, Arc<Loaded>>>,
+    /// The same plugins by name, so that a call needs no folder scan.
+    by_name: Mutex<HashMap<String, Arc<Loaded>>>,
 }
 
 impl Plugins {
@@ -149,6 +157,7 @@ impl Plugins {
             cache,
             runtimes: Runtimes::default(),
             loaded: Mutex::default(),
+            by_name: Mutex::default(),
         }
     }
 
@@ -194,7 +203,8 @@ impl Plugins {
                     (World::Connector, Some(info)) => serde_json::from_value(info.clone()).ok(),
                     (World::Connector, None) => {
                         let info = self.read_info(&found).map_err(|e| e.to_string())?;
-                        index.set_info(&found.path, serde_json::to_value(&info).unwrap_or_default());
+                        index
+                            .set_info(&found.path, serde_json::to_value(&info).unwrap_or_default());
                         Some(info)
                     }
                 };
@@ -247,8 +257,14 @@ impl Plugins {
             })
     }
 
-    /// `name`, compiled and linked, checked to be of `world`.
+    /// `name`, compiled and linked, checked to be of `world`. The folders
+    /// are scanned only for a name not loaded before, so a plugin dropped
+    /// in is found by the next call that asks for it.
     pub fn load(&self, name: &str, world: World) -> Result<Arc<Loaded>, PluginError> {
+        let known = self.by_name.lock().unwrap().get(name).cloned();
+        if let Some(loaded) = known.filter(|l| l.found.world == Some(world)) {
+            return Ok(loaded);
+        }
         let entry = self.find(name)?;
         if entry.found.world != Some(world) {
             return Err(PluginError::new(
@@ -256,24 +272,40 @@ impl Plugins {
                 "load",
                 format!(
                     "is a {}, not a {world}",
-                    entry.found.world.map_or("component".into(), |w| w.to_string())
+                    entry
+                        .found
+                        .world
+                        .map_or("component".into(), |w| w.to_string())
                 ),
             ));
         }
         let grants = entry
             .grants
             .map_err(|e| PluginError::new(name, "load", e))?;
-        self.load_found(name, entry.found, grants)
+        let loaded = self.load_found(name, entry.found, grants)?;
+        self.by_name
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), loaded.clone());
+        Ok(loaded)
     }
 
-    fn load_found(&self, name: &str, found: Found, grants: Grants) -> Result<Arc<Loaded>, PluginError> {
+    fn load_found(
+        &self,
+        name: &str,
+        found: Found,
+        grants: Grants,
+    ) -> Result<Arc<Loaded>, PluginError> {
         if let Some(loaded) = self.loaded.lock().unwrap().get(&found.path)
             && loaded.found.sha256 == found.sha256
         {
             return Ok(loaded.clone());
         }
         let fail = |m: String| PluginError::new(name, "load", m);
-        let runtime = self.runtimes.get(grants.limits.fuel.is_some()).map_err(fail)?;
+        let runtime = self
+            .runtimes
+            .get(grants.limits.fuel.is_some())
+            .map_err(fail)?;
         let (component, from_cache) = runtime
             .load(&found.path, &found.sha256, &self.compiled_dir())
             .map_err(fail)?;

@@ -82,7 +82,12 @@ impl Runtime {
     /// compatibility hash, so a wasmtime upgrade or another engine setting
     /// never loads a stale artifact. Returns the component and whether it
     /// came from the cache.
-    pub fn load(&self, wasm: &Path, sha256: &str, cache: &Path) -> Result<(Component, bool), String> {
+    pub fn load(
+        &self,
+        wasm: &Path,
+        sha256: &str,
+        cache: &Path,
+    ) -> Result<(Component, bool), String> {
         let artifact = self.artifact_path(sha256, cache);
         if artifact.is_file() {
             // SAFETY: the file was written by `Component::serialize` of an
@@ -92,7 +97,8 @@ impl Runtime {
                 return Ok((c, true));
             }
         }
-        let bytes = std::fs::read(wasm).map_err(|e| format!("cannot read {}: {e}", wasm.display()))?;
+        let bytes =
+            std::fs::read(wasm).map_err(|e| format!("cannot read {}: {e}", wasm.display()))?;
         let component = Component::new(&self.engine, &bytes)
             .map_err(|e| format!("{} is not a valid component: {e:#}", wasm.display()))?;
         if let Ok(serialized) = component.serialize() {
@@ -109,7 +115,10 @@ impl Runtime {
 
     fn artifact_path(&self, sha256: &str, cache: &Path) -> PathBuf {
         let mut engine_hash = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(&self.engine.precompile_compatibility_hash(), &mut engine_hash);
+        std::hash::Hash::hash(
+            &self.engine.precompile_compatibility_hash(),
+            &mut engine_hash,
+        );
         let engine_hash = std::hash::Hasher::finish(&engine_hash);
         cache.join(format!("{sha256}-{engine_hash:016x}.cwasm"))
     }

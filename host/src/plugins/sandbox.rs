@@ -11,14 +11,14 @@ use std::time::Instant;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, Store, Trap};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{directory, host, types};
 use super::runtime::{EPOCH_TICK, Runtime};
+use super::stderr::Tail;
 use super::{DirectoryAccess, Loaded};
 
-/// How much of a plugin's stderr is kept for error messages.
+/// How much of a plugin's stderr (its end) is kept for error messages.
 const STDERR_BYTES: usize = 8 << 10;
 
 /// The data of a call's store.
@@ -26,7 +26,7 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: Limiter,
-    stderr: MemoryOutputPipe,
+    stderr: Tail,
     pub(super) plugin: Arc<Loaded>,
     pub(super) deadline: Instant,
     pub(super) directory: Option<Arc<dyn DirectoryAccess>>,
@@ -93,7 +93,7 @@ pub fn store(
     directory: Option<Arc<dyn DirectoryAccess>>,
 ) -> Result<Store<HostState>, String> {
     let limits = &plugin.grants.limits;
-    let stderr = MemoryOutputPipe::new(STDERR_BYTES);
+    let stderr = Tail::new(STDERR_BYTES);
     let mut wasi = WasiCtxBuilder::new();
     wasi.stderr(stderr.clone());
     if let Some(dir) = &plugin.grants.scratch {
@@ -169,8 +169,7 @@ impl HostState {
                 None => format!("failed: {err:#}"),
             }
         };
-        let stderr = self.stderr.contents();
-        let stderr = String::from_utf8_lossy(&stderr);
+        let stderr = self.stderr.text();
         let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         let tail = tail[tail.len().saturating_sub(3)..].join(" | ");
         if tail.is_empty() {

@@ -61,7 +61,9 @@ fn check(schema: &Json, value: &Json, path: &str, found: &mut Vec<String>) {
                     Ok(re) if !re.is_match(s) => {
                         found.push(format!("{path}: `{s}` does not match /{pattern}/"))
                     }
-                    Err(_) => found.push(format!("{path}: the schema's pattern /{pattern}/ is invalid")),
+                    Err(_) => found.push(format!(
+                        "{path}: the schema's pattern /{pattern}/ is invalid"
+                    )),
                     Ok(_) => {}
                 }
             }
@@ -103,10 +105,15 @@ fn check(schema: &Json, value: &Json, path: &str, found: &mut Vec<String>) {
                 match properties.and_then(|p| p.get(key)) {
                     Some(sub) => check(sub, field, &format!("{path}.{key}"), found),
                     None if schema.get("additionalProperties") == Some(&Json::Bool(false)) => {
-                        let known: Vec<&String> = properties.map(|p| p.keys().collect()).unwrap_or_default();
+                        let known: Vec<&String> =
+                            properties.map(|p| p.keys().collect()).unwrap_or_default();
                         found.push(format!(
                             "{path}: unknown field `{key}` (known: {})",
-                            known.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                            known
+                                .iter()
+                                .map(|k| k.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ));
                     }
                     None => {}
@@ -142,7 +149,13 @@ mod tests {
                 "$: unknown field `x` (known: age, login)",
             ]
         );
-        assert_eq!(violations(&schema, &json!({})), vec!["$: `login` is required"]);
-        assert_eq!(violations(&schema, &json!([])), vec!["$: expected object, found array"]);
+        assert_eq!(
+            violations(&schema, &json!({})),
+            vec!["$: `login` is required"]
+        );
+        assert_eq!(
+            violations(&schema, &json!([])),
+            vec!["$: expected object, found array"]
+        );
     }
 }

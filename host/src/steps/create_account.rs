@@ -40,7 +40,10 @@ impl Step for CreateAccount {
             .and_then(Json::as_str)
             .map_or(Some(Credential::NoPassword), Credential::parse)
             .ok_or_else(|| {
-                StepError::fatal(format!("`credential` is one of {}", Credential::NAMES.join(", ")))
+                StepError::fatal(format!(
+                    "`credential` is one of {}",
+                    Credential::NAMES.join(", ")
+                ))
             })?;
         let user = match input.get("user") {
             Some(_) => Some(target::user(cx, input, "user")?),
@@ -78,10 +81,12 @@ impl Step for CreateAccount {
                 "fields": fields,
             })));
         }
-        let account =
-            cx.plugins
-                .host
-                .create_account(connector, &fields, credential, &cx.idempotency_key())?;
+        let account = cx.plugins.host.create_account(
+            connector,
+            &fields,
+            credential,
+            &cx.idempotency_key(),
+        )?;
         let linked = json!({
             "id": account.id,
             "app": app.id,

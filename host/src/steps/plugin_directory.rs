@@ -27,7 +27,10 @@ impl StoreReader {
         }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Directory) -> crate::directory::Result<T>) -> Result<T, String> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Directory) -> crate::directory::Result<T>,
+    ) -> Result<T, String> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         if conn.is_none() {
             let opened = Connection::open_with_flags(

@@ -57,11 +57,13 @@ fn fulfil(cx: &StepCx, task: &Task) -> Result<Option<Json>, StepError> {
     }
     let user = json!(cx.dir.require_user(&task.subject_id)?);
     let account = cx.dir.account_of(&task.subject_id, &ent.app_id)?;
+    // One step may change several entitlements; each change gets its own key.
+    let key = format!("{}/{}", cx.idempotency_key(), ent.id);
     let change = AccessChange {
         user: &user,
         account_id: account.as_deref(),
         entitlement: &ent.slug,
-        idempotency_key: &cx.idempotency_key(),
+        idempotency_key: &key,
     };
     let host = &cx.plugins.host;
     let result = host.connector_info(&connector).and_then(|info| {

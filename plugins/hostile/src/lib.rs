@@ -1,0 +1,108 @@
+//! A function plugin (world `function`) that misbehaves on purpose, to test
+//! the host's sandbox. `call` reads `{"do": WHAT, ...}`:
+//!
+//! - `loop`: spins forever.
+//! - `memory`: allocates (and touches) 1 MiB after 1 MiB, forever.
+//! - `recurse`: recurses without end until the call stack runs out.
+//! - `trap`: executes `unreachable`.
+//! - `panic`: panics.
+//! - `big-output`: returns a 64 MiB JSON string.
+//! - `log-flood`: logs a million 1 KB lines.
+//! - `fetch`: GETs `url` and returns `{"status", "body"}`, or the host's error.
+//! - `secret`: reads the secret `name` and returns `{"length"}` (never the
+//!   value), or the host's error.
+//! - `echo`: returns the input unchanged.
+
+wit_bindgen::generate!({
+    path: "../../wit/v0.1.0",
+    world: "function",
+});
+
+use core::hint::black_box;
+use keystep::plugin::host;
+use keystep::plugin::types::Level;
+use serde_json::{Value, json};
+
+struct Hostile;
+
+impl Guest for Hostile {
+    fn call(input: String) -> Result<String, Error> {
+        let args: Value = serde_json::from_str(&input).map_err(|e| invalid(&e.to_string()))?;
+        match args["do"].as_str().unwrap_or("") {
+            "loop" => spin(),
+            "memory" => hoard(),
+            "recurse" => Ok(recurse(0).to_string()),
+            "trap" => core::arch::wasm32::unreachable(),
+            "panic" => panic!("hostile plugin panicked on purpose"),
+            "big-output" => Ok(format!("\"{}\"", "x".repeat(64 << 20))),
+            "log-flood" => {
+                let line = "x".repeat(1024);
+                for _ in 0..1_000_000 {
+                    host::log(Level::Info, &line);
+                }
+                Ok("{\"logged\":1000000}".to_string())
+            }
+            "fetch" => {
+                let url = args["url"].as_str().ok_or_else(|| invalid("no url"))?;
+                let response = host::http_fetch(&host::HttpRequest {
+                    method: "GET".into(),
+                    url: url.into(),
+                    headers: Vec::new(),
+                    body: None,
+                    timeout_ms: None,
+                })?;
+                let body = String::from_utf8_lossy(&response.body);
+                Ok(json!({"status": response.status, "body": body}).to_string())
+            }
+            "secret" => {
+                let name = args["name"].as_str().ok_or_else(|| invalid("no name"))?;
+                let secret = host::secret(name)?;
+                Ok(json!({"length": secret.len()}).to_string())
+            }
+            "echo" => Ok(input),
+            other => Err(invalid(&format!("unknown \"do\": {other:?}"))),
+        }
+    }
+}
+
+/// Spins forever: the volatile read keeps the loop from being optimised away.
+fn spin() -> ! {
+    let flag = 0u8;
+    loop {
+        // SAFETY: `flag` is a live local; a volatile read of it is always valid.
+        if unsafe { core::ptr::read_volatile(&flag) } == 1 {
+            break;
+        }
+    }
+    unreachable!()
+}
+
+/// Allocates 1 MiB after 1 MiB, each filled with non-zero bytes, forever.
+fn hoard() -> ! {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hoard.push(vec![0xAB; 1 << 20]);
+        black_box(&mut hoard);
+    }
+}
+
+/// Recurses until the call stack is gone. The frames are small and live on
+/// the wasm stack (not in linear memory), so the engine's stack limit is what
+/// stops it; black_box keeps the recursion from becoming a loop.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    if black_box(depth) == u64::MAX {
+        return 0;
+    }
+    black_box(recurse(depth + 1)) ^ depth
+}
+
+fn invalid(why: &str) -> Error {
+    Error {
+        code: "invalid-argument".into(),
+        message: format!("{why}: expected {{\"do\": WHAT, ...}}"),
+        retryable: false,
+    }
+}
+
+export!(Hostile);

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Tracker: a small project-tracker web app for the tracker connector's tests.
+
+Python 3.11 standard library only. In-memory users and groups behind a
+bearer token, plus test-only endpoints (no token) to look at the state and to
+make the API misbehave.
+
+    python3 tests/servers/tracker.py --port 0 --token secret
+    -> prints `listening 127.0.0.1:<port>` once started
+
+API (every /api request needs `Authorization: Bearer <token>`, else 401):
+    GET    /api/users?cursor=N              {"users": [user...], "next": "N" | null} (2 a page)
+    POST   /api/users                       {login, email, name} -> 201 user | 409 | 400
+    POST   /api/users/{login}/lock          {"login", "locked": true}
+    POST   /api/users/{login}/unlock        {"login", "locked": false}
+    GET    /api/groups                      {"groups": [{slug, name}...]}
+    GET    /api/groups/{slug}/members       {"members": [login...]}
+    PUT    /api/groups/{slug}/members/{login}   {"ok": true}
+    DELETE /api/groups/{slug}/members/{login}   {"ok": true} | 404 when not a member
+A user is {login, email, name, active}.
+
+Test-only:
+    GET  /_state        users, groups with members, and every /api request seen
+    POST /_fail?n=N     the next N /api requests answer 503 {"error": "try later"}
+    GET  /hang          never answers (sleeps an hour)
+    GET  /redirect?to=U 302 to U
+    GET  /hello         200 "hello"
+"""
+
+import argparse
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+PAGE = 2
+
+
+class State:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.users = {}
+        for login, email, name in [
+            ("ada", "ada@example.com", "Ada Lovelace"),
+            ("grace", "grace@example.com", "Grace Hopper"),
+            ("linus", "linus@example.com", "Linus Torvalds"),
+        ]:
+            self.users[login] = {"login": login, "email": email, "name": name, "active": True}
+        self.groups = {
+            "admin": {"slug": "admin", "name": "Admins", "members": ["ada"]},
+            "developers": {"slug": "developers", "name": "Developers", "members": ["ada", "grace"]},
+            "viewers": {"slug": "viewers", "name": "Viewers", "members": ["linus"]},
+        }
+        self.requests = []
+        self.fail = 0
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "Tracker/0.1"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_GET(self):
+        self.route("GET")
+
+    def do_POST(self):
+        self.route("POST")
+
+    def do_PUT(self):
+        self.route("PUT")
+
+    def do_DELETE(self):
+        self.route("DELETE")
+
+    def do_PATCH(self):
+        self.route("PATCH")
+
+    def do_HEAD(self):
+        self.route("HEAD")
+
+    def send(self, status, body, headers=()):
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body).encode()
+            kind = "application/json"
+        else:
+            data = str(body).encode()
+            kind = "text/plain; charset=utf-8"
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return {}
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            return None
+        return doc if isinstance(doc, dict) else None
+
+    def route(self, method):
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        parts = [unquote(p) for p in url.path.split("/")[1:]]
+        state = self.server.state
+        # Read the body first so that the connection stays usable whatever
+        # the answer.
+        body = self.body()
+        if parts and parts[0] == "api":
+            with state.lock:
+                state.requests.append(
+                    {
+                        "method": method,
+                        "path": self.path,
+                        "idempotency_key": self.headers.get("Idempotency-Key"),
+                    }
+                )
+                failing = state.fail > 0
+                if failing:
+                    state.fail -= 1
+            if self.headers.get("Authorization") != f"Bearer {self.server.token}":
+                return self.send(401, {"error": "bad token"})
+            if failing:
+                return self.send(503, {"error": "try later"})
+            if body is None:
+                return self.send(400, {"error": "the body is not a JSON object"})
+            with state.lock:
+                status, answer = api(state, method, parts[1:], query, body)
+            return self.send(status, answer)
+        return self.test_only(method, url.path, query)
+
+    def test_only(self, method, path, query):
+        state = self.server.state
+        if method == "GET" and path == "/_state":
+            with state.lock:
+                return self.send(
+                    200,
+                    {
+                        "users": list(state.users.values()),
+                        "groups": list(state.groups.values()),
+                        "requests": list(state.requests),
+                    },
+                )
+        if method == "POST" and path == "/_fail":
+            with state.lock:
+                state.fail = int(query.get("n", ["1"])[0])
+                return self.send(200, {"fail": state.fail})
+        if method == "GET" and path == "/hang":
+            time.sleep(3600)
+            return self.send(200, "woke up")
+        if method == "GET" and path == "/redirect":
+            to = query.get("to", [""])[0]
+            return self.send(302, "", [("Location", to)])
+        if method == "GET" and path == "/hello":
+            return self.send(200, "hello")
+        return self.send(404, {"error": "no such endpoint"})
+
+
+def api(state, method, parts, query, body):
+    """Answers an authorised /api request: (status, JSON body)."""
+    match (method, parts):
+        case ("GET", ["users"]):
+            try:
+                start = int(query.get("cursor", ["0"])[0] or 0)
+            except ValueError:
+                return 400, {"error": "bad cursor"}
+            users = list(state.users.values())
+            page = users[start : start + PAGE]
+            more = start + PAGE < len(users)
+            return 200, {"users": page, "next": str(start + PAGE) if more else None}
+        case ("POST", ["users"]):
+            login, email = body.get("login"), body.get("email")
+            if not isinstance(login, str) or not login or not isinstance(email, str) or not email:
+                return 400, {"error": "login and email are required"}
+            if login in state.users:
+                return 409, {"error": "login taken", "user": state.users[login]}
+            name = body.get("name") if isinstance(body.get("name"), str) else login
+            user = {"login": login, "email": email, "name": name, "active": True}
+            state.users[login] = user
+            return 201, user
+        case ("POST", ["users", login, ("lock" | "unlock") as verb]):
+            user = state.users.get(login)
+            if user is None:
+                return 404, {"error": f"no user {login}"}
+            user["active"] = verb == "unlock"
+            return 200, {"login": login, "locked": not user["active"]}
+        case ("GET", ["groups"]):
+            groups = [{"slug": g["slug"], "name": g["name"]} for g in state.groups.values()]
+            return 200, {"groups": groups}
+        case ("GET", ["groups", slug, "members"]):
+            group = state.groups.get(slug)
+            if group is None:
+                return 404, {"error": f"no group {slug}"}
+            return 200, {"members": list(group["members"])}
+        case (("PUT" | "DELETE") as verb, ["groups", slug, "members", login]):
+            group = state.groups.get(slug)
+            if group is None:
+                return 404, {"error": f"no group {slug}"}
+            if login not in state.users:
+                return 404, {"error": f"no user {login}"}
+            if verb == "PUT":
+                if login not in group["members"]:
+                    group["members"].append(login)
+            else:
+                if login not in group["members"]:
+                    return 404, {"error": f"{login} is not in {slug}"}
+                group["members"].remove(login)
+            return 200, {"ok": True}
+    return 404, {"error": "no such endpoint"}
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # Quiet: a client that hangs up (the /hang test does) is no news.
+        pass
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Tracker, a test web app")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--token", required=True, help="the bearer token the API wants")
+    args = parser.parse_args()
+    server = Server(("127.0.0.1", args.port), Handler)
+    server.state = State()
+    server.token = args.token
+    print(f"listening 127.0.0.1:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
