@@ -469,6 +469,7 @@ fn valid_files_pass() {
     // The examples validate clean against the example directory.
     let out = validate(&Keystep::with_examples(), &[], 0);
     let valid = json!([
+        "access-risk",
         "offboarding-follow-up",
         "offboarding",
         "onboarding",
@@ -476,7 +477,7 @@ fn valid_files_pass() {
     ]);
     assert_eq!(
         out,
-        json!({"files": 4, "valid": valid, "errors": [], "directory_checked": true})
+        json!({"files": 5, "valid": valid, "errors": [], "directory_checked": true})
     );
 }
 
