@@ -10,7 +10,7 @@
 //!
 //! `cargo bench -p keystep --bench plugins` (build the plugins first:
 //! `bash plugins/build.sh`); `KEYSTEP_BENCH_QUICK=1` shrinks every count
-//! for a smoke run.
+//! for a smoke run; `KEYSTEP_BENCH_ONLY=risk-js` measures one function.
 
 use std::path::Path;
 use std::process::Command;
@@ -87,9 +87,6 @@ fn main() {
         );
     }
 
-    if std::env::var("KS_ONLY_CALLS").is_ok() {
-        return;
-    }
     println!("\n2. process start to first result of `keystep call risk-python`");
     let bin = Path::new(env!("CARGO_BIN_EXE_keystep"));
     let work = tempfile::tempdir().unwrap();

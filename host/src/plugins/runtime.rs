@@ -60,7 +60,10 @@ impl Runtime {
             .table_elements(200_000)
             .max_memory_size((super::grants::MAX_MEMORY_MB as usize) << 20)
             // Reset touched pages in place rather than unmapping them, so the
-            // next call in the slot doesn't fault them back in.
+            // next call in the slot doesn't fault them back in; the kernel's
+            // PAGEMAP_SCAN finds the dirty ones. Measured with the plugins
+            // bench: Rust 42 → 28 us, JS 1170 → 640 us per call against no
+            // resident pages; 32 MiB gains nothing more.
             .linear_memory_keep_resident(8 << 20)
             .table_keep_resident(1 << 20)
             .pagemap_scan(wasmtime::Enabled::Auto);
