@@ -65,16 +65,9 @@ fn main() {
             wasm.push(per_call(calls, || {
                 std::hint::black_box(plugins.call_function(name, &input, None).unwrap());
             }));
-            base.push(per_call(
-                if std::env::var("KS_NO_BASE").is_ok() {
-                    1
-                } else {
-                    calls * 10
-                },
-                || {
-                    std::hint::black_box(native(std::hint::black_box(&input)));
-                },
-            ));
+            base.push(per_call(calls * 10, || {
+                std::hint::black_box(native(std::hint::black_box(&input)));
+            }));
         }
         let (w, b) = (median(&mut wasm), median(&mut base));
         println!(
