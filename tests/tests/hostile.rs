@@ -218,6 +218,28 @@ fn a_panic_fails_the_step_and_shows_the_panic_message() {
 }
 
 #[test]
+fn a_stderr_flood_is_not_an_error_and_a_panic_after_it_still_shows() {
+    // 20 KB on stderr is more than the host keeps; it keeps the end.
+    let k = Keystep::with_examples();
+    k.with_plugins(&["hostile"]);
+    let out = k.ok(&["call", "hostile", "--input", r#"{"do": "stderr-flood"}"#]);
+    assert_eq!(
+        serde_json::from_str::<Json>(&out).unwrap(),
+        json!({"written": 200})
+    );
+    let o = scenario(
+        "hostile-stderr",
+        "",
+        json!({"do": "stderr-flood", "panic": true}),
+    );
+    o.failed_with(
+        "hostile-stderr",
+        "trap",
+        &["it hit `unreachable`", "the real reason"],
+    );
+}
+
+#[test]
 fn an_oversized_output_is_refused() {
     // Enough memory to build the 64 MiB answer; far too much to hand back.
     let o = scenario(

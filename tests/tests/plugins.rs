@@ -615,3 +615,32 @@ steps:
     assert_eq!(k.count("SELECT count(*) FROM tasks"), 0);
     assert_eq!(k.count("SELECT count(*) FROM runs"), 0);
 }
+
+#[test]
+fn validate_checks_plugin_names_against_the_plugin_folders() {
+    let k = Keystep::new();
+    k.write(
+        "automations/uses.yaml",
+        "name: uses\ntrigger: manual\nsteps:\n  - id: a\n    call_function: { function: risk-rsut }\n  - id: b\n    perform_connector_action: { connector: risk-rust, action: x }\n  - id: c\n    call_function: { function: \"{{ ctx.trigger.f }}\" }\n",
+    );
+    // With no plugins at all, names are not checked (as with an empty directory).
+    k.ok(&["validate"]);
+    k.with_plugins(&["risk-rust"]);
+    let ran = k.run(&["validate"]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(
+        ran.stderr.contains(
+            "uses.yaml:5:32: call_function.function: no function plugin `risk-rsut` (did you mean `risk-rust`?)"
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains(
+            "uses.yaml:7:44: perform_connector_action.connector: plugin `risk-rust` is not a connector"
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stdout.contains("(2 error(s))"), "{}", ran.stdout);
+}

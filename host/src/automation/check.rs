@@ -10,14 +10,18 @@ use super::catalog::{Catalog, LoadError};
 use super::parse::suggest;
 use super::{Automation, Diagnostic, Pos};
 use crate::directory::Directory;
+use crate::plugins::{Plugins, World};
 use crate::steps::{self, FieldKind};
 
 /// Runs every check on `automation`. `dir` is `None` when the directory is
 /// empty, and literal users, entitlements and templates are then not checked.
+/// Literal function and connector names are looked up in `plugins`, unless
+/// it is `None` (the plugin folders hold nothing).
 pub fn check(
     automation: &Automation,
     dir: Option<&Directory>,
     catalog: &Catalog,
+    plugins: Option<&Plugins>,
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut error = |pos: Pos, message: String| {
@@ -62,6 +66,9 @@ pub fn check(
             };
             let problems = match kind {
                 FieldKind::Automation => automation_problem(automation, literal, catalog),
+                FieldKind::Function | FieldKind::Connector => plugins
+                    .map(|p| plugin_problem(p, literal, kind == FieldKind::Function))
+                    .unwrap_or_default(),
                 _ => dir
                     .map(|d| directory_problems(d, kind, literal))
                     .unwrap_or_default(),
@@ -100,6 +107,35 @@ fn reference_problem(automation: &Automation, index: usize, root: &str) -> Optio
                 "ctx.{root} is not a step id{hint}; expected ctx.trigger, ctx.run or an earlier step's id"
             ))
         }
+    }
+}
+
+/// Why the plugin a literal names cannot be used, if it cannot.
+fn plugin_problem(plugins: &Plugins, literal: &Json, function: bool) -> Vec<String> {
+    let Some(name) = literal.as_str() else {
+        return Vec::new();
+    };
+    let world = if function {
+        World::Function
+    } else {
+        World::Connector
+    };
+    match plugins.find(name) {
+        Ok(e) if e.found.world == Some(world) => Vec::new(),
+        Ok(_) => vec![format!("plugin `{name}` is not a {world}")],
+        Err(e) if e.code == "not-found" => {
+            let known: Vec<String> = plugins
+                .list()
+                .into_iter()
+                .flatten()
+                .map(|e| e.name)
+                .collect();
+            let hint = suggest(name, known.iter().map(String::as_str));
+            vec![format!(
+                "no {world} plugin `{name}`{hint} in the plugin folders"
+            )]
+        }
+        Err(e) => vec![e.message],
     }
 }
 

@@ -12,12 +12,13 @@ mod tasks;
 mod validate;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::plugins::Plugins;
 use crate::store::Store;
 
 #[derive(Debug, Parser)]
@@ -72,6 +73,7 @@ pub enum Exit {
 pub struct Env {
     pub config: Config,
     pub json: bool,
+    plugins: OnceLock<Arc<Plugins>>,
 }
 
 impl Env {
@@ -79,11 +81,18 @@ impl Env {
         Store::open(&self.config.store_path)
     }
 
+    /// The plugin host, made once per command.
+    pub fn plugins(&self) -> Arc<Plugins> {
+        self.plugins
+            .get_or_init(|| Arc::new(self.config.plugins()))
+            .clone()
+    }
+
     /// An engine on `store` with the configured depth limit and plugins.
     pub fn engine<'s>(&self, store: &'s Store) -> Engine<'s> {
         Engine::new(store, self.config.catalog())
             .with_max_depth(self.config.max_depth)
-            .with_plugins(Arc::new(self.config.plugins()))
+            .with_plugins(self.plugins())
     }
 }
 
@@ -104,6 +113,7 @@ pub fn main() -> i32 {
         Ok(config) => Env {
             config,
             json: cli.json,
+            plugins: OnceLock::new(),
         },
         Err(e) => return report(&e, cli.json),
     };

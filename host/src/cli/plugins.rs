@@ -29,7 +29,7 @@ pub struct CallArgs {
 }
 
 pub fn plugins(env: &Env, cmd: PluginsCommand) -> anyhow::Result<Exit> {
-    let plugins = env.config.plugins();
+    let plugins = env.plugins();
     match cmd {
         PluginsCommand::List => list(env, &plugins),
         PluginsCommand::Inspect { name } => {
@@ -143,7 +143,7 @@ fn details(e: &Entry) -> Json {
 pub fn call(env: &Env, args: CallArgs) -> anyhow::Result<Exit> {
     let input: Json = serde_json::from_str(&args.input)
         .map_err(|e| anyhow::anyhow!("--input is not JSON: {e}"))?;
-    let plugins = env.config.plugins();
+    let plugins = env.plugins();
     let directory = Arc::new(StoreReader::new(&env.config.store_path));
     plugins.load(&args.function, World::Function)?;
     match plugins.call_function(&args.function, &input, Some(directory)) {

@@ -95,6 +95,7 @@ pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
         &automation,
         directory_known.then_some(&dir),
         &env.config.catalog(),
+        Some(&*env.plugins()).filter(|p| !p.is_empty()),
     );
     if !problems.is_empty() {
         let lines: Vec<String> = problems.iter().map(|d| d.to_string()).collect();

@@ -33,12 +33,19 @@ pub fn validate(env: &Env, args: ValidateArgs) -> anyhow::Result<Exit> {
     let dir = store.directory("validate");
     let directory_known = !dir.is_empty()?;
     let catalog = env.config.catalog();
+    let plugins = env.plugins();
+    let plugins_known = !plugins.is_empty();
     let mut diagnostics = Vec::new();
     let mut valid = Vec::new();
     for file in &files {
         match catalog::load_file(file) {
             Ok(automation) => {
-                let found = check::check(&automation, directory_known.then_some(&dir), &catalog);
+                let found = check::check(
+                    &automation,
+                    directory_known.then_some(&dir),
+                    &catalog,
+                    plugins_known.then_some(&*plugins),
+                );
                 if found.is_empty() {
                     valid.push(automation.name.clone());
                 }

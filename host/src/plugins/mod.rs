@@ -239,22 +239,31 @@ impl Plugins {
         out
     }
 
-    /// The plugin called `name`.
+    /// Whether the plugin folders hold no component at all.
+    pub fn is_empty(&self) -> bool {
+        self.list().is_empty()
+    }
+
+    /// The plugin called `name`. When a file of that name could not be
+    /// used, the error says why.
     pub fn find(&self, name: &str) -> Result<Entry, PluginError> {
-        let entries = self.list();
-        entries
-            .into_iter()
-            .flatten()
-            .find(|e| e.name == name)
-            .ok_or_else(|| {
-                let folders: Vec<String> =
-                    self.dirs.iter().map(|d| d.display().to_string()).collect();
-                PluginError::new(
-                    name,
-                    "not-found",
-                    format!("no plugin by this name in {}", folders.join(", ")),
-                )
-            })
+        let mut broken = None;
+        for entry in self.list() {
+            match entry {
+                Ok(e) if e.name == name => return Ok(e),
+                Err(why) if why.contains(&format!("{name}.wasm: ")) => broken = Some(why),
+                _ => {}
+            }
+        }
+        if let Some(why) = broken {
+            return Err(PluginError::new(name, "load", why));
+        }
+        let folders: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
+        Err(PluginError::new(
+            name,
+            "not-found",
+            format!("no plugin by this name in {}", folders.join(", ")),
+        ))
     }
 
     /// `name`, compiled and linked, checked to be of `world`. The folders

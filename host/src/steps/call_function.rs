@@ -14,7 +14,7 @@ impl Step for CallFunction {
 
     fn fields(&self) -> &'static [Field] {
         const FIELDS: &[Field] = &[
-            Field::required("function", FieldKind::Text),
+            Field::required("function", FieldKind::Function),
             Field::optional("input", FieldKind::Json),
         ];
         FIELDS

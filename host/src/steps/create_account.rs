@@ -23,7 +23,7 @@ impl Step for CreateAccount {
 
     fn fields(&self) -> &'static [Field] {
         const FIELDS: &[Field] = &[
-            Field::required("connector", FieldKind::Text),
+            Field::required("connector", FieldKind::Connector),
             Field::required("method", FieldKind::Choice(METHODS)),
             Field::optional("user", FieldKind::User),
             Field::optional("fields", FieldKind::Json),

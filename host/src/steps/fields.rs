@@ -47,6 +47,10 @@ pub enum FieldKind {
     ReviewTemplate,
     /// An automation name.
     Automation,
+    /// A function plugin's name.
+    Function,
+    /// A connector plugin's name.
+    Connector,
     /// A duration such as `30m` or `7d`.
     Duration,
     /// An RFC 3339 timestamp.
@@ -68,9 +72,11 @@ impl FieldKind {
     pub fn check_literal(self, value: &Json) -> Result<(), String> {
         let ok = match self {
             FieldKind::Text => value.is_string() || value.is_number() || value.is_boolean(),
-            FieldKind::User | FieldKind::ReviewTemplate | FieldKind::Automation => {
-                value.is_string()
-            }
+            FieldKind::User
+            | FieldKind::ReviewTemplate
+            | FieldKind::Automation
+            | FieldKind::Function
+            | FieldKind::Connector => value.is_string(),
             FieldKind::Users => value.is_string() || all_strings(value),
             FieldKind::Entitlements => {
                 return match value {
@@ -126,6 +132,8 @@ impl FieldKind {
             FieldKind::Profiles => "`all` or a list of access profile ids".into(),
             FieldKind::ReviewTemplate => "a review template id".into(),
             FieldKind::Automation => "an automation name".into(),
+            FieldKind::Function => "a function plugin's name".into(),
+            FieldKind::Connector => "a connector plugin's name".into(),
             FieldKind::Duration => "a duration such as `30m`, `12h` or `7d`".into(),
             FieldKind::Timestamp => "an RFC 3339 timestamp such as 2026-01-31T09:00:00Z".into(),
             FieldKind::Bool => "true or false".into(),

@@ -16,7 +16,7 @@ impl Step for PerformConnectorAction {
 
     fn fields(&self) -> &'static [Field] {
         const FIELDS: &[Field] = &[
-            Field::required("connector", FieldKind::Text),
+            Field::required("connector", FieldKind::Connector),
             Field::required("action", FieldKind::Text),
             Field::optional("args", FieldKind::Json),
         ];

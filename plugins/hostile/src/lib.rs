@@ -8,6 +8,7 @@
 //! - `panic`: panics.
 //! - `big-output`: returns a 64 MiB JSON string.
 //! - `log-flood`: logs a million 1 KB lines.
+//! - `stderr-flood`: writes 200 lines to stderr, then panics if `panic` is true.
 //! - `fetch`: GETs `url` and returns `{"status", "body"}`, or the host's error.
 //! - `secret`: reads the secret `name` and returns `{"length"}` (never the
 //!   value), or the host's error.
@@ -58,6 +59,17 @@ impl Guest for Hostile {
                 let name = args["name"].as_str().ok_or_else(|| invalid("no name"))?;
                 let secret = host::secret(name)?;
                 Ok(json!({"length": secret.len()}).to_string())
+            }
+            "stderr-flood" => {
+                // 200 lines (20 KB) on stderr, then a panic if asked: the
+                // host keeps the end, so the panic message survives.
+                for i in 0..200 {
+                    eprintln!("line {i}: {}", "y".repeat(90));
+                }
+                if args["panic"].as_bool() == Some(true) {
+                    panic!("the real reason");
+                }
+                Ok("{\"written\":200}".to_string())
             }
             "echo" => Ok(input),
             other => Err(invalid(&format!("unknown \"do\": {other:?}"))),
