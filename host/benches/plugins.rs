@@ -3,7 +3,8 @@
 //! 1. per-call latency of the Rust, Python and JavaScript risk functions
 //!    (`examples/plugins/risk-*.wasm`): a fresh store and instance per call,
 //!    about 1 KB of JSON in and out, against the same scoring written in
-//!    Rust and called directly;
+//!    Rust and called directly; and the host's own share, a Rust function
+//!    (`hostile`) that echoes 1.4 KB;
 //! 2. the time from process start to the first result of `keystep call
 //!    risk-python`, with a warm and with a cold compile cache, against
 //!    `keystep --version` (process start alone).
@@ -30,7 +31,7 @@ fn main() {
     unsafe { std::env::set_var("KEYSTEP_PLUGIN_LOG", "warn") };
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let plugin_dir = root.join("examples/plugins");
-    for (name, _) in FUNCTIONS {
+    for name in FUNCTIONS.map(|(n, _)| n).iter().chain(&["hostile"]) {
         assert!(
             plugin_dir.join(format!("{name}.wasm")).is_file(),
             "{name}.wasm is missing: run `bash plugins/build.sh` first"
@@ -77,6 +78,30 @@ fn main() {
             micros(wasm[4]),
             micros(b),
             w.as_secs_f64() / b.as_secs_f64()
+        );
+    }
+
+    // What the host costs on its own: a Rust function that returns its
+    // input, about as large, carried in one string (cheap for the guest).
+    if only.is_empty() || only == "echo" {
+        let echo_input = json!({"do": "echo", "pad": "x".repeat(1400)});
+        plugins.call_function("hostile", &echo_input, None).unwrap();
+        let mut rounds: Vec<Duration> = (0..5)
+            .map(|_| {
+                per_call(4000 / scale, || {
+                    std::hint::black_box(
+                        plugins.call_function("hostile", &echo_input, None).unwrap(),
+                    );
+                })
+            })
+            .collect();
+        let m = median(&mut rounds);
+        println!(
+            "  {:<12} {:>8.1} us/call (min {:.1}, max {:.1})   the host alone: `hostile` echoes 1.4 KB",
+            "echo-rust",
+            micros(m),
+            micros(rounds[0]),
+            micros(rounds[4])
         );
     }
 
