@@ -13,13 +13,16 @@ use keystep::plugin::types::Level;
 use keystep::plugin::{directory, host};
 use serde_json::{Value, json};
 
-mod fast;
+mod scoring;
 
 struct Risk;
 
 impl Guest for Risk {
     fn call(input: String) -> Result<String, Error> {
-        if let Some(output) = fast::score(&input) {
+        // `user_id` wins over `user`, in every language.
+        if !input.contains("user_id")
+            && let Some(output) = scoring::score(&input)
+        {
             return Ok(output);
         }
         let input: Value = serde_json::from_str(&input)
@@ -57,63 +60,23 @@ impl Guest for Risk {
         if !user.is_object() {
             return Err(invalid("user is not an object"));
         }
-        let result = score(&user, &grants);
-        host::log(
-            Level::Info,
-            &format!("scored {}: {}", text(&result["user"]), result["score"]),
-        );
-        Ok(result.to_string())
+        Ok(scoring::score(&normalized(&user, &grants)).expect("normalized input scores"))
     }
 }
 
-/// The score, identical in the Python and JavaScript versions.
-fn score(user: &Value, grants: &[Value]) -> Value {
-    let mut total: i64 = 0;
-    let mut reasons = Vec::new();
-    let mut scored = Vec::new();
-    for grant in grants {
-        let entitlement = text(&grant["entitlement"]);
-        let slug = text(&grant["slug"]);
-        let points = if ["admin", "owner", "root"].iter().any(|w| slug.contains(w)) {
-            reasons.push(format!("{entitlement} is privileged"));
-            30
-        } else if ["write", "maintain", "deploy", "billing"]
-            .iter()
-            .any(|w| slug.contains(w))
-        {
-            reasons.push(format!("{entitlement} can change things"));
-            10
-        } else {
-            2
-        };
-        total += points;
-        scored.push(json!({"entitlement": entitlement, "points": points}));
-    }
-    let status = text(&user["status"]);
-    if status != "active" && !grants.is_empty() {
-        total += 25;
-        reasons.push(format!("{status} user still holds {} grants", grants.len()));
-    }
-    if user["manager_id"].is_null() {
-        total += 5;
-        reasons.push("no manager".to_string());
-    }
-    let total = total.min(100);
-    let level = if total >= 60 {
-        "high"
-    } else if total >= 25 {
-        "medium"
-    } else {
-        "low"
-    };
+/// The input in the shape the scorer reads: string fields as strings ("" when
+/// missing or of another type), and whether the user has a manager.
+fn normalized(user: &Value, grants: &[Value]) -> String {
+    let grants: Vec<Value> = grants
+        .iter()
+        .map(|g| json!({"entitlement": text(&g["entitlement"]), "slug": text(&g["slug"])}))
+        .collect();
+    let manager = (!user["manager_id"].is_null()).then_some(true);
     json!({
-        "user": user["id"],
-        "score": total,
-        "level": level,
-        "grants": grants.len(),
-        "reasons": reasons,
-        "scored": scored,
+        "user": {"id": user["id"], "status": text(&user["status"]), "manager_id": manager},
+        "grants": grants,
     })
+    .to_string()
 }
 
 /// A string field, or "" when it is missing or not a string.
