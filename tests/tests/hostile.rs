@@ -444,3 +444,59 @@ fn a_request_that_never_gets_an_answer_times_out() {
     // A timeout may pass on a later attempt: the error says so.
     assert_eq!(o.step()["retryable"], true, "{}", o.step());
 }
+
+#[test]
+fn a_scratch_directory_exists_only_when_granted_and_nothing_outside_it_is_reachable() {
+    let k = Keystep::new();
+    k.share_plugin_cache();
+    k.add_plugin("hostile", "hostile-fs");
+    let fs = |args: &str| k.run(&["--json", "call", "hostile-fs", "--input", args]);
+
+    // Not granted: there is no filesystem at all.
+    let ran = fs(r#"{"do": "fs", "write": "hello"}"#);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert_eq!(ran.json()["code"], "io", "{ran:?}");
+
+    // Granted: a private directory, seen as /scratch, kept between calls.
+    k.write("plugins/hostile-fs.toml", "scratch = true\n");
+    let note = keystep_tests::shared_plugin_cache().join("scratch/hostile-fs/note.txt");
+    let _ = std::fs::remove_file(&note);
+    let ran = fs(r#"{"do": "fs", "write": "hello"}"#);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(ran.json(), json!({"read": "hello"}));
+    assert_eq!(std::fs::read_to_string(&note).unwrap(), "hello");
+    assert_eq!(fs(r#"{"do": "fs"}"#).json(), json!({"read": "hello"}));
+
+    // Nothing outside it: not through `..`, not by absolute path.
+    for path in [
+        "/scratch/../../../../etc/passwd",
+        "/etc/passwd",
+        "../etc/passwd",
+    ] {
+        let ran = fs(&json!({"do": "fs", "path": path}).to_string());
+        assert_eq!(ran.code, 1, "{path}: {ran:?}");
+        assert_eq!(ran.json()["code"], "io", "{path}: {ran:?}");
+        assert!(!ran.stdout.contains("root:"), "{path}: {ran:?}");
+    }
+}
+
+#[test]
+fn a_fuel_budget_stops_a_loop_deterministically() {
+    let k = Keystep::new();
+    k.share_plugin_cache();
+    k.add_plugin("hostile", "hostile-fuel");
+    k.write("plugins/hostile-fuel.toml", "[limits]\nfuel = 5000000\n");
+    let ran = k.run(&["call", "hostile-fuel", "--input", r#"{"do": "loop"}"#]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("trap: ran out of fuel (its budget is 5000000 instructions)"),
+        "{ran:?}"
+    );
+    // Within its budget it works (it runs on the fuel-metering engine).
+    let echo = k.ok(&["call", "hostile-fuel", "--input", r#"{"do": "echo"}"#]);
+    assert_eq!(
+        serde_json::from_str::<Json>(&echo).unwrap(),
+        json!({"do": "echo"})
+    );
+}

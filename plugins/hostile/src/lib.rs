@@ -9,6 +9,7 @@
 //! - `big-output`: returns a 64 MiB JSON string.
 //! - `log-flood`: logs a million 1 KB lines.
 //! - `stderr-flood`: writes 200 lines to stderr, then panics if `panic` is true.
+//! - `fs`: writes `write` to `path` (if given), then reads `path` back.
 //! - `fetch`: GETs `url` and returns `{"status", "body"}`, or the host's error.
 //! - `secret`: reads the secret `name` and returns `{"length"}` (never the
 //!   value), or the host's error.
@@ -70,6 +71,20 @@ impl Guest for Hostile {
                     panic!("the real reason");
                 }
                 Ok("{\"written\":200}".to_string())
+            }
+            "fs" => {
+                // Writes `text` to `path` if given, then reads `path` back.
+                let path = args["path"].as_str().unwrap_or("/scratch/note.txt");
+                let io = |e: std::io::Error| Error {
+                    code: "io".into(),
+                    message: format!("{path}: {e}"),
+                    retryable: false,
+                };
+                if let Some(text) = args["write"].as_str() {
+                    std::fs::write(path, text).map_err(io)?;
+                }
+                let read = std::fs::read_to_string(path).map_err(io)?;
+                Ok(json!({ "read": read }).to_string())
             }
             "echo" => Ok(input),
             other => Err(invalid(&format!("unknown \"do\": {other:?}"))),
