@@ -4,7 +4,8 @@
 //! process go on — including a later call of the same plugin.
 //!
 //! Each scenario copies `hostile.wasm` under its own name, with its own
-//! grant file.
+//! grant file. The last tests cover what a grant opens: a scratch directory
+//! and nothing beyond it, and a fuel budget.
 
 use keystep_tests::{Keystep, Ran, Tracker};
 use serde_json::{Value as Json, json};
