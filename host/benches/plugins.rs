@@ -11,7 +11,7 @@
 //!
 //! `cargo bench -p keystep --bench plugins` (build the plugins first:
 //! `bash plugins/build.sh`); `KEYSTEP_BENCH_QUICK=1` shrinks every count
-//! for a smoke run; `KEYSTEP_BENCH_ONLY=risk-js` measures one function.
+//! for a smoke run; `KEYSTEP_BENCH_ONLY=risk-js` (or `echo`, or `start`) measures one thing.
 
 use std::path::Path;
 use std::process::Command;
@@ -105,6 +105,9 @@ fn main() {
         );
     }
 
+    if !(only.is_empty() || only == "start") {
+        return;
+    }
     println!("\n2. process start to first result of `keystep call risk-python`");
     let bin = Path::new(env!("CARGO_BIN_EXE_keystep"));
     let work = tempfile::tempdir().unwrap();
