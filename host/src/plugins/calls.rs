@@ -82,9 +82,13 @@ impl Plugins {
         self.info_of(&plugin)
     }
 
+    /// A connector's `info`, called once per loaded plugin.
     pub(super) fn info_of(&self, plugin: &Arc<Loaded>) -> Result<ConnectorInfo, PluginError> {
+        if let Some(info) = plugin.info.get() {
+            return Ok(info.clone());
+        }
         let info = self.connector(plugin, |store, c| c.call_info(store).map(Ok))?;
-        Ok(ConnectorInfo {
+        let info = ConnectorInfo {
             name: info.name,
             version: info.version,
             description: info.description,
@@ -113,7 +117,8 @@ impl Plugins {
             account_schema: info
                 .account_schema
                 .and_then(|s| serde_json::from_str(&s).ok()),
-        })
+        };
+        Ok(plugin.info.get_or_init(|| info).clone())
     }
 
     /// Connector `name` gives `change.user` the entitlement.

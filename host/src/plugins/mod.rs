@@ -23,7 +23,7 @@ mod stderr;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
@@ -128,8 +128,8 @@ pub struct Loaded {
     pub grants: Grants,
     egress: Option<Egress>,
     pre: Pre,
-    /// Whether its compiled form came from the disk cache.
-    pub from_cache: bool,
+    /// A connector's `info`, asked once.
+    info: OnceLock<ConnectorInfo>,
 }
 
 enum Pre {
@@ -146,6 +146,8 @@ pub struct Plugins {
     loaded: Mutex<HashMap<PathBuf, Arc<Loaded>>>,
     /// The same plugins by name, so that a call needs no folder scan.
     by_name: Mutex<HashMap<String, Arc<Loaded>>>,
+    /// The last scan of the folders.
+    listing: Mutex<Vec<Result<Entry, String>>>,
 }
 
 impl Plugins {
@@ -158,6 +160,7 @@ impl Plugins {
             runtimes: Runtimes::default(),
             loaded: Mutex::default(),
             by_name: Mutex::default(),
+            listing: Mutex::default(),
         }
     }
 
@@ -236,6 +239,7 @@ impl Plugins {
             out.push(entry);
         }
         index.save();
+        *self.listing.lock().unwrap() = out.clone();
         out
     }
 
@@ -247,6 +251,11 @@ impl Plugins {
     /// The plugin called `name`. When a file of that name could not be
     /// used, the error says why.
     pub fn find(&self, name: &str) -> Result<Entry, PluginError> {
+        // The last scan first; the folders again only for a name it lacks.
+        let known = self.listing.lock().unwrap().clone();
+        if let Some(e) = known.into_iter().flatten().find(|e| e.name == name) {
+            return Ok(e);
+        }
         let mut broken = None;
         for entry in self.list() {
             match entry {
@@ -315,9 +324,17 @@ impl Plugins {
             .runtimes
             .get(grants.limits.fuel.is_some())
             .map_err(fail)?;
-        let (component, from_cache) = runtime
+        let (component, _) = runtime
             .load(&found.path, &found.sha256, &self.compiled_dir())
             .map_err(fail)?;
+        if let Some(dir) = &grants.scratch {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                fail(format!(
+                    "cannot create scratch directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
         let instance_pre = runtime.linker.instantiate_pre(&component).map_err(|e| {
             fail(format!(
                 "cannot be linked: {e:#} (keystep provides WASI 0.2 without sockets or HTTP, \
@@ -340,8 +357,16 @@ impl Plugins {
             grants,
             egress,
             pre,
-            from_cache,
+            info: OnceLock::new(),
         });
+        if let Some(info) = loaded
+            .found
+            .info
+            .clone()
+            .and_then(|i| serde_json::from_value(i).ok())
+        {
+            let _ = loaded.info.set(info);
+        }
         self.loaded
             .lock()
             .unwrap()
@@ -364,9 +389,11 @@ impl Plugins {
 /// `$KEYSTEP_PLUGIN_LOG` (`info` unless set) are skipped.
 pub(crate) fn log_line(plugin: &str, level: &str, message: &str) {
     const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+    static THRESHOLD: OnceLock<usize> = OnceLock::new();
     let rank = |l: &str| LEVELS.iter().position(|x| *x == l).unwrap_or(2);
-    let threshold = std::env::var("KEYSTEP_PLUGIN_LOG").unwrap_or_default();
-    if rank(level) >= rank(&threshold) {
+    let threshold =
+        THRESHOLD.get_or_init(|| rank(&std::env::var("KEYSTEP_PLUGIN_LOG").unwrap_or_default()));
+    if rank(level) >= *threshold {
         eprintln!("[plugin {plugin}] {level}: {message}");
     }
 }

@@ -97,8 +97,6 @@ pub fn store(
     let mut wasi = WasiCtxBuilder::new();
     wasi.stderr(stderr.clone());
     if let Some(dir) = &plugin.grants.scratch {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create scratch directory {}: {e}", dir.display()))?;
         wasi.preopened_dir(dir, "/scratch", FsPerms::ReadWrite)
             .map_err(|e| format!("cannot open scratch directory {}: {e}", dir.display()))?;
     }
