@@ -18,6 +18,8 @@ step "check every automation before anything runs" validate
 step "onboard Alan: grant tasks, then a 30-day wait" run onboarding --input '{"user_id": "u-alan"}'
 step "plan Ada's offboarding without changing anything" run offboarding --dry-run --input '{"user_id": "u-ada"}'
 step "offboard Ada: disable, revoke, unenroll, hand over, review, wait a week" run offboarding --input '{"user_id": "u-ada"}'
+printf '\n== the email to IT and the Slack post it sent, in the outbox (no [smtp] or [slack] is configured)\n'
+for f in .keystep/outbox/*; do printf -- '--- %s\n' "$f"; sed -n '/^Content-Type: text\/html/q;p' "$f"; done
 step "the revoke and review tasks it opened" tasks list --subject u-ada
 step "the app owner carries out a revoke task" tasks complete 7
 step "a week later: due runs resume (the clock is moved ahead for the demo)" runs resume --now "$(date -u -d '+8 days' +%Y-%m-%dT%H:%M:%SZ)"

@@ -5,6 +5,7 @@
 //! file at all, keystep keeps its SQLite store in `.keystep/` and reads
 //! automations from `automations/`, both in the working directory.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -12,6 +13,7 @@ use serde::Deserialize;
 
 use crate::automation::catalog::Catalog;
 use crate::engine::DEFAULT_MAX_DEPTH;
+use crate::notify;
 use crate::plugins::Plugins;
 
 #[derive(Debug, Default, Deserialize)]
@@ -25,6 +27,19 @@ struct File {
     engine: EngineSection,
     #[serde(default)]
     plugins: PluginsSection,
+    smtp: Option<notify::SmtpSection>,
+    slack: Option<notify::SlackSection>,
+    #[serde(default)]
+    webhooks: BTreeMap<String, notify::WebhookSection>,
+    #[serde(default)]
+    outbox: OutboxSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutboxSection {
+    /// Where mail and Slack messages go when those are not configured.
+    path: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,6 +82,8 @@ pub struct Config {
     pub plugin_dirs: Vec<PathBuf>,
     /// Compiled plugins, and plugins' scratch directories.
     pub plugin_cache: PathBuf,
+    /// SMTP, Slack, webhooks and the outbox.
+    pub notify: notify::Settings,
 }
 
 impl Config {
@@ -78,7 +95,7 @@ impl Config {
             None => Some(PathBuf::from("keystep.toml")).filter(|p| p.is_file()),
         };
         let Some(path) = path else {
-            return Ok(Config::resolve(None, Path::new("."), File::default()));
+            return Config::resolve(None, Path::new("."), File::default());
         };
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
@@ -87,12 +104,25 @@ impl Config {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        Ok(Config::resolve(Some(path.clone()), base, file))
+        Config::resolve(Some(path.clone()), base, file)
     }
 
-    fn resolve(file_path: Option<PathBuf>, base: &Path, file: File) -> Config {
+    fn resolve(file_path: Option<PathBuf>, base: &Path, file: File) -> anyhow::Result<Config> {
         let at = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
-        Config {
+        let shown = file_path
+            .as_ref()
+            .map_or("the default configuration".into(), |p| {
+                p.display().to_string()
+            });
+        let notify = notify::Sections {
+            smtp: file.smtp,
+            slack: file.slack,
+            webhooks: file.webhooks,
+            outbox: file.outbox.path,
+        }
+        .resolve(base)
+        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+        Ok(Config {
             file: file_path,
             store_path: at(file
                 .store
@@ -117,7 +147,8 @@ impl Config {
                 .plugins
                 .cache
                 .unwrap_or_else(|| PathBuf::from(".keystep/cache"))),
-        }
+            notify,
+        })
     }
 
     pub fn catalog(&self) -> Catalog {

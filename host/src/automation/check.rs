@@ -163,9 +163,9 @@ fn directory_problems(dir: &Directory, kind: FieldKind, literal: &Json) -> Vec<S
         }
     };
     match kind {
-        FieldKind::User | FieldKind::Users => strings(literal)
+        FieldKind::User | FieldKind::Users | FieldKind::Recipients => strings(literal)
             .into_iter()
-            .filter(|id| *id != "subject")
+            .filter(|id| *id != "subject" && !id.contains('@'))
             .filter_map(|id| exists("user", id))
             .collect(),
         FieldKind::Entitlements => match literal {

@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::notify::Notifier;
 use crate::plugins::Plugins;
 use crate::store::Store;
 
@@ -93,6 +94,7 @@ impl Env {
         Engine::new(store, self.config.catalog())
             .with_max_depth(self.config.max_depth)
             .with_plugins(self.plugins())
+            .with_notifier(Arc::new(Notifier::new(self.config.notify.clone())))
     }
 }
 

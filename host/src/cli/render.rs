@@ -116,7 +116,15 @@ fn summary(output: Option<&serde_json::Value>) -> String {
             serde_json::Value::Number(n) if k.ends_with("id") => Some(format!("{k} {n}")),
             serde_json::Value::String(s)
                 if k.ends_with("status")
-                    || ["automation", "action", "account_id", "level"].contains(&k.as_str()) =>
+                    || [
+                        "automation",
+                        "action",
+                        "account_id",
+                        "level",
+                        "via",
+                        "channel",
+                    ]
+                    .contains(&k.as_str()) =>
             {
                 Some(format!("{k} {s}"))
             }

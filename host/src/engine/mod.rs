@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
 
 use crate::automation::{Automation, catalog::Catalog, parse};
+use crate::notify::Notifier;
 use crate::plugins::Plugins;
 use crate::steps::{PluginCx, StoreReader};
 use crate::store::Store;
@@ -82,6 +83,7 @@ pub struct Engine<'s> {
     cache: RefCell<HashMap<String, Arc<Automation>>>,
     interrupt: Option<Arc<AtomicBool>>,
     plugins: PluginCx,
+    notifier: Arc<Notifier>,
 }
 
 impl<'s> Engine<'s> {
@@ -99,7 +101,20 @@ impl<'s> Engine<'s> {
                 host: Arc::new(Plugins::none()),
                 directory: Arc::new(StoreReader::new(store.path())),
             },
+            notifier: Arc::new(Notifier::outbox_only(
+                store
+                    .path()
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join("outbox"),
+            )),
         }
+    }
+
+    /// Email, Slack and webhook steps send through this notifier.
+    pub fn with_notifier(mut self, notifier: Arc<Notifier>) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     /// Connector and function steps use these plugins.

@@ -180,6 +180,7 @@ impl Engine<'_> {
                     attempt: number,
                     now: started,
                     plugins: &self.plugins,
+                    notify: &self.notifier,
                     dry_run: self.dry_run,
                 };
                 let outcome = kind.run(&input, &mut cx).map_err(Failure::Step)?;

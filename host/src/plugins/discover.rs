@@ -10,7 +10,8 @@ use std::time::UNIX_EPOCH;
 use serde::{Deserialize, Serialize};
 use wasmparser::{Parser, Payload};
 
-use super::runtime::{sha256_file, write_atomically};
+use super::runtime::sha256_file;
+use crate::files::write_atomically;
 
 /// The export that makes a component a connector.
 pub const CONNECTOR_EXPORT: &str = "keystep:plugin/connector@0.1.0";

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::egress::HostPattern;
 use crate::config::parse_toml;
+use crate::secret::SecretSource;
 
 /// The grant file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -35,27 +36,6 @@ struct LimitsFile {
     input_kb: Option<u64>,
     output_kb: Option<u64>,
     log_kb: Option<u64>,
-}
-
-/// Where a granted secret's value comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SecretSource {
-    Env(String),
-    File(PathBuf),
-}
-
-impl SecretSource {
-    /// Reads the value. The error names the source, never the value.
-    pub fn read(&self) -> Result<String, String> {
-        match self {
-            SecretSource::Env(var) => {
-                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
-            }
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-                .map_err(|e| format!("cannot read {}: {e}", path.display())),
-        }
-    }
 }
 
 /// Per-call limits.
@@ -121,16 +101,8 @@ impl Grants {
             .secrets
             .into_iter()
             .map(|(name, source)| {
-                let parsed = if let Some(var) = source.strip_prefix("env:") {
-                    SecretSource::Env(var.to_string())
-                } else if let Some(p) = source.strip_prefix("file:") {
-                    SecretSource::File(base.join(p))
-                } else {
-                    return Err(format!(
-                        "{shown}: secret `{name}` must be `env:VARIABLE` or `file:PATH`"
-                    ));
-                };
-                Ok((name, parsed))
+                let what = format!("{shown}: secret `{name}`");
+                Ok::<_, String>((name, SecretSource::parse(&source, base, &what)?))
             })
             .collect::<Result<_, _>>()?;
         let l = file.limits;

@@ -106,7 +106,7 @@ impl Runtime {
             .map_err(|e| format!("{} is not a valid component: {e:#}", wasm.display()))?;
         if let Ok(serialized) = component.serialize() {
             // A cache that cannot be written only costs speed.
-            let _ = write_atomically(&artifact, &serialized);
+            let _ = crate::files::write_atomically(&artifact, &serialized);
         }
         Ok((component, false))
     }
@@ -140,17 +140,6 @@ fn start_epoch_clock(engine: &Engine) {
             }
         })
         .expect("spawn the epoch thread");
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so a
-/// reader never sees half a file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
 
 /// The hex SHA-256 of a file.

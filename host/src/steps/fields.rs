@@ -38,6 +38,8 @@ pub enum FieldKind {
     User,
     /// One user reference or a list of them.
     Users,
+    /// Users or email addresses, one or a list.
+    Recipients,
     /// `all`, a list of entitlement ids (`app:slug`), or a selector
     /// `{ app, resource_type, resource }`.
     Entitlements,
@@ -77,7 +79,7 @@ impl FieldKind {
             | FieldKind::Automation
             | FieldKind::Function
             | FieldKind::Connector => value.is_string(),
-            FieldKind::Users => value.is_string() || all_strings(value),
+            FieldKind::Users | FieldKind::Recipients => value.is_string() || all_strings(value),
             FieldKind::Entitlements => {
                 return match value {
                     Json::String(s) if s == "all" => Ok(()),
@@ -128,6 +130,9 @@ impl FieldKind {
             FieldKind::Text => "text".into(),
             FieldKind::User => "`subject` or a user id".into(),
             FieldKind::Users => "`subject`, a user id, or a list of them".into(),
+            FieldKind::Recipients => {
+                "`subject`, a user id, an email address, or a list of them".into()
+            }
             FieldKind::Entitlements => "`all`, a list of entitlement ids, or a selector".into(),
             FieldKind::Profiles => "`all` or a list of access profile ids".into(),
             FieldKind::ReviewTemplate => "a review template id".into(),

@@ -20,6 +20,9 @@ mod provisioning;
 mod remove_access_profiles;
 mod revoke_entitlements;
 mod run_automation;
+mod run_webhook;
+mod send_email;
+mod send_slack_message;
 mod target;
 mod wait;
 
@@ -30,6 +33,7 @@ use std::sync::Arc;
 
 use crate::automation::{Pos, StepDef};
 use crate::directory::{DirError, Directory};
+use crate::notify::Notifier;
 use crate::plugins::{DirectoryAccess, PluginError, Plugins};
 
 pub use fields::{Field, FieldKind, parse_duration};
@@ -66,6 +70,9 @@ pub fn registry() -> &'static [&'static dyn Step] {
         &call_function::CallFunction,
         &perform_connector_action::PerformConnectorAction,
         &create_account::CreateAccount,
+        &send_email::SendEmail,
+        &send_slack_message::SendSlackMessage,
+        &run_webhook::RunWebhook,
     ]
 }
 
@@ -155,6 +162,7 @@ pub struct StepCx<'a> {
     pub attempt: u32,
     pub now: DateTime<Utc>,
     pub plugins: &'a PluginCx,
+    pub notify: &'a Notifier,
     /// A dry run: steps with outside effects describe them instead.
     pub dry_run: bool,
 }
