@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""Webhook: a receiver that checks Standard Webhooks signatures, for the
+webhook step's tests.
+
+Python 3.11 standard library plus the independent `standardwebhooks` package
+(see requirements.txt), which does the verifying
+(https://www.standardwebhooks.com/): headers `webhook-id`,
+`webhook-timestamp` (Unix seconds, at most 5 minutes off) and
+`webhook-signature` (`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`,
+several separated by spaces).
+
+    python3 tests/servers/webhook.py --port 0 --secret whsec_<base64>
+    -> prints `listening 127.0.0.1:<port>` once started
+
+    POST /hook (or any path under /hook...)
+        bad or missing signature -> 401 {"error": "bad signature: ..."}
+        verified, body not JSON  -> 400 {"error": "the body is not JSON: ..."}
+        verified                 -> 200 {"received": <deliveries so far with
+                                    this webhook-id>, "id": <webhook-id>}
+                                    and the delivery is recorded
+
+Test-only:
+    POST /_script  JSON, each key optional and independent:
+        {"fail": N, "status": 503}  the next N verified deliveries answer
+                                    that status (default 503); recorded as
+                                    attempts, not as deliveries
+        {"hang": N}                 the next N verified deliveries never
+                                    answer (sleep an hour); recorded as
+                                    attempts with status null
+        {"big": N}                  the next success answers N bytes of JSON,
+                                    {"pad": "xxx..."}, instead of the usual
+        A hang comes before a fail, a fail before a success.
+    GET  /_state   {deliveries: [{id, timestamp, path, body, headers}],
+                    attempts: [{id, status}], script: {...}}
+                   headers are lower-cased, without webhook-signature; every
+                   request to /hook... is an attempt, 401s included
+    POST /_reset   forgets deliveries, attempts and the script
+"""
+
+import argparse
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import standardwebhooks
+
+
+class State:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        self.deliveries = []
+        self.attempts = []
+        self.fail = 0
+        self.fail_status = 503
+        self.hang = 0
+        self.big = None
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "WebhookReceiver/0.1"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_GET(self):
+        self.route("GET")
+
+    def do_POST(self):
+        self.route("POST")
+
+    def do_PUT(self):
+        self.route("PUT")
+
+    def send(self, status, body):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def route(self, method):
+        url = urlsplit(self.path)
+        # Read the body first so that the connection stays usable whatever
+        # the answer.
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if url.path.startswith("/hook"):
+            return self.hook(url.path, raw)
+        return self.test_only(method, url.path, raw)
+
+    def hook(self, path, raw):
+        state = self.server.state
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        msg_id = headers.get("webhook-id")
+        try:
+            self.server.webhook.verify(raw, headers, json_parse=False)
+        except Exception as error:
+            # The library raises WebhookVerificationError for what it
+            # expects, and ValueError and friends for a malformed header.
+            with state.lock:
+                state.attempts.append({"id": msg_id, "status": 401})
+            return self.send(401, {"error": f"bad signature: {error or type(error).__name__}"})
+        try:
+            body = json.loads(raw)
+        except ValueError as error:
+            with state.lock:
+                state.attempts.append({"id": msg_id, "status": 400})
+            return self.send(400, {"error": f"the body is not JSON: {error}"})
+        with state.lock:
+            if state.hang > 0:
+                state.hang -= 1
+                state.attempts.append({"id": msg_id, "status": None})
+                hang = True
+            else:
+                hang = False
+            if not hang and state.fail > 0:
+                state.fail -= 1
+                status = state.fail_status
+                state.attempts.append({"id": msg_id, "status": status})
+                failing = True
+            else:
+                failing = False
+            if not hang and not failing:
+                shown = {k: v for k, v in headers.items() if k != "webhook-signature"}
+                state.deliveries.append(
+                    {
+                        "id": msg_id,
+                        "timestamp": headers.get("webhook-timestamp"),
+                        "path": path,
+                        "body": body,
+                        "headers": shown,
+                    }
+                )
+                state.attempts.append({"id": msg_id, "status": 200})
+                received = sum(1 for d in state.deliveries if d["id"] == msg_id)
+                big, state.big = state.big, None
+        if hang:
+            time.sleep(3600)
+            return self.send(504, {"error": "woke up"})
+        if failing:
+            return self.send(status, {"error": f"scripted failure {status}"})
+        if big is not None:
+            return self.send(200, padding(big))
+        return self.send(200, {"received": received, "id": msg_id})
+
+    def test_only(self, method, path, raw):
+        state = self.server.state
+        if method == "GET" and path == "/_state":
+            with state.lock:
+                return self.send(
+                    200,
+                    {
+                        "deliveries": list(state.deliveries),
+                        "attempts": list(state.attempts),
+                        "script": {
+                            "fail": state.fail,
+                            "status": state.fail_status,
+                            "hang": state.hang,
+                            "big": state.big,
+                        },
+                    },
+                )
+        if method == "POST" and path == "/_script":
+            try:
+                doc = json.loads(raw or b"{}")
+                if not isinstance(doc, dict):
+                    raise ValueError("not an object")
+                fail = doc.get("fail")
+                status = doc.get("status")
+                hang = doc.get("hang")
+                big = doc.get("big")
+                for value in (fail, status, hang, big):
+                    whole = isinstance(value, int) and not isinstance(value, bool)
+                    if value is not None and (not whole or value < 0):
+                        raise ValueError("fail, status, hang and big are whole numbers")
+                if status is not None and not 100 <= status <= 599:
+                    raise ValueError("status is an HTTP status")
+            except ValueError as error:
+                return self.send(400, {"error": str(error)})
+            with state.lock:
+                if fail is not None:
+                    state.fail = fail
+                    state.fail_status = status if status is not None else 503
+                elif status is not None:
+                    state.fail_status = status
+                if hang is not None:
+                    state.hang = hang
+                if big is not None:
+                    state.big = big
+                script = {"fail": state.fail, "status": state.fail_status, "hang": state.hang, "big": state.big}
+            return self.send(200, script)
+        if method == "POST" and path == "/_reset":
+            with state.lock:
+                state.reset()
+            return self.send(200, {"reset": True})
+        return self.send(404, {"error": "no such endpoint"})
+
+
+def padding(size):
+    """A JSON object of exactly `size` bytes (or the smallest one there is)."""
+    empty = len(b'{"pad": ""}')
+    return b'{"pad": "' + b"x" * max(size - empty, 0) + b'"}'
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # Quiet: a client that gives up on a hanging answer is no news.
+        pass
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Webhook, a Standard Webhooks receiver")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--secret", required=True, help="whsec_<base64>, as the sender signs with")
+    args = parser.parse_args()
+    try:
+        webhook = standardwebhooks.Webhook(args.secret)
+    except Exception as error:
+        parser.error(f"--secret: {error}")
+    server = Server(("127.0.0.1", args.port), Handler)
+    server.state = State()
+    server.webhook = webhook
+    print(f"listening 127.0.0.1:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
