@@ -1,14 +1,15 @@
 //! Harness for the end-to-end tests: each test gets a fresh working
 //! directory and drives the real `keystep` binary in it, as a user would.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod servers;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
 
 use serde_json::Value as Json;
+
+pub use servers::*;
 
 /// The step ids of a run history's attempts (`runs show --json`), in order.
 pub fn step_ids(history: &Json) -> Vec<String> {
@@ -20,14 +21,34 @@ pub fn step_ids(history: &Json) -> Vec<String> {
         .collect()
 }
 
+/// Each step attempt of a run history, in order, as `{step_id, attempt,
+/// state, retryable}` (the error left out: compare it on its own).
+pub fn attempts(history: &Json) -> Vec<Json> {
+    history["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "step_id": s["step_id"],
+                "attempt": s["attempt"],
+                "state": s["state"],
+                "retryable": s["retryable"],
+            })
+        })
+        .collect()
+}
+
 /// The steps of `examples/automations/offboarding.yaml`.
-pub const OFFBOARDING_STEPS: [&str; 8] = [
+pub const OFFBOARDING_STEPS: [&str; 10] = [
     "disable",
     "revoke",
     "profiles",
     "hand_over_reviews",
     "delegates",
     "review",
+    "notify_it",
+    "announce",
     "grace_period",
     "follow_up",
 ];
@@ -196,6 +217,53 @@ impl Keystep {
         self.json(&["run", automation, "--follow", "0s", "--input", &input])
     }
 
+    /// Runs like [`Keystep::run`], but kills the command if it has not
+    /// ended within `deadline`: then `None`.
+    pub fn run_within(&self, args: &[&str], deadline: std::time::Duration) -> Option<Ran> {
+        let mut child = self
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Drain both pipes meanwhile, so a full pipe never stalls the child.
+        let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = pipe.read_to_string(&mut text);
+                text
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().unwrap()));
+        let stderr = drain(Box::new(child.stderr.take().unwrap()));
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        Some(Ran {
+            code: status.code().unwrap_or(-1),
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        })
+    }
+
+    /// Runs `automation` in the foreground with `--json` and `input` (a
+    /// JSON object); asserts that it ended (exit 0 or 1) and returns the
+    /// exit code and the run's history.
+    pub fn run_json(&self, automation: &str, input: &str) -> (i32, Json) {
+        let ran = self.run(&["--json", "run", automation, "--input", input]);
+        assert!(ran.code == 0 || ran.code == 1, "{ran:?}");
+        (ran.code, ran.json())
+    }
+
     /// Opens the store read-only, to check what the CLI does not show.
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open_with_flags(
@@ -317,9 +385,6 @@ pub fn shared_plugin_cache() -> PathBuf {
     target.join("plugin-cache-tests")
 }
 
-/// The token the test Tracker wants; it must never show in keystep's output.
-pub const TRACKER_TOKEN: &str = "s3cr3t-tracker-token";
-
 /// A directory whose `tracker` app is provisioned by the `tracker`
 /// connector. Its grants mirror Tracker's groups: ada in admin and
 /// developers, grace in developers, linus in viewers; alan has no Tracker
@@ -346,135 +411,3 @@ grants:
   - { user: u-grace, entitlement: tracker:developers }
   - { user: u-linus, entitlement: tracker:viewers }
 "#;
-
-/// `tests/servers/tracker.py` on a free port, killed on drop.
-pub struct Tracker {
-    child: Child,
-    port: u16,
-}
-
-impl Tracker {
-    /// Starts Tracker with [`TRACKER_TOKEN`].
-    pub fn start() -> Tracker {
-        Tracker::with_token(TRACKER_TOKEN)
-    }
-
-    pub fn with_token(token: &str) -> Tracker {
-        let mut child = Command::new("python3")
-            .arg(repo().join("tests/servers/tracker.py"))
-            .args(["--port", "0", "--token", token])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs tests/servers/tracker.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("listening 127.0.0.1:")
-            .and_then(|p| p.parse().ok());
-        let Some(port) = port else {
-            let _ = child.kill();
-            panic!("tracker.py did not start: {line:?}");
-        };
-        Tracker { child, port }
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// `GET /_state`: users, groups with members, and every /api request.
-    pub fn state(&self) -> Json {
-        let body = self.request("GET", "/_state");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/_state is not JSON ({e}): {body}"))
-    }
-
-    /// The /api requests seen so far: `[{method, path, idempotency_key}]`.
-    pub fn requests(&self) -> Vec<Json> {
-        self.state()["requests"].as_array().unwrap().clone()
-    }
-
-    /// The members of group `slug`.
-    pub fn members(&self, slug: &str) -> Vec<String> {
-        let state = self.state();
-        let group = state["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["slug"] == slug)
-            .unwrap_or_else(|| panic!("no group {slug}"));
-        group["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m.as_str().unwrap().to_string())
-            .collect()
-    }
-
-    /// The next `n` /api requests answer 503.
-    pub fn fail_next(&self, n: u32) {
-        self.request("POST", &format!("/_fail?n={n}"));
-    }
-
-    /// A grant file (`tracker.toml`) for the tracker connector: this
-    /// server's address, and the token from `$env_var`.
-    pub fn grants(&self, env_var: &str) -> String {
-        format!(
-            "allow_hosts = [\"{url}\"]\nsecrets = {{ tracker_token = \"env:{env_var}\" }}\n\
-             [config]\nbase_url = \"{url}\"\n",
-            url = self.url()
-        )
-    }
-
-    /// A bodyless request to a test-only endpoint; the answer's body.
-    fn request(&self, method: &str, path: &str) -> String {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\n\
-             Connection: close\r\n\r\n",
-            self.port
-        )
-        .unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut status = String::new();
-        reader.read_line(&mut status).unwrap();
-        assert!(status.contains(" 200 "), "{method} {path}: {status}");
-        let mut length = 0;
-        loop {
-            let mut header = String::new();
-            reader.read_line(&mut header).unwrap();
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap();
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).unwrap();
-        String::from_utf8(body).unwrap()
-    }
-}
-
-impl Drop for Tracker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}

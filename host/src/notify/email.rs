@@ -29,6 +29,7 @@ pub struct SentEmail {
     /// `smtp` or `outbox`.
     pub via: &'static str,
     /// The outbox file, when it went there.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
 }
 
@@ -43,7 +44,10 @@ impl Notifier {
     pub fn send_email(&self, email: &Email, key: &str) -> Result<SentEmail, NotifyError> {
         let message_id = format!(
             "<{}@keystep>",
-            key.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', ".")
+            key.replace(
+                |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+                "."
+            )
         );
         let from = match &self.settings.smtp {
             Some(smtp) => smtp.from.clone(),
@@ -131,20 +135,39 @@ fn deliver(smtp: &Smtp, message: Message) -> Result<(), NotifyError> {
         transport = transport.credentials(Credentials::new(user.clone(), password));
     }
     let transport = transport.build();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| NotifyError::transient(format!("cannot start the SMTP client: {e}")))?;
     let server = format!("{}:{}", smtp.host, smtp.port);
-    runtime
-        .block_on(transport.send(message))
-        .map(|_| ())
-        .map_err(|e| {
+    // lettre's own timeout covers the connect only; the whole conversation
+    // runs on a thread of its own, and this one stops waiting when the time
+    // is up, so a server that stalls cannot hold the run.
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("keystep-smtp".into())
+        .spawn(move || {
+            let sent = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|runtime| runtime.block_on(transport.send(message)));
+            let _ = done.send(sent);
+        })
+        .map_err(|e| NotifyError::transient(format!("cannot start the SMTP client: {e}")))?;
+    match outcome.recv_timeout(smtp.timeout) {
+        Ok(Ok(Ok(_))) => Ok(()),
+        Ok(Ok(Err(e))) => {
             let what = format!("SMTP server {server}: {e}");
-            if e.is_permanent() {
+            // A refusal (5xx) or a certificate we do not trust will not
+            // change by trying again.
+            Err(if e.is_permanent() || e.is_tls() {
                 NotifyError::fatal(what)
             } else {
                 NotifyError::transient(what)
-            }
-        })
+            })
+        }
+        Ok(Err(e)) => Err(NotifyError::transient(format!(
+            "cannot start the SMTP client: {e}"
+        ))),
+        Err(_) => Err(NotifyError::transient(format!(
+            "SMTP server {server}: timed out: no answer within {} ms",
+            smtp.timeout.as_millis()
+        ))),
+    }
 }

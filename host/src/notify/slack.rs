@@ -135,7 +135,8 @@ impl Notifier {
                 .to_string();
             if cursor.is_empty() {
                 return Err(NotifyError::fatal(format!(
-                    "Slack: channel_not_found: no channel named #{name}"
+                    "Slack conversations.list: channel_not_found{}: no channel named #{name}",
+                    hint("channel_not_found")
                 )));
             }
         }

@@ -27,10 +27,7 @@ impl Step for SendSlackMessage {
         let has = |name| step.fields.iter().any(|f| f.name == name);
         match (has("channel"), has("users")) {
             (true, false) | (false, true) => Vec::new(),
-            _ => vec![(
-                step.pos,
-                "send_slack_message needs `channel` or `users` (one of them)".into(),
-            )],
+            _ => vec![(step.pos, "needs `channel` or `users` (one of them)".into())],
         }
     }
 
