@@ -50,8 +50,9 @@ import base64
 import json
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+import httpserve
 
 PAGE = 2
 TEAM = {"team": "Keystep Tests", "team_id": "T0KEYSTEP", "url": "https://keystep-tests.slack.com/"}
@@ -89,38 +90,9 @@ class State:
         self.ts = 0
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(httpserve.Handler):
     server_version = "SlackStandIn/0.1"
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format, *args):
-        pass
-
-    def do_GET(self):
-        self.route("GET")
-
-    def do_POST(self):
-        self.route("POST")
-
-    def do_PUT(self):
-        self.route("PUT")
-
-    def do_DELETE(self):
-        self.route("DELETE")
-
-    def send(self, status, body, headers=()):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def raw_body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+    json_type = "application/json; charset=utf-8"
 
     def route(self, method):
         url = urlsplit(self.path)
@@ -368,27 +340,13 @@ def post_message(state, params):
     return {"ok": True, "channel": channel["id"], "ts": ts, "message": message}
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass
-
 
 def main():
     parser = argparse.ArgumentParser(description="Slack, a stand-in for the Slack Web API")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--token", required=True, help="the bot token every method wants")
     args = parser.parse_args()
-    server = Server(("127.0.0.1", args.port), Handler)
-    server.state = State()
-    server.token = args.token
-    print(f"listening 127.0.0.1:{server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return httpserve.serve(Handler, args.port, state=State(), token=args.token)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import httpserve
 
 PAGE = 2
 
@@ -57,50 +58,11 @@ class State:
         self.fail = 0
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(httpserve.Handler):
     server_version = "Tracker/0.1"
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format, *args):
-        pass
-
-    def do_GET(self):
-        self.route("GET")
-
-    def do_POST(self):
-        self.route("POST")
-
-    def do_PUT(self):
-        self.route("PUT")
-
-    def do_DELETE(self):
-        self.route("DELETE")
-
-    def do_PATCH(self):
-        self.route("PATCH")
-
-    def do_HEAD(self):
-        self.route("HEAD")
-
-    def send(self, status, body, headers=()):
-        if isinstance(body, (dict, list)):
-            data = json.dumps(body).encode()
-            kind = "application/json"
-        else:
-            data = str(body).encode()
-            kind = "text/plain; charset=utf-8"
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers:
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
 
     def body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.raw_body()
         if not raw:
             return {}
         try:
@@ -220,28 +182,13 @@ def api(state, method, parts, query, body):
     return 404, {"error": "no such endpoint"}
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        # Quiet: a client that hangs up (the /hang test does) is no news.
-        pass
-
 
 def main():
     parser = argparse.ArgumentParser(description="Tracker, a test web app")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--token", required=True, help="the bearer token the API wants")
     args = parser.parse_args()
-    server = Server(("127.0.0.1", args.port), Handler)
-    server.state = State()
-    server.token = args.token
-    print(f"listening 127.0.0.1:{server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return httpserve.serve(Handler, args.port, state=State(), token=args.token)
 
 
 if __name__ == "__main__":

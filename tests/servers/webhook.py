@@ -42,8 +42,9 @@ import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+import httpserve
 
 import standardwebhooks
 
@@ -62,36 +63,14 @@ class State:
         self.big = None
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(httpserve.Handler):
     server_version = "WebhookReceiver/0.1"
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format, *args):
-        pass
-
-    def do_GET(self):
-        self.route("GET")
-
-    def do_POST(self):
-        self.route("POST")
-
-    def do_PUT(self):
-        self.route("PUT")
-
-    def send(self, status, body):
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def route(self, method):
         url = urlsplit(self.path)
         # Read the body first so that the connection stays usable whatever
         # the answer.
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.raw_body()
         if url.path.startswith("/hook"):
             return self.hook(url.path, raw)
         return self.test_only(method, url.path, raw)
@@ -210,13 +189,6 @@ def padding(size):
     return b'{"pad": "' + b"x" * max(size - empty, 0) + b'"}'
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        # Quiet: a client that gives up on a hanging answer is no news.
-        pass
-
 
 def main():
     parser = argparse.ArgumentParser(description="Webhook, a Standard Webhooks receiver")
@@ -227,15 +199,7 @@ def main():
         webhook = standardwebhooks.Webhook(args.secret)
     except Exception as error:
         parser.error(f"--secret: {error}")
-    server = Server(("127.0.0.1", args.port), Handler)
-    server.state = State()
-    server.webhook = webhook
-    print(f"listening 127.0.0.1:{server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return httpserve.serve(Handler, args.port, state=State(), webhook=webhook)
 
 
 if __name__ == "__main__":
