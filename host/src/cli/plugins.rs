@@ -34,7 +34,7 @@ pub fn plugins(env: &Env, cmd: PluginsCommand) -> anyhow::Result<Exit> {
         PluginsCommand::List => list(env, &plugins),
         PluginsCommand::Inspect { name } => {
             let entry = plugins.find(&name)?;
-            let details = details(&entry);
+            let details = details(&plugins, &entry);
             if env.json {
                 render::json(&details);
             } else {
@@ -51,7 +51,7 @@ fn list(env: &Env, plugins: &Plugins) -> anyhow::Result<Exit> {
         let shown: Vec<Json> = entries
             .iter()
             .map(|e| match e {
-                Ok(e) => summary(e),
+                Ok(e) => summary(plugins, e),
                 Err(error) => json!({ "error": error }),
             })
             .collect();
@@ -79,7 +79,12 @@ fn list(env: &Env, plugins: &Plugins) -> anyhow::Result<Exit> {
                     Err(_) => "INVALID".into(),
                 },
                 format!("{:.1} MB", e.found.size as f64 / 1e6),
-                if e.cached { "compiled" } else { "not compiled" }.into(),
+                if plugins.is_compiled(e) {
+                    "compiled"
+                } else {
+                    "not compiled"
+                }
+                .into(),
             ]),
             Err(error) => eprintln!("warning: {error}"),
         }
@@ -100,7 +105,7 @@ fn world_of(e: &Entry) -> String {
     e.found.world.map_or("?".into(), |w| w.to_string())
 }
 
-fn summary(e: &Entry) -> Json {
+fn summary(plugins: &Plugins, e: &Entry) -> Json {
     json!({
         "name": e.name,
         "world": world_of(e),
@@ -109,12 +114,12 @@ fn summary(e: &Entry) -> Json {
         "size": e.found.size,
         "sha256": e.found.sha256,
         "grants": e.grants.as_ref().map(|g| g.summary()).unwrap_or_else(|err| err.clone()),
-        "cached": e.cached,
+        "cached": plugins.is_compiled(e),
     })
 }
 
-fn details(e: &Entry) -> Json {
-    let mut shown = summary(e);
+fn details(plugins: &Plugins, e: &Entry) -> Json {
+    let mut shown = summary(plugins, e);
     if let Some(info) = &e.info {
         shown["info"] = json!(info);
     }

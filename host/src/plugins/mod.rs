@@ -117,8 +117,6 @@ pub struct Entry {
     /// The grants, or why the grant file could not be read.
     pub grants: Result<Grants, String>,
     pub info: Option<ConnectorInfo>,
-    /// Whether its compiled form is in the cache.
-    pub cached: bool,
 }
 
 /// A plugin ready to call: compiled, linked, with its grants.
@@ -224,16 +222,11 @@ impl Plugins {
                     ));
                 }
                 seen.insert(name.clone(), found.path.clone());
-                let cached = self
-                    .runtimes
-                    .get(false)
-                    .is_ok_and(|r| r.is_cached(&found.sha256, &self.compiled_dir()));
                 Ok(Entry {
                     grants: self.grants_for(&found, &name),
                     name,
                     found,
                     info,
-                    cached,
                 })
             });
             out.push(entry);
@@ -241,6 +234,15 @@ impl Plugins {
         index.save();
         *self.listing.lock().unwrap() = out.clone();
         out
+    }
+
+    /// Whether `entry`'s compiled form is in the cache. Asks an engine for
+    /// its compatibility hash, so only `plugins list` and `inspect` use it.
+    pub fn is_compiled(&self, entry: &Entry) -> bool {
+        let metered = entry.grants.as_ref().is_ok_and(|g| g.limits.fuel.is_some());
+        self.runtimes
+            .get(metered)
+            .is_ok_and(|r| r.is_cached(&entry.found.sha256, &self.compiled_dir()))
     }
 
     /// Whether the plugin folders hold no component at all.
