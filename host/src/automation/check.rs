@@ -2,7 +2,7 @@
 //! order, literal references against the directory and the catalog, and
 //! cycles between automations.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value as Json;
 
@@ -43,10 +43,15 @@ pub fn check(
             }
         }
     }
+    // Step ids to positions, once: a lookup per reference stays constant-time.
+    let mut step_ids = HashMap::new();
+    for (i, step) in automation.steps.iter().enumerate() {
+        step_ids.entry(step.id.as_str()).or_insert(i);
+    }
     for (index, step) in automation.steps.iter().enumerate() {
         for (expr, pos) in step.exprs() {
             for root in expr.context_roots() {
-                if let Some(message) = reference_problem(automation, index, &root) {
+                if let Some(message) = reference_problem(automation, &step_ids, index, &root) {
                     error(pos, format!("step `{}`: {message}", step.id));
                 }
             }
@@ -85,11 +90,16 @@ pub fn check(
 }
 
 /// Why `ctx.<root>` cannot be read by step `index`, if it cannot.
-fn reference_problem(automation: &Automation, index: usize, root: &str) -> Option<String> {
+fn reference_problem(
+    automation: &Automation,
+    step_ids: &HashMap<&str, usize>,
+    index: usize,
+    root: &str,
+) -> Option<String> {
     if root == "trigger" || root == "run" {
         return None;
     }
-    match automation.step_index(root) {
+    match step_ids.get(root).copied() {
         Some(i) if i < index => None,
         Some(i) if i == index => Some(format!(
             "ctx.{root} is this step's own output, which does not exist yet"

@@ -1,19 +1,35 @@
 //! `keystep directory import|show`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use clap::Subcommand;
+use rusqlite::Connection;
 use serde_json::json;
 
 use super::{Env, Exit, render};
 use crate::directory::{Directory, TaskFilter, import};
+use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum DirectoryCommand {
     /// Import users, apps, entitlements, grants, accounts, access profiles,
-    /// delegates and review templates from a YAML or JSON file, in one transaction.
-    Import { file: PathBuf },
+    /// delegates and review templates from a YAML or JSON file, in one
+    /// transaction. By default a merge: adds and updates, never removes, and
+    /// leaves fields the file leaves out as they are.
+    Import {
+        file: PathBuf,
+        /// The file is the whole truth for each kind it holds: users it
+        /// leaves out are marked deleted; grants, enrollments and delegations
+        /// it leaves out are removed.
+        #[arg(long)]
+        snapshot: bool,
+        /// Let a snapshot mark more than half of the users deleted.
+        #[arg(long, requires = "snapshot")]
+        allow_mass_delete: bool,
+        /// Show what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Show what the directory holds, or everything about one user.
     Show {
         /// A user id.
@@ -27,27 +43,17 @@ pub enum DirectoryCommand {
 pub fn directory(env: &Env, cmd: DirectoryCommand) -> anyhow::Result<Exit> {
     let store = env.open_store()?;
     match cmd {
-        DirectoryCommand::Import { file } => {
-            let parsed = import::read(&file)?;
-            let summary = store
-                .write(|conn| import::apply(&Directory::new(conn, "import".into()), &parsed))
-                .with_context(|| format!("importing {}", file.display()))?;
-            if env.json {
-                render::json(&summary);
-            } else {
-                println!(
-                    "imported {}: {} users, {} apps, {} entitlements, {} grants, {} accounts, {} access profiles, {} delegates, {} review templates",
-                    file.display(),
-                    summary.users,
-                    summary.apps,
-                    summary.entitlements,
-                    summary.grants,
-                    summary.accounts,
-                    summary.access_profiles,
-                    summary.delegates,
-                    summary.review_templates
-                );
-            }
+        DirectoryCommand::Import {
+            file,
+            snapshot,
+            allow_mass_delete,
+            dry_run,
+        } => {
+            let options = import::Options {
+                snapshot,
+                allow_mass_delete,
+            };
+            import_file(env, &store, &file, options, dry_run)?;
             Ok(Exit::Ok)
         }
         DirectoryCommand::Show { user: None, events } => {
@@ -140,6 +146,51 @@ pub fn directory(env: &Env, cmd: DirectoryCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
     }
+}
+
+/// Imports `file` in one transaction (rolled back for a dry run) and says
+/// what changed.
+fn import_file(
+    env: &Env,
+    store: &Store,
+    file: &Path,
+    options: import::Options,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let parsed = import::read(file)?;
+    let apply =
+        |conn: &Connection| import::apply(&Directory::new(conn, "import".into()), &parsed, options);
+    let changes = if dry_run {
+        store.begin_dry_run()?;
+        let changes = apply(store.conn());
+        store.end_dry_run()?;
+        changes
+    } else {
+        store.write(apply)
+    }
+    .map_err(|e| match e {
+        import::ImportError::At(at) => anyhow::anyhow!("{}:{at}", file.display()),
+        e => anyhow::anyhow!("importing {}: {e}", file.display()),
+    })?;
+    let summary = import::Summary::of(&changes);
+    if env.json {
+        render::json(&json!({
+            "file": file, "dry_run": dry_run, "snapshot": options.snapshot,
+            "summary": summary, "changes": changes,
+        }));
+    } else if dry_run {
+        for c in &changes {
+            println!("{c}");
+        }
+        println!(
+            "dry run of {}, nothing written: {}",
+            file.display(),
+            summary.describe()
+        );
+    } else {
+        println!("imported {}: {}", file.display(), summary.describe());
+    }
+    Ok(())
 }
 
 fn print_events(dir: &Directory, subject: Option<&str>) -> anyhow::Result<()> {

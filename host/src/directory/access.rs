@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
-use super::{DirError, Directory, Result};
+use super::{DirError, Directory, Result, Upsert};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct App {
@@ -115,13 +115,17 @@ impl Directory<'_> {
             .optional()?)
     }
 
-    pub fn put_app(&self, app: &App) -> Result<()> {
+    pub fn put_app(&self, app: &App) -> Result<Upsert> {
+        let upsert = Upsert::of(self.app(&app.id)?.as_ref(), app);
+        if upsert == Upsert::Unchanged {
+            return Ok(upsert);
+        }
         self.exec(
             "INSERT INTO apps (id, name, owner_id, connector, description) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (id) DO UPDATE SET name = ?2, owner_id = ?3, connector = ?4, description = ?5",
             params![app.id, app.name, app.owner_id, app.connector, app.description],
         )?;
-        Ok(())
+        Ok(upsert)
     }
 
     pub fn entitlement(&self, id: &str) -> Result<Option<Entitlement>> {
@@ -139,9 +143,13 @@ impl Directory<'_> {
             .ok_or_else(|| DirError::not_found("entitlement", id))
     }
 
-    pub fn put_entitlement(&self, e: &Entitlement) -> Result<()> {
+    pub fn put_entitlement(&self, e: &Entitlement) -> Result<Upsert> {
         if self.app(&e.app_id)?.is_none() {
             return Err(DirError::not_found("app", &e.app_id));
+        }
+        let upsert = Upsert::of(self.entitlement(&e.id)?.as_ref(), e);
+        if upsert == Upsert::Unchanged {
+            return Ok(upsert);
         }
         self.exec(
             "INSERT INTO entitlements (id, app_id, slug, name, resource_type, resource, description)
@@ -149,7 +157,7 @@ impl Directory<'_> {
              ON CONFLICT (id) DO UPDATE SET app_id = ?2, slug = ?3, name = ?4, resource_type = ?5, resource = ?6, description = ?7",
             params![e.id, e.app_id, e.slug, e.name, e.resource_type, e.resource, e.description],
         )?;
-        Ok(())
+        Ok(upsert)
     }
 
     /// Every entitlement, by id.
@@ -231,7 +239,7 @@ impl Directory<'_> {
 
     /// Creates or updates an account (a user's identity in an app); records
     /// `account_created` or `account_updated`.
-    pub fn put_account(&self, account: &Json) -> Result<()> {
+    pub fn put_account(&self, account: &Json) -> Result<Upsert> {
         let field = |k: &str| account.get(k).and_then(Json::as_str).map(str::to_string);
         let (Some(id), Some(app)) = (field("id"), field("app")) else {
             return Err(DirError::Invalid("an account needs `id` and `app`".into()));
@@ -258,8 +266,9 @@ impl Directory<'_> {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
             )
             .optional()?;
-        if old.as_ref() == Some(&row) {
-            return Ok(());
+        let upsert = Upsert::of(old.as_ref(), &row);
+        if upsert == Upsert::Unchanged {
+            return Ok(upsert);
         }
         let (app, user, username, email, status, attributes) = &row;
         self.exec(
@@ -286,7 +295,8 @@ impl Directory<'_> {
                 "account_updated"
             }
         };
-        self.record(kind, user.as_deref(), payload)
+        self.record(kind, user.as_deref(), payload)?;
+        Ok(upsert)
     }
 
     pub fn access_profile(&self, id: &str) -> Result<Option<String>> {
@@ -299,6 +309,15 @@ impl Directory<'_> {
             .optional()?)
     }
 
+    /// The entitlements an access profile bundles, by id.
+    pub fn profile_entitlements(&self, id: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT entitlement_id FROM access_profile_entitlements WHERE profile_id = ?1 ORDER BY entitlement_id",
+        )?;
+        let rows = stmt.query_map([id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Creates or replaces an access profile and its entitlements.
     pub fn put_access_profile(
         &self,
@@ -306,7 +325,25 @@ impl Directory<'_> {
         name: &str,
         description: Option<&str>,
         entitlements: &[String],
-    ) -> Result<()> {
+    ) -> Result<Upsert> {
+        let old: Option<(String, Option<String>)> = self
+            .row(
+                "SELECT name, description FROM access_profiles WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let mut wanted = entitlements.to_vec();
+        wanted.sort();
+        let old = match old {
+            Some(row) => Some((row, self.profile_entitlements(id)?)),
+            None => None,
+        };
+        let new = ((name.to_string(), description.map(str::to_string)), wanted);
+        let upsert = Upsert::of(old.as_ref(), &new);
+        if upsert == Upsert::Unchanged {
+            return Ok(upsert);
+        }
         self.exec(
             "INSERT INTO access_profiles (id, name, description) VALUES (?1, ?2, ?3)
              ON CONFLICT (id) DO UPDATE SET name = ?2, description = ?3",
@@ -323,7 +360,7 @@ impl Directory<'_> {
                 [id, e],
             )?;
         }
-        Ok(())
+        Ok(upsert)
     }
 
     /// The access profiles `user` is enrolled in.

@@ -61,8 +61,27 @@ pub struct User {
     pub attributes: Json,
 }
 
-/// The statuses a user may have.
-pub const USER_STATUSES: &[&str] = &["active", "disabled", "inactive"];
+/// The statuses a user may have. `deleted` is a user a snapshot import no
+/// longer lists; the row stays, for history and for automations to act on.
+pub const USER_STATUSES: &[&str] = &["active", "disabled", "inactive", "deleted"];
+
+/// What a create-or-update did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+impl Upsert {
+    fn of<T: PartialEq>(old: Option<&T>, new: &T) -> Upsert {
+        match old {
+            None => Upsert::Created,
+            Some(old) if old == new => Upsert::Unchanged,
+            Some(_) => Upsert::Updated,
+        }
+    }
+}
 
 impl User {
     fn from_row(r: &Row) -> rusqlite::Result<User> {
@@ -151,7 +170,7 @@ impl<'c> Directory<'c> {
 
     /// Creates or replaces a user; records `user_created`, or `user_updated`
     /// with the old and new user when something changed.
-    pub fn put_user(&self, user: &User) -> Result<()> {
+    pub fn put_user(&self, user: &User) -> Result<Upsert> {
         if user.id.is_empty() || user.display_name.is_empty() {
             return Err(DirError::Invalid(
                 "a user needs an id and a display_name".into(),
@@ -166,8 +185,9 @@ impl<'c> Directory<'c> {
             )));
         }
         let old = self.user(&user.id)?;
-        if old.as_ref() == Some(user) {
-            return Ok(());
+        let upsert = Upsert::of(old.as_ref(), user);
+        if upsert == Upsert::Unchanged {
+            return Ok(upsert);
         }
         self.exec(
             "INSERT INTO users (id, email, display_name, username, status, manager_id, department, title, attributes, updated_at)
@@ -184,13 +204,14 @@ impl<'c> Directory<'c> {
                 "user_created",
                 Some(&user.id),
                 json!({"user_id": user.id, "user": user}),
-            ),
+            )?,
             Some(old) => self.record(
                 "user_updated",
                 Some(&user.id),
                 json!({"user_id": user.id, "old_user": old, "new_user": user}),
-            ),
+            )?,
         }
+        Ok(upsert)
     }
 
     /// Sets a user's status; returns the status it had.
@@ -210,17 +231,27 @@ impl<'c> Directory<'c> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Points `user`'s delegation at `delegate`, or removes it.
-    pub fn set_delegate(&self, user: &str, delegate: Option<&str>) -> Result<()> {
-        let old: Option<String> = self
+    /// The user `id` has delegated to, if any.
+    pub fn delegate_of(&self, id: &str) -> Result<Option<String>> {
+        Ok(self
             .row(
                 "SELECT delegate_id FROM delegates WHERE user_id = ?1",
-                [user],
+                [id],
                 |r| r.get(0),
             )
-            .optional()?;
+            .optional()?)
+    }
+
+    /// Points `user`'s delegation at `delegate`, or removes it; returns the
+    /// delegate it had, and whether that changed.
+    pub fn set_delegate(
+        &self,
+        user: &str,
+        delegate: Option<&str>,
+    ) -> Result<(Option<String>, bool)> {
+        let old = self.delegate_of(user)?;
         if old.as_deref() == delegate {
-            return Ok(());
+            return Ok((old, false));
         }
         match delegate {
             Some(d) => {
@@ -239,7 +270,8 @@ impl<'c> Directory<'c> {
             "delegate_changed",
             Some(user),
             json!({"user_id": user, "old_delegate": old, "new_delegate": delegate}),
-        )
+        )?;
+        Ok((old, true))
     }
 
     /// Counts rows of each directory table, for `directory show`.

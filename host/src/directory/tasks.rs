@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{DirError, Directory, Result};
+use super::{DirError, Directory, Result, Upsert};
 
 /// A unit of work for a person (or, later, a connector): grant or revoke an
 /// entitlement, or review a grant.
@@ -287,7 +287,7 @@ impl Directory<'_> {
             .optional()?)
     }
 
-    pub fn put_review_template(&self, t: &ReviewTemplate) -> Result<()> {
+    pub fn put_review_template(&self, t: &ReviewTemplate) -> Result<Upsert> {
         let valid = matches!(t.reviewer.as_str(), "manager" | "app_owner")
             || t.reviewer.starts_with("user:");
         if !valid {
@@ -296,12 +296,16 @@ impl Directory<'_> {
                 t.id, t.reviewer
             )));
         }
+        let upsert = Upsert::of(self.review_template(&t.id)?.as_ref(), t);
+        if upsert == Upsert::Unchanged {
+            return Ok(upsert);
+        }
         self.exec(
             "INSERT INTO review_templates (id, name, reviewer, fallback_reviewer, apps, description) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (id) DO UPDATE SET name = ?2, reviewer = ?3, fallback_reviewer = ?4, apps = ?5, description = ?6",
             params![t.id, t.name, t.reviewer, t.fallback_reviewer, t.apps.as_ref().map(|a| json!(a).to_string()), t.description],
         )?;
-        Ok(())
+        Ok(upsert)
     }
 
     /// Opens a campaign; records `campaign_created`.

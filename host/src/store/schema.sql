@@ -7,7 +7,7 @@ CREATE TABLE users (
     email        TEXT,
     display_name TEXT NOT NULL,
     username     TEXT,
-    status       TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled', 'inactive')),
+    status       TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled', 'inactive', 'deleted')),
     manager_id   TEXT,
     department   TEXT,
     title        TEXT,
