@@ -1,10 +1,18 @@
 //! A small JSON reader that keeps every value's line and column, refuses
 //! duplicate keys, and stops at [`MAX_DEPTH`] before it recurses further.
-//! Strings and numbers are decoded by `serde_json`.
+//! Strings are decoded by `serde_json`.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use super::tree::{
     Key, Located, MAX_DEPTH, MapBuilder, Node, Pos, Result, Value, check_string, number,
 };
+
+/// JSON's number syntax.
+static NUMBER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$").unwrap());
 
 /// Reads one JSON document.
 pub fn parse(text: &str) -> Result<Node> {
@@ -96,8 +104,9 @@ impl Parser<'_> {
                     self.at += 1;
                 }
                 let lexeme = &self.text[start..self.at];
-                serde_json::from_str::<serde_json::Number>(lexeme)
-                    .map_err(|_| Located::new(pos, format!("invalid number `{lexeme}`")))?;
+                if !NUMBER.is_match(lexeme) {
+                    return Err(Located::new(pos, format!("invalid number `{lexeme}`")));
+                }
                 Value::Number(number(pos, lexeme)?)
             }
             _ => self.word()?,

@@ -16,15 +16,16 @@ impl Str {
         if self.value.trim().is_empty() {
             return Err(Located::new(
                 self.pos,
-                format!("a {what} id cannot be blank"),
+                format!("{} id cannot be blank", a(what)),
             ));
         }
         if matches!(self.value.as_str(), "subject" | "all") {
             return Err(Located::new(
                 self.pos,
                 format!(
-                    "`{}` is a keyword in automations and cannot be a {what} id",
-                    self.value
+                    "`{}` is a keyword in automations and cannot be {} id",
+                    self.value,
+                    a(what)
                 ),
             ));
         }
@@ -58,7 +59,7 @@ impl<'n> Record<'n> {
         let Value::Map(entries) = &node.value else {
             return Err(Located::new(
                 node.pos,
-                format!("expected a {what} (a mapping), found {}", node.kind()),
+                format!("expected {} (a mapping), found {}", a(what), node.kind()),
             ));
         };
         if let Some((key, _)) = entries
@@ -68,8 +69,9 @@ impl<'n> Record<'n> {
             return Err(Located::new(
                 key.pos,
                 format!(
-                    "unknown field `{}` in a {what}; expected one of: {}",
+                    "unknown field `{}` in {}; expected one of: {}",
                     key.name,
+                    a(what),
                     allowed.join(", ")
                 ),
             ));
@@ -106,7 +108,7 @@ impl<'n> Record<'n> {
 
     pub fn required(&self, key: &str) -> Result<Str> {
         self.string(key)?
-            .ok_or_else(|| Located::new(self.pos, format!("a {} needs `{key}`", self.what)))
+            .ok_or_else(|| Located::new(self.pos, format!("{} needs `{key}`", a(self.what))))
     }
 
     /// A list field that may be absent.
@@ -140,13 +142,23 @@ impl<'n> Record<'n> {
             _ => Err(Located::new(
                 node.pos,
                 format!(
-                    "`{key}` in a {} must be a string, found {} (quote it)",
-                    self.what,
+                    "`{key}` in {} must be a string, found {} (quote it)",
+                    a(self.what),
                     node.kind()
                 ),
             )),
         }
     }
+}
+
+/// `a user`, `an account`.
+fn a(what: &str) -> String {
+    let article = if what.starts_with(['a', 'e', 'i', 'o']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {what}")
 }
 
 /// Refuses a second item with the same key.
