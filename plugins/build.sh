@@ -2,6 +2,7 @@
 # Builds the example plugins and copies them into OUTDIR (default:
 # examples/plugins at the repository root):
 #   risk-rust.wasm risk-python.wasm risk-js.wasm tracker.wasm hostile.wasm
+#   hostile-connector.wasm
 #
 #   plugins/build.sh [OUTDIR] [--rust-only]
 #
@@ -24,7 +25,7 @@ rust_only=0
 for arg in "$@"; do
     case "$arg" in
         --rust-only) rust_only=1 ;;
-        -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "build.sh: unknown option $arg" >&2; exit 2 ;;
         *) [ -z "$out" ] || { echo "build.sh: one OUTDIR only" >&2; exit 2; }; out=$arg ;;
     esac
@@ -44,7 +45,7 @@ report() {
         cp "$2" "$dest.tmp" && mv "$dest.tmp" "$dest"
     fi
     size=$(wc -c < "$dest")
-    printf '%-17s %6d KB  %s\n' "$1.wasm" $(((size + 1023) / 1024)) "$3"
+    printf '%-23s %6d KB  %s\n' "$1.wasm" $(((size + 1023) / 1024)) "$3"
 }
 # fresh OUTPUT SOURCE...: true when OUTPUT exists and is newer than every
 # SOURCE and every WIT file.
@@ -63,8 +64,8 @@ fi
 start=$(now)
 cargo build --quiet --release --target wasm32-wasip2 --manifest-path "$here/Cargo.toml"
 took=$(seconds "$start")
-for crate in risk-rust tracker hostile; do
-    report "$crate" "$target/${crate//-/_}.wasm" "rust (cargo, $took for all three)"
+for crate in risk-rust tracker hostile hostile-connector; do
+    report "$crate" "$target/${crate//-/_}.wasm" "rust (cargo, $took for all four)"
 done
 
 if [ "$rust_only" = 1 ]; then

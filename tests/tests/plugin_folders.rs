@@ -304,7 +304,8 @@ fn broken_files_are_reported_without_hiding_the_other_plugins() {
     std::fs::write(k.path().join("plugins/core.wasm"), b"\0asm\x01\0\0\0").unwrap();
     // A valid, empty component: it exports neither world.
     std::fs::write(k.path().join("plugins/empty.wasm"), b"\0asm\x0d\0\x01\0").unwrap();
-    // A second connector whose `info` gives the same name as the first.
+    // A second connector whose `info` gives the name of the first: a
+    // connector's name is its file's, so it is refused.
     k.add_plugin("tracker", "zz-tracker-copy");
 
     let list = k.json(&["plugins", "list"]);
@@ -328,7 +329,10 @@ fn broken_files_are_reported_without_hiding_the_other_plugins() {
         about("empty.wasm")
     );
     assert!(
-        about("zz-tracker-copy.wasm").contains("a plugin named `tracker` is already loaded"),
+        about("zz-tracker-copy.wasm").contains(
+            "its `info` gives the name `tracker`, but a connector's name is its file's name, \
+             `zz-tracker-copy`"
+        ),
         "{}",
         about("zz-tracker-copy.wasm")
     );

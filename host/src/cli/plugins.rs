@@ -34,6 +34,9 @@ pub fn plugins(env: &Env, cmd: PluginsCommand) -> anyhow::Result<Exit> {
         PluginsCommand::List => list(env, &plugins),
         PluginsCommand::Inspect { name } => {
             let entry = plugins.find(&name)?;
+            let entry = plugins
+                .with_info(entry)
+                .map_err(|why| crate::plugins::PluginError::new(&name, "load", why))?;
             let details = details(&plugins, &entry);
             if env.json {
                 render::json(&details);
@@ -46,7 +49,13 @@ pub fn plugins(env: &Env, cmd: PluginsCommand) -> anyhow::Result<Exit> {
 }
 
 fn list(env: &Env, plugins: &Plugins) -> anyhow::Result<Exit> {
-    let entries = plugins.list();
+    // A connector's version comes from its `info`: asked here (once per
+    // component, then remembered), never by a plain folder scan.
+    let entries: Vec<_> = plugins
+        .list()
+        .into_iter()
+        .map(|e| e.and_then(|e| plugins.with_info(e)))
+        .collect();
     if env.json {
         let shown: Vec<Json> = entries
             .iter()

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 use wasmtime::Store;
 
-use super::bindings::api::{self, Capability};
+use super::bindings::api;
 use super::bindings::types;
+use super::bounds;
 use super::sandbox::{self, HostState};
-use super::{
-    ActionSchema, ConnectorInfo, DirectoryAccess, Loaded, PluginError, Plugins, Pre, World,
-};
+use super::scratch;
+use super::{ConnectorInfo, DirectoryAccess, Loaded, PluginError, Plugins, Pre, World};
 
 /// A change of access for a connector's `grant` or `revoke`.
 pub struct AccessChange<'a> {
@@ -82,45 +82,6 @@ impl Plugins {
         self.info_of(&plugin)
     }
 
-    /// A connector's `info`, called once per loaded plugin.
-    pub(super) fn info_of(&self, plugin: &Arc<Loaded>) -> Result<ConnectorInfo, PluginError> {
-        if let Some(info) = plugin.info.get() {
-            return Ok(info.clone());
-        }
-        let info = self.connector(plugin, |store, c| c.call_info(store).map(Ok))?;
-        let info = ConnectorInfo {
-            name: info.name,
-            version: info.version,
-            description: info.description,
-            capabilities: info
-                .capabilities
-                .iter()
-                .map(|c| {
-                    match c {
-                        Capability::Sync => "sync",
-                        Capability::Provision => "provision",
-                        Capability::AccountProvisioning => "account-provisioning",
-                        Capability::Actions => "actions",
-                    }
-                    .to_string()
-                })
-                .collect(),
-            actions: info
-                .actions
-                .into_iter()
-                .map(|a| ActionSchema {
-                    name: a.name,
-                    description: a.description,
-                    arguments: serde_json::from_str(&a.arguments).unwrap_or(Json::Null),
-                })
-                .collect(),
-            account_schema: info
-                .account_schema
-                .and_then(|s| serde_json::from_str(&s).ok()),
-        };
-        Ok(plugin.info.get_or_init(|| info).clone())
-    }
-
     /// Connector `name` gives `change.user` the entitlement.
     pub fn grant(&self, name: &str, change: &AccessChange) -> Result<Json, PluginError> {
         self.change_access(name, change, true)
@@ -173,6 +134,14 @@ impl Plugins {
             idempotency_key: idempotency_key.to_string(),
         };
         let account = self.connector(&plugin, |store, c| c.call_create_account(store, &request))?;
+        for (what, value) in [("id", &account.id), ("login", &account.login)] {
+            bounds::at_most(
+                &format!("the account's {what}"),
+                value,
+                bounds::ACCOUNT_FIELD_MAX,
+            )
+            .map_err(|why| PluginError::new(name, "invalid-output", why))?;
+        }
         Ok(Account {
             profile: parse_output(&plugin, &account.profile)?,
             id: account.id,
@@ -204,7 +173,7 @@ impl Plugins {
     }
 
     /// Instantiates a connector and calls `f` on its exports.
-    fn connector<R>(
+    pub(super) fn connector<R>(
         &self,
         plugin: &Arc<Loaded>,
         f: impl FnOnce(&mut Store<HostState>, &api::Guest) -> wasmtime::Result<Result<R, types::Error>>,
@@ -229,9 +198,24 @@ impl Plugins {
             .runtimes
             .get(plugin.grants.limits.fuel.is_some())
             .map_err(|e| PluginError::new(&plugin.name, "load", e))?;
+        let over_quota = |when: &str| {
+            let dir = plugin.grants.scratch.as_deref()?;
+            let why = scratch::check(dir, &plugin.grants.limits).err()?;
+            Some(PluginError::new(
+                &plugin.name,
+                "limit",
+                format!("its scratch directory {why}{when}"),
+            ))
+        };
+        if let Some(e) = over_quota("; no call is made until room is made in it") {
+            return Err(e);
+        }
         let mut store = sandbox::store(runtime, plugin, directory)
             .map_err(|e| PluginError::new(&plugin.name, "load", e))?;
         let result = call(&mut store, &plugin.pre);
+        if let Some(e) = over_quota("; the call that did this fails") {
+            return Err(e);
+        }
         let state = store.data();
         if state.log_dropped > 0 {
             super::log_line(
@@ -248,8 +232,8 @@ impl Plugins {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(PluginError {
                 plugin: plugin.name.clone(),
-                message: state.scrub(&e.message),
-                code: e.code,
+                message: bounds::message(state.scrub(&e.message)),
+                code: bounds::code(e.code),
                 retryable: e.retryable,
             }),
             Err(trap) => Err(PluginError::new(

@@ -46,12 +46,22 @@ pub struct Found {
     pub world: Option<World>,
     pub imports: Vec<String>,
     pub exports: Vec<String>,
-    /// A connector's `info`, as JSON, once it has been asked.
-    pub info: Option<serde_json::Value>,
+    /// A connector's `info` (as JSON) or why it failed, once it has been
+    /// asked: remembered so that a connector whose `info` hangs costs its
+    /// timeout once per component and grant file, not once per command.
+    pub info: Option<Remembered>,
+}
+
+/// The outcome of a connector's `info`, for one grant file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Remembered {
+    /// [`super::Grants::fingerprint`] of the grants it ran under.
+    pub grants: String,
+    pub outcome: Result<serde_json::Value, String>,
 }
 
 impl Found {
-    /// The file name without `.wasm`.
+    /// The file name without `.wasm`: the plugin's name.
     pub fn stem(&self) -> String {
         self.path
             .file_stem()
@@ -67,11 +77,17 @@ pub struct Index {
     dirty: bool,
 }
 
+/// An index larger than this is not read (it is rebuilt): it can only have
+/// grown that big by a fault, and every command would read it.
+const INDEX_MAX: u64 = 16 << 20;
+
 impl Index {
     pub fn open(cache: &Path) -> Index {
         let path = cache.join("plugins.json");
-        let entries = std::fs::read(&path)
+        let entries = std::fs::metadata(&path)
             .ok()
+            .filter(|m| m.len() <= INDEX_MAX)
+            .and_then(|_| std::fs::read(&path).ok())
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
         Index {
@@ -141,9 +157,14 @@ impl Index {
         Ok(found)
     }
 
-    /// Remembers a connector's `info`.
-    pub fn set_info(&mut self, file: &Path, info: serde_json::Value) {
-        if let Some(entry) = self.entries.get_mut(file) {
+    /// Remembers the outcome of `found`'s `info`, unless the file has since
+    /// become another component.
+    pub fn set_info(&mut self, found: &Found, info: Remembered) {
+        let entry = self
+            .entries
+            .entry(found.path.clone())
+            .or_insert_with(|| found.clone());
+        if entry.sha256 == found.sha256 {
             entry.info = Some(info);
             self.dirty = true;
         }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::egress::HostPattern;
 use crate::config::parse_toml;
@@ -36,6 +37,8 @@ struct LimitsFile {
     input_kb: Option<u64>,
     output_kb: Option<u64>,
     log_kb: Option<u64>,
+    scratch_mb: Option<u64>,
+    scratch_files: Option<u64>,
 }
 
 /// Per-call limits.
@@ -48,6 +51,10 @@ pub struct Limits {
     pub input_bytes: usize,
     pub output_bytes: usize,
     pub log_bytes: usize,
+    /// The scratch directory's quota: bytes and entries (files, folders,
+    /// links) in it.
+    pub scratch_bytes: u64,
+    pub scratch_files: u64,
 }
 
 impl Default for Limits {
@@ -59,6 +66,8 @@ impl Default for Limits {
             input_bytes: 1 << 20,
             output_bytes: 1 << 20,
             log_bytes: 64 << 10,
+            scratch_bytes: 64 << 20,
+            scratch_files: 1000,
         }
     }
 }
@@ -74,8 +83,12 @@ pub struct Grants {
     pub file: Option<PathBuf>,
     pub allow_hosts: Vec<HostPattern>,
     pub secrets: BTreeMap<String, SecretSource>,
-    /// A private directory the plugin sees as `/scratch`.
+    /// A private directory the plugin sees as `/scratch`:
+    /// `SCRATCH_ROOT/NAME`, NAME being a valid plugin name.
     pub scratch: Option<PathBuf>,
+    /// The SHA-256 of the grant file (empty without one): what a
+    /// remembered `info` ran under.
+    pub fingerprint: String,
     /// `[config]`, as a JSON object.
     pub config: serde_json::Map<String, serde_json::Value>,
     pub limits: Limits,
@@ -83,13 +96,18 @@ pub struct Grants {
 
 impl Grants {
     /// Reads `path` (the plugin's `NAME.toml`); no file means no grants.
-    /// `scratch_root` is where scratch directories live.
+    /// `scratch_root` is where scratch directories live; `name` must be a
+    /// valid plugin name, so that its scratch directory is a child of it.
     pub fn load(path: &Path, name: &str, scratch_root: &Path) -> Result<Grants, String> {
+        if let Some(why) = super::bounds::name_problem(name) {
+            return Err(why);
+        }
         if !path.is_file() {
             return Ok(Grants::default());
         }
         let shown = path.display();
         let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+        let fingerprint = format!("{:x}", Sha256::digest(text.as_bytes()));
         let file: File = parse_toml(path, &text)?;
         let allow_hosts = file
             .allow_hosts
@@ -122,6 +140,10 @@ impl Grants {
             input_bytes: kb(l.input_kb, defaults.input_bytes),
             output_bytes: kb(l.output_kb, defaults.output_bytes),
             log_bytes: kb(l.log_kb, defaults.log_bytes),
+            scratch_bytes: l
+                .scratch_mb
+                .map_or(defaults.scratch_bytes, |m| m.saturating_mul(1 << 20)),
+            scratch_files: l.scratch_files.unwrap_or(defaults.scratch_files),
         };
         let config = serde_json::to_value(file.config)
             .ok()
@@ -132,6 +154,7 @@ impl Grants {
             allow_hosts,
             secrets,
             scratch: file.scratch.then(|| scratch_root.join(name)),
+            fingerprint,
             config,
             limits,
         })

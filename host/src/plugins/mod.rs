@@ -11,26 +11,29 @@
 //! connector declares.
 
 mod bindings;
+pub mod bounds;
 mod calls;
 mod discover;
 pub mod egress;
 pub mod grants;
 mod imports;
+mod info;
 mod runtime;
 mod sandbox;
 pub mod schema;
+mod scratch;
 mod stderr;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 pub use calls::{AccessChange, Account, Credential};
 pub use discover::{Found, World};
 pub use grants::Grants;
+pub use info::{ActionSchema, ConnectorInfo};
 
 use bindings::connector::ConnectorPluginPre as ConnectorPre;
 use bindings::function::FunctionPre;
@@ -58,7 +61,7 @@ pub struct PluginError {
 }
 
 impl PluginError {
-    fn new(plugin: &str, code: &str, message: impl Into<String>) -> PluginError {
+    pub(crate) fn new(plugin: &str, code: &str, message: impl Into<String>) -> PluginError {
         PluginError {
             plugin: plugin.to_string(),
             code: code.to_string(),
@@ -80,35 +83,6 @@ impl std::fmt::Display for PluginError {
 
 impl std::error::Error for PluginError {}
 
-/// A connector's `info`, as keystep keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConnectorInfo {
-    pub name: String,
-    pub version: String,
-    pub description: String,
-    pub capabilities: Vec<String>,
-    pub actions: Vec<ActionSchema>,
-    pub account_schema: Option<Json>,
-}
-
-impl ConnectorInfo {
-    pub fn can(&self, capability: &str) -> bool {
-        self.capabilities.iter().any(|c| c == capability)
-    }
-
-    pub fn action(&self, name: &str) -> Option<&ActionSchema> {
-        self.actions.iter().find(|a| a.name == name)
-    }
-}
-
-/// One custom action a connector offers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ActionSchema {
-    pub name: String,
-    pub description: String,
-    pub arguments: Json,
-}
-
 /// A plugin as `plugins list` shows it.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -126,8 +100,8 @@ pub struct Loaded {
     pub grants: Grants,
     egress: Option<Egress>,
     pre: Pre,
-    /// A connector's `info`, asked once.
-    info: OnceLock<ConnectorInfo>,
+    /// A connector's `info` (or why it failed), asked once.
+    info: OnceLock<Result<ConnectorInfo, PluginError>>,
 }
 
 enum Pre {
@@ -183,57 +157,70 @@ impl Plugins {
         )
     }
 
-    /// Every plugin in the folders. The first of two plugins with the same
-    /// name wins; the second is reported as an error.
+    /// Every plugin in the folders, without calling any. The first of two
+    /// plugins with the same name wins; the second is reported as an error.
     pub fn list(&self) -> Vec<Result<Entry, String>> {
         let mut index = Index::open(&self.cache);
         let mut seen: HashMap<String, PathBuf> = HashMap::new();
-        let mut out = Vec::new();
-        for found in index.scan(&self.dirs) {
-            let entry = found.and_then(|found| {
-                let world = found.world.ok_or_else(|| {
-                    format!(
-                        "{}: exports neither `{}` (a connector) nor `{}` (a function)",
-                        found.path.display(),
-                        discover::CONNECTOR_EXPORT,
-                        discover::FUNCTION_EXPORT
-                    )
-                })?;
-                let info = match (world, &found.info) {
-                    (World::Function, _) => None,
-                    (World::Connector, Some(info)) => serde_json::from_value(info.clone()).ok(),
-                    (World::Connector, None) => {
-                        let info = self.read_info(&found).map_err(|e| e.to_string())?;
-                        index
-                            .set_info(&found.path, serde_json::to_value(&info).unwrap_or_default());
-                        Some(info)
-                    }
-                };
-                let name = info
-                    .as_ref()
-                    .map(|i: &ConnectorInfo| i.name.clone())
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| found.stem());
-                if let Some(first) = seen.get(&name) {
-                    return Err(format!(
-                        "{}: a plugin named `{name}` is already loaded from {}",
-                        found.path.display(),
-                        first.display()
-                    ));
-                }
-                seen.insert(name.clone(), found.path.clone());
-                Ok(Entry {
-                    grants: self.grants_for(&found, &name),
-                    name,
-                    found,
-                    info,
-                })
-            });
-            out.push(entry);
-        }
+        let out: Vec<_> = index
+            .scan(&self.dirs)
+            .into_iter()
+            .map(|found| found.and_then(|found| self.entry(found, &mut seen)))
+            .collect();
         index.save();
         *self.listing.lock().unwrap() = out.clone();
         out
+    }
+
+    /// `found` as a plugin: its name is its file's stem, which must be a
+    /// valid name not taken by an earlier file.
+    fn entry(&self, found: Found, seen: &mut HashMap<String, PathBuf>) -> Result<Entry, String> {
+        let shown = found.path.display();
+        if found.world.is_none() {
+            return Err(format!(
+                "{shown}: exports neither `{}` (a connector) nor `{}` (a function)",
+                discover::CONNECTOR_EXPORT,
+                discover::FUNCTION_EXPORT
+            ));
+        }
+        let name = found.stem();
+        if let Some(why) = bounds::name_problem(&name) {
+            return Err(format!("{shown}: {why}; rename the file"));
+        }
+        if let Some(first) = seen.get(&name) {
+            return Err(format!(
+                "{shown}: a plugin named `{name}` is already loaded from {}",
+                first.display()
+            ));
+        }
+        seen.insert(name.clone(), found.path.clone());
+        let grants = self.grants_for(&found, &name);
+        let info = match (&found.info, &grants) {
+            (Some(known), Ok(g)) if known.grants == g.fingerprint => known
+                .outcome
+                .as_ref()
+                .ok()
+                .and_then(|i| serde_json::from_value(i.clone()).ok()),
+            _ => None,
+        };
+        Ok(Entry {
+            grants,
+            name,
+            found,
+            info,
+        })
+    }
+
+    /// `entry` with its `info`, asked if need be (connectors only); an
+    /// error says why the connector cannot be used.
+    pub fn with_info(&self, mut entry: Entry) -> Result<Entry, String> {
+        if entry.found.world == Some(World::Connector) && entry.info.is_none() {
+            let info = self
+                .connector_info(&entry.name)
+                .map_err(|e| format!("{}: {}", entry.found.path.display(), e.message))?;
+            entry.info = Some(info);
+        }
+        Ok(entry)
     }
 
     /// Whether `entry`'s compiled form is in the cache. Asks an engine for
@@ -303,6 +290,10 @@ impl Plugins {
             .grants
             .map_err(|e| PluginError::new(name, "load", e))?;
         let loaded = self.load_found(name, entry.found, grants)?;
+        if world == World::Connector {
+            // A connector whose `info` fails or lies is not used at all.
+            self.info_of(&loaded)?;
+        }
         self.by_name
             .lock()
             .unwrap()
@@ -361,29 +352,11 @@ impl Plugins {
             pre,
             info: OnceLock::new(),
         });
-        if let Some(info) = loaded
-            .found
-            .info
-            .clone()
-            .and_then(|i| serde_json::from_value(i).ok())
-        {
-            let _ = loaded.info.set(info);
-        }
         self.loaded
             .lock()
             .unwrap()
             .insert(loaded.found.path.clone(), loaded.clone());
         Ok(loaded)
-    }
-
-    /// Calls a connector's `info` (used once, then kept in the index).
-    fn read_info(&self, found: &Found) -> Result<ConnectorInfo, PluginError> {
-        let name = found.stem();
-        let grants = self
-            .grants_for(found, &name)
-            .map_err(|e| PluginError::new(&name, "load", e))?;
-        let loaded = self.load_found(&name, found.clone(), grants)?;
-        self.info_of(&loaded)
     }
 }
 

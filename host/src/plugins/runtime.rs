@@ -18,6 +18,13 @@ use super::sandbox::HostState;
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// Per call (one component instance): core instances, linear memories and
+/// tables. The pool reserves this much per component, and each call's
+/// store is held to it.
+pub const MAX_CORE_INSTANCES: u32 = 64;
+pub const MAX_MEMORIES: u32 = 16;
+pub const MAX_TABLES: u32 = 32;
+
 /// An engine and the linker holding every import a plugin may use.
 pub struct Runtime {
     pub engine: Engine,
@@ -52,9 +59,9 @@ impl Runtime {
             .total_memories(400)
             .total_tables(800)
             .total_stacks(200)
-            .max_memories_per_component(16)
-            .max_tables_per_component(32)
-            .max_core_instances_per_component(64)
+            .max_memories_per_component(MAX_MEMORIES)
+            .max_tables_per_component(MAX_TABLES)
+            .max_core_instances_per_component(MAX_CORE_INSTANCES)
             .max_component_instance_size(1 << 20)
             .max_core_instance_size(4 << 20)
             .table_elements(200_000)
@@ -92,28 +99,44 @@ impl Runtime {
         cache: &Path,
     ) -> Result<(Component, bool), String> {
         let artifact = self.artifact_path(sha256, cache);
-        if artifact.is_file() {
-            // SAFETY: the file was written by `Component::serialize` of an
-            // engine with this compatibility hash (it is in the name), into
-            // keystep's own cache directory.
-            if let Ok(c) = unsafe { Component::deserialize_file(&self.engine, &artifact) } {
-                return Ok((c, true));
-            }
+        if let Some(component) = self.verified(&artifact) {
+            return Ok((component, true));
         }
         let bytes =
             std::fs::read(wasm).map_err(|e| format!("cannot read {}: {e}", wasm.display()))?;
         let component = Component::new(&self.engine, &bytes)
             .map_err(|e| format!("{} is not a valid component: {e:#}", wasm.display()))?;
         if let Ok(serialized) = component.serialize() {
-            // A cache that cannot be written only costs speed.
-            let _ = crate::files::write_atomically(&artifact, &serialized);
+            // The digest is written last: an artifact without one is never
+            // loaded. A cache that cannot be written only costs speed.
+            let digest = format!("{:x}", Sha256::digest(&serialized));
+            let _ = crate::files::write_atomically(&artifact, &serialized).and_then(|()| {
+                crate::files::write_atomically(&digest_path(&artifact), digest.as_bytes())
+            });
         }
         Ok((component, false))
     }
 
+    /// The artifact at `artifact`, if it is the one this host wrote: its
+    /// bytes must hash to the digest recorded beside it when it was written.
+    /// A changed artifact (or digest) is compiled again, never loaded.
+    fn verified(&self, artifact: &Path) -> Option<Component> {
+        let recorded = std::fs::read_to_string(digest_path(artifact)).ok()?;
+        let bytes = std::fs::read(artifact).ok()?;
+        if format!("{:x}", Sha256::digest(&bytes)) != recorded.trim() {
+            return None;
+        }
+        // SAFETY: these bytes were written by `Component::serialize` of an
+        // engine with this compatibility hash (it is in the name), as their
+        // digest shows; they are checked in memory, so they cannot change
+        // between the check and the load.
+        unsafe { Component::deserialize(&self.engine, &bytes) }.ok()
+    }
+
     /// Whether a compiled artifact for this component is cached.
     pub fn is_cached(&self, sha256: &str, cache: &Path) -> bool {
-        self.artifact_path(sha256, cache).is_file()
+        let artifact = self.artifact_path(sha256, cache);
+        artifact.is_file() && digest_path(&artifact).is_file()
     }
 
     fn artifact_path(&self, sha256: &str, cache: &Path) -> PathBuf {
@@ -125,6 +148,11 @@ impl Runtime {
         let engine_hash = std::hash::Hasher::finish(&engine_hash);
         cache.join(format!("{sha256}-{engine_hash:016x}.cwasm"))
     }
+}
+
+/// Where the digest of `artifact` is recorded.
+fn digest_path(artifact: &Path) -> PathBuf {
+    artifact.with_extension("cwasm.sha256")
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is gone.

@@ -14,7 +14,7 @@ use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{directory, host, types};
-use super::runtime::{EPOCH_TICK, Runtime};
+use super::runtime::{self, EPOCH_TICK, Runtime};
 use super::stderr::Tail;
 use super::{DirectoryAccess, Loaded};
 
@@ -46,33 +46,64 @@ impl WasiView for HostState {
     }
 }
 
-/// Enforces the memory limit, and remembers that it did.
+/// Enforces the memory limit over the whole call: the sum of every linear
+/// memory and table of the instance (a component may hold several), not
+/// each one alone. Remembers that it did.
 struct Limiter {
     memory_bytes: usize,
+    /// Bytes of memories and tables so far.
+    used: usize,
     exceeded: bool,
+}
+
+/// What a table element is counted as: a pointer.
+const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
+
+impl Limiter {
+    /// Grows the total by `to - from` bytes, if it stays within the limit.
+    fn grow(&mut self, from: usize, to: usize) -> wasmtime::Result<bool> {
+        let total = (self.used - from.min(self.used)).saturating_add(to);
+        if total > self.memory_bytes {
+            self.exceeded = true;
+            return Err(wasmtime::Error::msg("memory limit reached"));
+        }
+        self.used = total;
+        Ok(true)
+    }
 }
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
-            self.exceeded = true;
-            return Err(wasmtime::Error::msg("memory limit reached"));
-        }
-        Ok(true)
+        self.grow(current, desired)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+        self.grow(
+            current.saturating_mul(TABLE_ELEMENT_BYTES),
+            desired.saturating_mul(TABLE_ELEMENT_BYTES),
+        )
+    }
+
+    fn instances(&self) -> usize {
+        runtime::MAX_CORE_INSTANCES as usize
+    }
+
+    fn memories(&self) -> usize {
+        runtime::MAX_MEMORIES as usize
+    }
+
+    fn tables(&self) -> usize {
+        runtime::MAX_TABLES as usize
     }
 }
 
@@ -105,6 +136,7 @@ pub fn store(
         table: ResourceTable::new(),
         limiter: Limiter {
             memory_bytes: limits.memory_bytes,
+            used: 0,
             exceeded: false,
         },
         stderr,

@@ -1,0 +1,165 @@
+//! A connector's `info`: asked once per component and grant file, checked
+//! (its name is the file's, its strings are bounded), and remembered in the
+//! index, failures too, so that a connector whose `info` hangs or lies
+//! costs its timeout once, not once per command.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use super::bindings::api::{self, Capability};
+use super::bounds::{self, at_most};
+use super::discover::{Index, Remembered};
+use super::{Loaded, PluginError, Plugins};
+
+/// A connector's `info`, as keystep keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectorInfo {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub capabilities: Vec<String>,
+    pub actions: Vec<ActionSchema>,
+    pub account_schema: Option<Json>,
+}
+
+impl ConnectorInfo {
+    pub fn can(&self, capability: &str) -> bool {
+        self.capabilities.iter().any(|c| c == capability)
+    }
+
+    pub fn action(&self, name: &str) -> Option<&ActionSchema> {
+        self.actions.iter().find(|a| a.name == name)
+    }
+}
+
+/// One custom action a connector offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionSchema {
+    pub name: String,
+    pub description: String,
+    pub arguments: Json,
+}
+
+impl Plugins {
+    /// A loaded connector's `info`: from this process, else from the index
+    /// (if asked before under the same grant file), else asked now and
+    /// remembered, whether it worked or not.
+    pub(super) fn info_of(&self, plugin: &Arc<Loaded>) -> Result<ConnectorInfo, PluginError> {
+        plugin
+            .info
+            .get_or_init(|| {
+                let fail = |why: String| PluginError::new(&plugin.name, "load", why);
+                if let Some(known) = plugin.found.info.as_ref()
+                    && known.grants == plugin.grants.fingerprint
+                {
+                    return match &known.outcome {
+                        Ok(info) => serde_json::from_value(info.clone())
+                            .map_err(|e| fail(format!("remembered info: {e}"))),
+                        Err(why) => Err(fail(format!(
+                            "{why} (remembered: its `info` is not asked again until the \
+                             component or its grant file changes)"
+                        ))),
+                    };
+                }
+                let asked = self.ask_info(plugin);
+                let outcome = match &asked {
+                    Ok(info) => Ok(serde_json::to_value(info).unwrap_or_default()),
+                    Err(e) => Err(e.message.clone()),
+                };
+                let mut index = Index::open(&self.cache);
+                let grants = plugin.grants.fingerprint.clone();
+                index.set_info(&plugin.found, Remembered { grants, outcome });
+                index.save();
+                asked.map_err(|e| fail(e.message))
+            })
+            .clone()
+    }
+
+    /// Calls `info` and checks what it says.
+    fn ask_info(&self, plugin: &Arc<Loaded>) -> Result<ConnectorInfo, PluginError> {
+        let info = self.connector(plugin, |store, c| c.call_info(store).map(Ok))?;
+        let info = checked(info).map_err(|why| {
+            PluginError::new(
+                &plugin.name,
+                "load",
+                format!("its `info` is refused: {why}"),
+            )
+        })?;
+        if info.name != plugin.name {
+            return Err(PluginError::new(
+                &plugin.name,
+                "load",
+                format!(
+                    "its `info` gives the name `{}`, but a connector's name is its file's \
+                     name, `{}`: rename the file or correct the connector",
+                    bounds::shorten(&info.name, bounds::NAME_MAX),
+                    plugin.name
+                ),
+            ));
+        }
+        Ok(info)
+    }
+}
+
+/// `info` as keystep keeps it, if every string in it is within bounds.
+fn checked(info: api::ConnectorInfo) -> Result<ConnectorInfo, String> {
+    at_most("info.name", &info.name, bounds::NAME_MAX)?;
+    at_most("info.version", &info.version, bounds::VERSION_MAX)?;
+    at_most(
+        "info.description",
+        &info.description,
+        bounds::DESCRIPTION_MAX,
+    )?;
+    if info.actions.len() > bounds::ACTIONS_MAX {
+        return Err(format!(
+            "it declares {} actions, over the limit of {}",
+            info.actions.len(),
+            bounds::ACTIONS_MAX
+        ));
+    }
+    let mut actions = Vec::new();
+    for a in info.actions {
+        at_most("an action's name", &a.name, bounds::NAME_MAX)?;
+        let what = format!("action `{}`", a.name);
+        at_most(
+            &format!("{what}: description"),
+            &a.description,
+            bounds::DESCRIPTION_MAX,
+        )?;
+        at_most(
+            &format!("{what}: arguments"),
+            &a.arguments,
+            bounds::SCHEMA_MAX,
+        )?;
+        actions.push(ActionSchema {
+            arguments: serde_json::from_str(&a.arguments).unwrap_or(Json::Null),
+            name: a.name,
+            description: a.description,
+        });
+    }
+    if let Some(schema) = &info.account_schema {
+        at_most("info.account-schema", schema, bounds::SCHEMA_MAX)?;
+    }
+    Ok(ConnectorInfo {
+        name: info.name,
+        version: info.version,
+        description: info.description,
+        capabilities: info.capabilities.iter().map(capability).collect(),
+        actions,
+        account_schema: info
+            .account_schema
+            .and_then(|s| serde_json::from_str(&s).ok()),
+    })
+}
+
+fn capability(c: &Capability) -> String {
+    match c {
+        Capability::Sync => "sync",
+        Capability::Provision => "provision",
+        Capability::AccountProvisioning => "account-provisioning",
+        Capability::Actions => "actions",
+    }
+    .to_string()
+}
