@@ -251,6 +251,14 @@ fn offboarding_end_to_end() {
         follow["output"]["remove_sso"]["revoked"],
         serde_json::json!([])
     );
+    // The same step does revoke Okta from someone who still holds it: its
+    // selector matches, so the empty list above means "nothing left".
+    let (code, grace) = k.run_json("offboarding-follow-up", r#"{"user_id": "u-grace"}"#);
+    assert_eq!(code, 0, "{grace}");
+    assert_eq!(
+        grace["run"]["outputs"]["remove_sso"]["revoked"],
+        serde_json::json!(["okta:user"])
+    );
     assert_eq!(
         k.json(&["directory", "show", "u-ada"])["user"]["status"],
         "inactive"
@@ -280,10 +288,13 @@ fn role_change_honours_its_trigger_condition() {
         serde_json::json!({"user_id": "u-whit", "old_user": whit, "new_user": whit}).to_string();
     let out = k.json(&["run", "role-change", "--input", &same]);
     assert_eq!(out["started"], false);
+    assert_eq!(k.count("SELECT count(*) FROM runs"), 0, "nothing started");
+    assert_eq!(k.count("SELECT count(*) FROM step_attempts"), 0);
     let input =
         serde_json::json!({"user_id": "u-whit", "old_user": whit, "new_user": moved}).to_string();
     let history = k.json(&["run", "role-change", "--input", &input]);
     assert_eq!(history["run"]["state"], "succeeded");
+    assert_eq!(k.count("SELECT count(*) FROM runs"), 1);
     assert_eq!(
         history["run"]["outputs"]["old_team"]["revoked"],
         serde_json::json!(["jira:security-team"])
