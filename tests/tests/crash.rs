@@ -116,8 +116,9 @@ fn kill_9_at_many_points_loses_no_run_and_repeats_no_change() {
         ]);
     }
 
-    // Each step holds its transaction open for 40 ms, so kills land inside
-    // transactions as well as between them. Kill delays sweep 5..=200 ms.
+    // The hook holds each step's transaction open for 40 ms and waits 40 ms
+    // after it, so kills land inside transactions as well as between them.
+    // Kill delays sweep 5..=200 ms.
     let mut landings: Vec<Landing> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(240);
     let mut delay_ms = 5;
