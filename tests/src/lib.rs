@@ -42,16 +42,18 @@ pub fn attempts(history: &Json) -> Vec<Json> {
 }
 
 /// Seconds from `earlier` to `later`, two timestamps as the store writes
-/// them (RFC 3339, milliseconds); SQLite does the date arithmetic.
+/// them (RFC 3339, milliseconds); SQLite does the date arithmetic, rounded
+/// to the millisecond the timestamps carry.
 pub fn seconds_between(earlier: &str, later: &str) -> f64 {
-    rusqlite::Connection::open_in_memory()
+    let ms: i64 = rusqlite::Connection::open_in_memory()
         .unwrap()
         .query_row(
-            "SELECT (julianday(?2) - julianday(?1)) * 86400.0",
+            "SELECT CAST(round((julianday(?2) - julianday(?1)) * 86400000.0) AS INTEGER)",
             [earlier, later],
             |r| r.get(0),
         )
-        .unwrap_or_else(|e| panic!("not timestamps: {earlier:?}, {later:?}: {e}"))
+        .unwrap_or_else(|e| panic!("not timestamps: {earlier:?}, {later:?}: {e}"));
+    ms as f64 / 1000.0
 }
 
 /// How long a step attempt of a run history took, from its stored start

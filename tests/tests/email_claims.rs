@@ -76,7 +76,7 @@ fn without_a_port_the_default_follows_tls() {
 fn refusing(reply: &'static str) -> Stub {
     Stub::serve("127.0.0.1:0", move |_, stream| {
         let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut say = |s: &mut TcpStream, line: &str| {
+        let say = |s: &mut TcpStream, line: &str| {
             let _ = s.write_all(format!("{line}\r\n").as_bytes());
         };
         say(stream, "220 stub ESMTP");
