@@ -330,10 +330,23 @@ fn human_output_shows_each_step() {
         list.starts_with("ID") && list.contains("offboarding") && list.contains("waiting"),
         "{list}"
     );
+    // Each attempt with its resolved input and its output, in order.
     let show = k.ok(&["runs", "show", "1"]);
+    let revoke: Vec<&str> = show
+        .lines()
+        .skip_while(|l| !l.starts_with("✓ revoke (revoke_entitlements) attempt 1  succeeded"))
+        .take(4)
+        .map(str::trim)
+        .collect();
+    assert_eq!(revoke.len(), 4, "{show}");
+    assert!(revoke[1].starts_with("started   "), "{show}");
+    assert_eq!(
+        revoke[2],
+        r#"input     {"entitlements":"all","exclude":["okta:user"],"user":"subject"}"#
+    );
     assert!(
-        show.contains("revoke (revoke_entitlements) attempt 1  succeeded")
-            && show.contains("input"),
+        revoke[3].starts_with(r#"output    {"connector":[],"excluded":["okta:user"],"#)
+            && revoke[3].contains(r#""revoked":["aws:app-access","aws:prod-readonly","github:member","jira:user"]"#),
         "{show}"
     );
 }
