@@ -2,6 +2,7 @@
 //! directory and drives the real `keystep` binary in it, as a user would.
 
 mod servers;
+mod stub;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -10,6 +11,7 @@ use std::sync::{Mutex, OnceLock};
 use serde_json::Value as Json;
 
 pub use servers::*;
+pub use stub::Stub;
 
 /// The step ids of a run history's attempts (`runs show --json`), in order.
 pub fn step_ids(history: &Json) -> Vec<String> {
@@ -39,6 +41,42 @@ pub fn attempts(history: &Json) -> Vec<Json> {
         .collect()
 }
 
+/// Seconds from `earlier` to `later`, two timestamps as the store writes
+/// them (RFC 3339, milliseconds); SQLite does the date arithmetic, rounded
+/// to the millisecond the timestamps carry.
+pub fn seconds_between(earlier: &str, later: &str) -> f64 {
+    let ms: i64 = rusqlite::Connection::open_in_memory()
+        .unwrap()
+        .query_row(
+            "SELECT CAST(round((julianday(?2) - julianday(?1)) * 86400000.0) AS INTEGER)",
+            [earlier, later],
+            |r| r.get(0),
+        )
+        .unwrap_or_else(|e| panic!("not timestamps: {earlier:?}, {later:?}: {e}"));
+    ms as f64 / 1000.0
+}
+
+/// How long a step attempt of a run history took, from its stored start
+/// and finish.
+pub fn attempt_seconds(step: &Json) -> f64 {
+    let at = |key: &str| {
+        step[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {key}: {step}"))
+            .to_string()
+    };
+    seconds_between(&at("started_at"), &at("finished_at"))
+}
+
+/// Asserts `low <= seconds < high`: a gap that is the point of a test,
+/// with a generous upper bound for a loaded machine.
+pub fn assert_between(seconds: f64, low: f64, high: f64, what: &str) {
+    assert!(
+        (low..high).contains(&seconds),
+        "{what}: {seconds:.3} s, expected at least {low} s and under {high} s"
+    );
+}
+
 /// The steps of `examples/automations/offboarding.yaml`.
 pub const OFFBOARDING_STEPS: [&str; 10] = [
     "disable",
@@ -61,7 +99,9 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `keystep` binary of this build profile, built once per test process.
+/// The `keystep` binary of this build profile, built once per test process
+/// with the `test-hooks` feature (the crash tests' hook, which release
+/// builds leave out).
 pub fn keystep_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -78,6 +118,7 @@ pub fn keystep_bin() -> &'static Path {
         let mut build = Command::new(cargo);
         build
             .args(["build", "--quiet", "-p", "keystep", "--bin", "keystep"])
+            .args(["--features", "test-hooks"])
             .current_dir(repo());
         if release {
             build.arg("--release");

@@ -1,7 +1,10 @@
 //! Durability under real `kill -9`: runs that pass directory steps and a
 //! durable wait are driven by two racing processes that are killed at many
-//! points, during step transactions and between them, until done. No run may be lost, no directory
-//! change may happen twice, and history shows each step once, succeeded.
+//! points until done. Each kill must be our SIGKILL, and the test hook's
+//! marks show where it landed: inside step transactions and between them.
+//! No run may be lost, no directory change may happen twice, and history
+//! shows each step once, succeeded. (Effect steps join with the concurrent
+//! engine.)
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -42,12 +45,56 @@ steps:
 "#;
 const STEPS: i64 = 8;
 
-fn kill9(pid: u32) {
-    let status = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+const SIGKILL: i32 = 9;
+
+/// Where a `kill -9` landed, from the last mark the test hook wrote on the
+/// killed process's stderr (`in ACTOR` when a step's transaction opened,
+/// `out ACTOR` when it was over; the actor is `run ID/STEP/ATTEMPT`).
+#[derive(Debug, PartialEq)]
+enum Landing {
+    /// Before the process opened any step's transaction.
+    BeforeAnyStep,
+    /// Inside the transaction of this step (its id).
+    InStep(String),
+    /// After a step's transaction, before the next one (waiting for the
+    /// write lock, choosing runs, resolving inputs).
+    BetweenSteps,
+}
+
+fn landing(stderr: &str) -> Landing {
+    let last = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("keystep-test-hook: "))
+        .last();
+    match last.and_then(|m| m.split_once(' ')) {
+        None => Landing::BeforeAnyStep,
+        Some(("in", actor)) => {
+            let step = actor.split('/').nth(1).expect("run ID/STEP/ATTEMPT");
+            Landing::InStep(step.to_string())
+        }
+        Some(("out", _)) => Landing::BetweenSteps,
+        Some(other) => panic!("unknown test-hook mark {other:?}"),
+    }
+}
+
+/// Kills `child` with SIGKILL unless it has ended; returns where the kill
+/// landed, or `None` if the process ended by itself (which must be a
+/// success). Any other end, a signal other than SIGKILL among them, fails.
+fn kill_9(mut child: std::process::Child) -> Option<Landing> {
+    use std::os::unix::process::ExitStatusExt;
+    if child.try_wait().unwrap().is_none() {
+        child.kill().unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match out.status.signal() {
+        Some(SIGKILL) => Some(landing(&stderr)),
+        Some(other) => panic!("resume died of signal {other}, not our SIGKILL:\n{stderr}"),
+        None => {
+            assert!(out.status.success(), "resume failed: {:?}\n{stderr}", out.status);
+            None
+        }
+    }
 }
 
 #[test]
@@ -69,9 +116,10 @@ fn kill_9_at_many_points_loses_no_run_and_repeats_no_change() {
         ]);
     }
 
-    // Each step holds its transaction open for 40 ms, so kills land inside
-    // transactions as well as between them. Kill delays sweep 5..=200 ms.
-    let mut kills = 0;
+    // The hook holds each step's transaction open for 40 ms and waits 40 ms
+    // after it, so kills land inside transactions as well as between them.
+    // Kill delays sweep 5..=200 ms.
+    let mut landings: Vec<Landing> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(240);
     let mut delay_ms = 5;
     while k
@@ -80,8 +128,15 @@ fn kill_9_at_many_points_loses_no_run_and_repeats_no_change() {
     {
         assert!(
             Instant::now() < deadline,
-            "runs did not finish; {kills} kills"
+            "runs did not finish; {} kills",
+            landings.len()
         );
+        if landings.len() >= 80 {
+            // Enough kills: let the rest finish undisturbed.
+            std::thread::sleep(Duration::from_millis(350));
+            k.ok(&["runs", "resume"]);
+            continue;
+        }
         // Two processes resume at once, racing for the same runs.
         let children: Vec<_> = (0..2)
             .map(|_| {
@@ -94,31 +149,38 @@ fn kill_9_at_many_points_loses_no_run_and_repeats_no_change() {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(delay_ms));
-        for mut child in children {
-            if child.try_wait().unwrap().is_none() {
-                kill9(child.id());
-                kills += 1;
-            }
-            let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success() || out.status.code().is_none(),
-                "resume failed: {:?}\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        landings.extend(children.into_iter().filter_map(kill_9));
         delay_ms = if delay_ms >= 200 { 5 } else { delay_ms + 15 };
-        if kills >= 80 {
-            // Enough kills: let the rest finish undisturbed.
-            std::thread::sleep(Duration::from_millis(350));
-            k.ok(&["runs", "resume"]);
+    }
+
+    // Where the kills landed: inside step transactions (of several kinds of
+    // step) and between them.
+    let inside: Vec<&str> = landings
+        .iter()
+        .filter_map(|l| match l {
+            Landing::InStep(step) => Some(step.as_str()),
+            _ => None,
+        })
+        .collect();
+    let between = landings.iter().filter(|l| **l == Landing::BetweenSteps).count();
+    let before = landings.iter().filter(|l| **l == Landing::BeforeAnyStep).count();
+    let mut per_step: Vec<(&str, usize)> = Vec::new();
+    for step in &inside {
+        match per_step.iter_mut().find(|(s, _)| s == step) {
+            Some((_, n)) => *n += 1,
+            None => per_step.push((step, 1)),
         }
     }
-    assert!(
-        kills >= 20,
-        "only {kills} kills landed; the test did not exercise crashes"
+    eprintln!(
+        "{} kill -9s: {} inside a step's transaction {per_step:?}, {between} between steps, \
+         {before} before any step",
+        landings.len(),
+        inside.len()
     );
-    eprintln!("{kills} kill -9s");
+    assert!(
+        inside.len() >= 10 && between >= 5 && per_step.len() >= 3,
+        "too few kills landed where they matter: {landings:?}"
+    );
 
     // Every run finished, each step exactly once, succeeded, no failed attempt.
     assert_eq!(

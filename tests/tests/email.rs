@@ -6,7 +6,9 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use keystep_tests::{Keystep, SMTP_USER, SmtpServer, attempts, closed_port};
+use keystep_tests::{
+    Keystep, SMTP_USER, SmtpServer, assert_between, attempt_seconds, attempts, closed_port,
+};
 use serde_json::{Value as Json, json};
 
 const PASSWORD: &str = "smtp-test-password";
@@ -226,8 +228,13 @@ fn a_refused_recipient_fails_the_step_for_good_and_nothing_is_delivered() {
         [json!({"step_id": "mail", "attempt": 1, "state": "failed", "retryable": false})]
     );
     let error = step_error(&history, 0);
-    assert!(error.contains("550"), "{error}");
-    assert!(error.contains("5.1.1 no such user"), "{error}");
+    assert_eq!(
+        error,
+        format!(
+            "SMTP server localhost:{}: permanent error (550): 5.1.1 no such user",
+            server.port()
+        )
+    );
     assert_eq!(
         history["run"]["error"],
         format!("step `mail` failed: {error}")
@@ -249,10 +256,12 @@ fn a_wrong_password_is_a_535_error_that_is_not_retried() {
         [json!({"step_id": "mail", "attempt": 1, "state": "failed", "retryable": false})]
     );
     let error = step_error(&history, 0);
-    assert!(error.contains("535"), "{error}");
-    assert!(
-        error.contains("5.7.8 Authentication credentials invalid"),
-        "{error}"
+    assert_eq!(
+        error,
+        format!(
+            "SMTP server localhost:{}: permanent error (535): 5.7.8 Authentication credentials invalid",
+            server.port()
+        )
     );
     assert!(!error.contains("not-the-password"), "{error}");
     assert_eq!(server.messages(), Vec::<Json>::new());
@@ -324,6 +333,12 @@ fn a_server_that_never_greets_times_out_retryably() {
     );
     let error = step_error(&history, 0);
     assert!(error.to_lowercase().contains("timed out"), "{error}");
+    assert_between(
+        attempt_seconds(&history["steps"][0]),
+        1.0,
+        10.0,
+        "an attempt against a server that never greets (timeout_ms = 1000)",
+    );
 }
 
 #[test]
@@ -478,6 +493,24 @@ fn a_dry_run_shows_the_mail_and_sends_nothing() {
     ]);
     assert!(text.contains("would send this email"), "{text}");
     assert_eq!(server.messages(), Vec::<Json>::new());
-    assert!(!k.path().join(".keystep/outbox").exists());
     assert_eq!(k.count("SELECT count(*) FROM runs"), 0);
+
+    // Without [smtp] a real run writes to the outbox; a dry run does not.
+    std::fs::remove_file(k.path().join("keystep.toml")).unwrap();
+    let out = k.json(&[
+        "run",
+        "notify",
+        "--dry-run",
+        "--input",
+        r#"{"user_id": "u-ada"}"#,
+    ]);
+    assert_eq!(
+        out["runs"][0]["run"]["outputs"]["notify"]["dry_run"],
+        "would send this email"
+    );
+    assert!(!k.path().join(".keystep/outbox").exists());
+    let (code, history) = k.run_json("notify", r#"{"user_id": "u-ada"}"#);
+    assert_eq!(code, 0, "{history}");
+    assert_eq!(history["run"]["outputs"]["notify"]["via"], "outbox");
+    assert!(k.path().join(".keystep/outbox").is_dir());
 }

@@ -2,7 +2,9 @@
 //! `run_automation` (waiting, cycles, depth), cancel, resume, pinning, exit
 //! codes and dry runs.
 
-use keystep_tests::{Keystep, OFFBOARDING_STEPS, step_ids};
+use keystep_tests::{
+    Keystep, OFFBOARDING_STEPS, assert_between, attempt_seconds, seconds_between, step_ids,
+};
 use serde_json::Value as Json;
 
 fn states(steps: &[Json]) -> Vec<(String, u64, String)> {
@@ -182,10 +184,12 @@ fn retry_runs_the_step_again_after_backoff_and_wait_true_returns_the_child_outpu
             .unwrap()
             .contains("failed: step `act` failed")
     );
-    // The second attempt started at least the backoff after the first ended.
-    let end1 = steps[0]["finished_at"].as_str().unwrap();
-    let start2 = steps[1]["started_at"].as_str().unwrap();
-    assert!(start2 > end1);
+    // The second attempt started the backoff (1 s) after the first ended.
+    let gap = seconds_between(
+        steps[0]["finished_at"].as_str().unwrap(),
+        steps[1]["started_at"].as_str().unwrap(),
+    );
+    assert_between(gap, 1.0, 10.0, "backoff before attempt 2");
     let output = &steps[1]["output"];
     assert_eq!(output["state"], "succeeded");
     assert_eq!(output["output"]["act"]["new_status"], "disabled");
@@ -241,6 +245,7 @@ steps:
             .unwrap()
             .contains("timed out after 1s")
     );
+    assert_between(attempt_seconds(&steps[0]), 1.0, 10.0, "the timed-out call");
     let child = history["run"]["children"][0].as_i64().unwrap();
     let child = k.json(&["runs", "show", &child.to_string()]);
     assert_eq!(child["run"]["state"], "cancelled");
@@ -258,10 +263,12 @@ steps:
     );
     let (code, history) = run(&k, "impatient", r#"{"user_id": "u-ada"}"#);
     assert_eq!(code, 0, "{history}");
+    let steps = history["steps"].as_array().unwrap();
     assert_eq!(
-        states(history["steps"].as_array().unwrap()),
+        states(steps),
         vec![s("also_waits", 1, "failed"), s("after", 1, "succeeded")]
     );
+    assert_between(attempt_seconds(&steps[0]), 1.0, 10.0, "the timed-out wait");
 }
 
 #[test]
@@ -346,24 +353,47 @@ fn literal_cycles_are_refused_before_the_run_starts() {
 #[test]
 fn fire_and_forget_child_runs_on_its_own() {
     let k = Keystep::with_examples();
-    let (code, history) = run(&k, "offboarding-follow-up", r#"{"user_id": "u-linus"}"#);
-    assert_eq!(code, 0);
+    // The child waits an hour before it acts; the parent does not wait for it.
+    k.write(
+        "automations/later.yaml",
+        "name: later\ntrigger: manual\nsteps:\n  - id: nap\n    wait: { duration: 1h }\n  \
+         - id: disable\n    modify_user_status: { user: subject, status: disabled }\n",
+    );
     k.write(
         "automations/starter.yaml",
-        "name: starter\ntrigger: manual\nsteps:\n  - id: start\n    run_automation: { automation: offboarding-follow-up }\n",
+        "name: starter\ntrigger: manual\nsteps:\n  - id: start\n    run_automation: { automation: later }\n  \
+         - id: after\n    modify_delegate: { user: subject }\n",
     );
-    let (code, history2) = run(&k, "starter", r#"{"user_id": "u-barbara"}"#);
-    assert_eq!(code, 0);
-    let child = history2["steps"][0]["output"]["run_id"].as_i64().unwrap();
-    let child = k.json(&["runs", "show", &child.to_string()]);
-    assert_eq!(child["run"]["state"], "succeeded");
+    let (code, parent) = run(&k, "starter", r#"{"user_id": "u-barbara"}"#);
+    assert_eq!(code, 0, "{parent}");
+    assert_eq!(parent["run"]["state"], "succeeded", "{parent}");
+    assert_eq!(
+        states(parent["steps"].as_array().unwrap()),
+        vec![s("start", 1, "succeeded"), s("after", 1, "succeeded")]
+    );
+    let child_id = parent["steps"][0]["output"]["run_id"].as_i64().unwrap();
+    assert_eq!(parent["steps"][0]["output"].get("state"), None, "{parent}");
+    // The parent ended while its child still waits.
+    let child = k.show(child_id);
+    assert_eq!(child["run"]["state"], "waiting", "{child}");
+    assert_eq!(child["run"]["parent_run"], parent["run"]["id"]);
+    assert_eq!(
+        k.json(&["directory", "show", "u-barbara"])["user"]["status"],
+        "active"
+    );
     // Without a context, the child is about the parent's subject.
     assert_eq!(child["run"]["subject_id"], "u-barbara");
     assert_eq!(
         child["run"]["trigger"]["user"]["display_name"],
         "Barbara Liskov"
     );
-    assert_ne!(history["run"]["id"], history2["run"]["id"]);
+    // It goes on by itself once its time comes.
+    k.ok(&["runs", "resume", "--now", "2099-01-01T00:00:00Z"]);
+    assert_eq!(k.show(child_id)["run"]["state"], "succeeded");
+    assert_eq!(
+        k.json(&["directory", "show", "u-barbara"])["user"]["status"],
+        "disabled"
+    );
 }
 
 #[test]

@@ -252,6 +252,14 @@ fn offboarding_end_to_end() {
         follow["output"]["remove_sso"]["revoked"],
         serde_json::json!([])
     );
+    // The same step does revoke Okta from someone who still holds it: its
+    // selector matches, so the empty list above means "nothing left".
+    let (code, grace) = k.run_json("offboarding-follow-up", r#"{"user_id": "u-grace"}"#);
+    assert_eq!(code, 0, "{grace}");
+    assert_eq!(
+        grace["run"]["outputs"]["remove_sso"]["revoked"],
+        serde_json::json!(["okta:user"])
+    );
     assert_eq!(
         k.json(&["directory", "show", "u-ada"])["user"]["status"],
         "inactive"
@@ -281,10 +289,13 @@ fn role_change_honours_its_trigger_condition() {
         serde_json::json!({"user_id": "u-whit", "old_user": whit, "new_user": whit}).to_string();
     let out = k.json(&["run", "role-change", "--input", &same]);
     assert_eq!(out["started"], false);
+    assert_eq!(k.count("SELECT count(*) FROM runs"), 0, "nothing started");
+    assert_eq!(k.count("SELECT count(*) FROM step_attempts"), 0);
     let input =
         serde_json::json!({"user_id": "u-whit", "old_user": whit, "new_user": moved}).to_string();
     let history = k.json(&["run", "role-change", "--input", &input]);
     assert_eq!(history["run"]["state"], "succeeded");
+    assert_eq!(k.count("SELECT count(*) FROM runs"), 1);
     assert_eq!(
         history["run"]["outputs"]["old_team"]["revoked"],
         serde_json::json!(["jira:security-team"])
@@ -320,10 +331,23 @@ fn human_output_shows_each_step() {
         list.starts_with("ID") && list.contains("offboarding") && list.contains("waiting"),
         "{list}"
     );
+    // Each attempt with its resolved input and its output, in order.
     let show = k.ok(&["runs", "show", "1"]);
+    let revoke: Vec<&str> = show
+        .lines()
+        .skip_while(|l| !l.starts_with("✓ revoke (revoke_entitlements) attempt 1  succeeded"))
+        .take(4)
+        .map(str::trim)
+        .collect();
+    assert_eq!(revoke.len(), 4, "{show}");
+    assert!(revoke[1].starts_with("started   "), "{show}");
+    assert_eq!(
+        revoke[2],
+        r#"input     {"entitlements":"all","exclude":["okta:user"],"user":"subject"}"#
+    );
     assert!(
-        show.contains("revoke (revoke_entitlements) attempt 1  succeeded")
-            && show.contains("input"),
+        revoke[3].starts_with(r#"output    {"connector":[],"excluded":["okta:user"],"#)
+            && revoke[3].contains(r#""revoked":["aws:app-access","aws:prod-readonly","github:member","jira:user"]"#),
         "{show}"
     );
 }

@@ -3,7 +3,7 @@
 //! remembered for the process, direct messages found by email, rate limits
 //! waited out, and Slack's errors with their hints.
 
-use keystep_tests::{Keystep, SlackServer, attempts};
+use keystep_tests::{Keystep, SlackServer, assert_between, attempt_seconds, attempts};
 use serde_json::{Value as Json, json};
 
 const TOKEN: &str = "xoxb-keystep-tests";
@@ -273,10 +273,16 @@ fn a_429_is_waited_out_within_the_attempt() {
     server.ratelimit("chat.postMessage", 1, 1);
     let (code, history) = k.run_json("alert", "{}");
     assert_eq!(code, 0, "{history}");
-    // One attempt of the step: the wait happened inside it.
+    // One attempt of the step: the wait (Retry-After: 1) happened inside it.
     assert_eq!(
         attempts(&history),
         [json!({"step_id": "post", "attempt": 1, "state": "succeeded", "retryable": null})]
+    );
+    assert_between(
+        attempt_seconds(&history["steps"][0]),
+        1.0,
+        10.0,
+        "the attempt that waited out a 429",
     );
     assert_eq!(
         history["run"]["outputs"]["post"],
@@ -399,7 +405,25 @@ fn a_dry_run_shows_the_message_and_calls_nothing() {
         })
     );
     assert_eq!(server.calls(), Vec::<Json>::new());
+
+    // Without [slack] a real run writes to the outbox; a dry run does not.
+    std::fs::remove_file(k.path().join("keystep.toml")).unwrap();
+    let out = k.json(&[
+        "run",
+        "dm",
+        "--dry-run",
+        "--input",
+        r#"{"user_id": "u-ada"}"#,
+    ]);
+    assert_eq!(
+        out["runs"][0]["run"]["outputs"]["post"]["dry_run"],
+        "would post this Slack message"
+    );
     assert!(!k.path().join(".keystep/outbox").exists());
+    let (code, history) = k.run_json("dm", r#"{"user_id": "u-ada"}"#);
+    assert_eq!(code, 0, "{history}");
+    assert_eq!(history["run"]["outputs"]["post"]["via"], "outbox");
+    assert!(k.path().join(".keystep/outbox").is_dir());
 }
 
 #[test]

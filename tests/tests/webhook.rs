@@ -3,7 +3,7 @@
 //! (tests/servers/webhook.py): what arrives, the same `webhook-id` on every
 //! attempt, and which failures are retried.
 
-use keystep_tests::{Keystep, WebhookReceiver, attempts};
+use keystep_tests::{Keystep, WebhookReceiver, assert_between, attempt_seconds, attempts};
 use serde_json::{Value as Json, json};
 
 /// The signing secret: `whsec_` and the base64 of "keystep webhook tests: hr key".
@@ -173,6 +173,13 @@ fn a_receiver_that_hangs_times_out_retryably_until_attempts_run_out() {
         assert_eq!(
             error(&history, index),
             "webhook `hr`: no answer within 1000 ms"
+        );
+        // Each attempt waited out its 1 s timeout, and no more.
+        assert_between(
+            attempt_seconds(&history["steps"][index]),
+            1.0,
+            10.0,
+            "an attempt against a receiver that hangs",
         );
     }
     assert_eq!(

@@ -7,6 +7,7 @@
 //! due, so a process killed at any point resumes where it stopped.
 
 mod children;
+mod test_hook;
 mod transition;
 
 use std::cell::RefCell;

@@ -155,7 +155,6 @@ impl Engine<'_> {
             lineage: run.lineage.clone(),
         };
         let actor = format!("run {}/{}/{number}", run.id, step.id);
-        let delay = test_step_delay();
         let seen: &Run = run;
         // The step runs inside the transaction that records it; the guard in
         // `runs::update` rolls everything back if another process moved the
@@ -184,9 +183,7 @@ impl Engine<'_> {
                     dry_run: self.dry_run,
                 };
                 let outcome = kind.run(&input, &mut cx).map_err(Failure::Step)?;
-                if let Some(delay) = delay {
-                    std::thread::sleep(delay);
-                }
+                super::test_hook::hold(&actor);
                 let finished = self.clock.now();
                 let mut record = record.clone();
                 let next = match outcome {
@@ -217,6 +214,7 @@ impl Engine<'_> {
                 runs::insert_attempt(conn, &record)?;
                 Ok((record, next))
             });
+        super::test_hook::released(&actor);
         match written {
             Ok((record, next)) => self.report(run, &record, &next, observer),
             Err(Failure::Lost) => Ok(Transition::Lost),
@@ -436,13 +434,4 @@ fn timeout_error(step: &StepDef) -> StepError {
         .map(|t| humantime::format_duration(t).to_string())
         .unwrap_or_default();
     StepError::transient(format!("timed out after {limit}"))
-}
-
-/// Test hook for the crash tests: hold each step's transaction open this
-/// long, so a `kill -9` can land inside one.
-fn test_step_delay() -> Option<std::time::Duration> {
-    std::env::var("KEYSTEP_TEST_STEP_DELAY_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map(std::time::Duration::from_millis)
 }

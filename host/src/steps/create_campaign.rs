@@ -82,12 +82,17 @@ fn reviewer(
         "app_owner" => cx.dir.app(&grant.app_id)?.and_then(|a| a.owner_id),
         other => other.strip_prefix("user:").map(str::to_string),
     };
+    let not_self = |r: &String| *r != user.id;
     by_policy
-        .filter(|r| *r != user.id)
-        .or_else(|| template.fallback_reviewer.clone())
+        .filter(not_self)
+        .or_else(|| template.fallback_reviewer.clone().filter(not_self))
         .ok_or_else(|| {
+            let fallback = match &template.fallback_reviewer {
+                None => "has no fallback_reviewer".to_string(),
+                Some(f) => format!("its fallback_reviewer is {f}, who may not review their own access"),
+            };
             StepError::fatal(format!(
-                "no reviewer for {}'s {}: template `{}` assigns `{}`, which finds nobody, and has no fallback_reviewer",
+                "no reviewer for {}'s {}: template `{}` assigns `{}`, which finds nobody, and {fallback}",
                 user.id, grant.entitlement_id, template.id, template.reviewer
             ))
         })

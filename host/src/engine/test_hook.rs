@@ -1,0 +1,48 @@
+//! A hook for the crash tests, compiled only with the `test-hooks` feature.
+//!
+//! With `KEYSTEP_TEST_STEP_DELAY_MS` set, each step holds its transaction
+//! open that long (at most [`MAX_DELAY_MS`]), so a `kill -9` can land inside
+//! one, and as long again after it, and stderr marks where each step's
+//! transaction opens (`in`) and where it is over (`out`), so the test can
+//! tell where a kill landed.
+//! Without the feature both functions do nothing and the variable is never
+//! read: in a release build, whoever sets the environment cannot hold the
+//! store's write lock.
+
+/// The longest hold the hook grants, whatever the variable asks.
+#[cfg(feature = "test-hooks")]
+const MAX_DELAY_MS: u64 = 1000;
+
+/// The delay the variable asks for, if set.
+#[cfg(feature = "test-hooks")]
+fn delay() -> Option<std::time::Duration> {
+    let ms: u64 = std::env::var("KEYSTEP_TEST_STEP_DELAY_MS").ok()?.parse().ok()?;
+    Some(std::time::Duration::from_millis(ms.min(MAX_DELAY_MS)))
+}
+
+/// Inside a step's transaction, after the step's own changes: marks `in
+/// ACTOR` on stderr and holds the transaction open.
+#[cfg(feature = "test-hooks")]
+pub(super) fn hold(actor: &str) {
+    if let Some(delay) = delay() {
+        eprintln!("keystep-test-hook: in {actor}");
+        std::thread::sleep(delay);
+    }
+}
+
+/// After a step's transaction committed or rolled back: marks `out ACTOR`
+/// and waits as long again before the next step, so that kills land
+/// between transactions too.
+#[cfg(feature = "test-hooks")]
+pub(super) fn released(actor: &str) {
+    if let Some(delay) = delay() {
+        eprintln!("keystep-test-hook: out {actor}");
+        std::thread::sleep(delay);
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+pub(super) fn hold(_actor: &str) {}
+
+#[cfg(not(feature = "test-hooks"))]
+pub(super) fn released(_actor: &str) {}
