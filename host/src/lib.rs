@@ -16,6 +16,7 @@ pub mod directory;
 pub mod engine;
 pub mod expr;
 pub mod files;
+pub mod fuzzing;
 pub mod notify;
 pub mod plugins;
 pub mod secret;

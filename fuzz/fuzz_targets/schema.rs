@@ -1,0 +1,6 @@
+//! Fuzzes `keystep::fuzzing::schema`: no panic, no stack overflow, bounded time.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = keystep::fuzzing::schema(data);
+});
