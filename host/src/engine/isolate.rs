@@ -106,7 +106,15 @@ impl Engine<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use serde_json::json;
+
     use super::*;
+    use crate::automation::{catalog::Catalog, parse};
+    use crate::store::Store;
+    use crate::store::runs::{Attempt, Run};
 
     #[test]
     fn a_panic_becomes_an_error_with_its_place() {
@@ -114,5 +122,74 @@ mod tests {
         assert!(err.starts_with("boom 7 (at "), "{err}");
         assert!(err.contains("isolate.rs"), "{err}");
         assert_eq!(catch(|| 5), Ok(5));
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("keystep.db")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn a_panic_inside_a_write_rolls_it_back() {
+        let (_dir, store) = store();
+        let panicked = catch(|| {
+            store.write(|conn| -> rusqlite::Result<()> {
+                conn.execute(
+                    "INSERT INTO automation_versions VALUES ('h', 'n', 'p', 's', 't')",
+                    [],
+                )?;
+                panic!("inside the transaction")
+            })
+        });
+        assert!(panicked.unwrap_err().contains("inside the transaction"));
+        assert!(
+            store.conn().is_autocommit(),
+            "the transaction is still open"
+        );
+        let rows: i64 = store
+            .conn()
+            .query_row("SELECT count(*) FROM automation_versions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0);
+    }
+
+    /// Panics while being told about an attempt of run `.0`: a panic inside
+    /// that run's transition.
+    struct PanicsOn(i64);
+
+    impl Observer for PanicsOn {
+        fn attempt(&mut self, run: &Run, _attempt: &Attempt) {
+            if run.id == self.0 {
+                panic!("the observer broke on run {}", run.id);
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_that_panics_fails_alone_and_the_others_go_on() {
+        let (_dir, store) = store();
+        let text = "name: t\ntrigger: manual\nsteps:\n  - id: a\n    wait: { duration: 0s }\n  - id: b\n    wait: { duration: 0s }\n";
+        let automation = Arc::new(parse(Path::new("t.yaml"), text).unwrap());
+        let engine = Engine::new(&store, Catalog::new(Vec::new()));
+        let ids: Vec<i64> = (0..3)
+            .map(|_| engine.start(automation.clone(), json!({})).unwrap())
+            .collect();
+        engine.drive(&mut PanicsOn(ids[1])).unwrap();
+        let runs: Vec<Run> = ids
+            .iter()
+            .map(|id| runs::load(store.conn(), *id).unwrap().unwrap())
+            .collect();
+        let states: Vec<&str> = runs.iter().map(|r| r.state.as_str()).collect();
+        assert_eq!(states, ["succeeded", "failed", "succeeded"]);
+        let error = runs[1].error.as_deref().unwrap();
+        assert!(
+            error.contains("(a bug)") && error.contains("the observer broke on run"),
+            "{error}"
+        );
+        let attempts = runs::attempts(store.conn(), ids[1]).unwrap();
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].state, "failed");
+        assert!(store.conn().is_autocommit());
     }
 }

@@ -238,7 +238,8 @@ impl<'s> Engine<'s> {
 
     /// Until when a transition that leaves a run running keeps it leased.
     fn lease_until(&self) -> DateTime<Utc> {
-        self.clock.now() + LEASE
+        let now = self.clock.now();
+        now.checked_add_signed(LEASE).unwrap_or(now)
     }
 
     /// Cancels a run that has not ended, and the child runs it waits on.
