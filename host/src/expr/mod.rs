@@ -232,6 +232,55 @@ mod tests {
         assert!(err.column >= 7, "{err:?}");
     }
 
+    fn eval(source: &str, ctx: &Json) -> Result<Json, String> {
+        Expr::compile(source).unwrap().eval(&Scope::new(ctx))
+    }
+
+    #[test]
+    fn the_budget_leaves_results_as_they_were() {
+        // (JSON numbers reach CEL as unsigned integers: `2u`.)
+        let ctx = json!({"l": [1, 2, 3, 4]});
+        for (source, want) in [
+            ("ctx.l.map(x, x * 2u)", json!([2, 4, 6, 8])),
+            ("ctx.l.map(x, x > 2u, 0)", json!([0, 0])),
+            ("ctx.l.filter(x, x % 2u == 0u)", json!([2, 4])),
+            (
+                "ctx.l.all(x, x > 0u) && !ctx.l.exists(x, x > 4u)",
+                json!(true),
+            ),
+            ("ctx.l.exists_one(x, x == 3u)", json!(true)),
+            (
+                "[ctx.l, [5u]].map(x, x + x)",
+                json!([[1, 2, 3, 4, 1, 2, 3, 4], [5, 5]]),
+            ),
+            (
+                "{'a': ctx.l[0] + 1u, 'b': 'x' + 'y'}",
+                json!({"a": 2, "b": "xy"}),
+            ),
+        ] {
+            assert_eq!(eval(source, &ctx), Ok(want), "{source}");
+        }
+        let big = json!({"l": (0..20_000).collect::<Vec<_>>()});
+        assert_eq!(eval("ctx.l.map(x, x + 1u).size()", &big), Ok(json!(20_000)));
+    }
+
+    #[test]
+    fn runaway_work_fails_with_the_budget_even_when_cel_would_swallow_it() {
+        let ten = json!({"l": (0..10).collect::<Vec<_>>()});
+        let nested = (0..8).fold("1".to_string(), |e, i| format!("ctx.l.map(x{i}, {e})"));
+        for source in [
+            format!("{nested} != []"),
+            format!("({nested} == []) || true"),
+            "[[1]]".to_string()
+                + &(0..40)
+                    .map(|i| format!(".map(x{i}, x{i} + x{i})"))
+                    .collect::<String>(),
+        ] {
+            let err = eval(&source, &ten).unwrap_err();
+            assert!(err.contains("budget of 1000000 units of work"), "{err}");
+        }
+    }
+
     #[test]
     fn missing_key_is_an_error() {
         let scope = Scope::new(&json!({"trigger": {}}));

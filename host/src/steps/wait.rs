@@ -31,6 +31,8 @@ impl Step for Wait {
                 .template
                 .literal()
                 .and_then(Json::as_str)
+                // A malformed timestamp is the field's own error already.
+                .filter(|t| DateTime::parse_from_rfc3339(t).is_ok())
                 .and_then(|t| check_until(t, Utc::now()).err())
                 .map(|e| vec![(until.pos, e)])
                 .unwrap_or_default(),
