@@ -273,6 +273,25 @@ fn deep_data_reaches_expressions_safely() {
     within(&k, &["run", "data", "--input", &nest(100)], 0);
     let ran = within(&k, &["run", "data", "--input", &nest(10_000)], 2);
     assert!(ran.stderr.contains("--input is not valid JSON"), "{ran:#?}");
+    // A value built deeper than the store reads back (128 levels) would
+    // reach the child as an empty trigger: it is refused instead.
+    k.write(
+        "automations/parent.yaml",
+        "name: parent\ntrigger: manual\nsteps:\n  - id: call\n    run_automation: { automation: data, context: { d: \"{{ [[ctx.trigger.d]] }}\" }, wait: true }\n",
+    );
+    let ran = within(&k, &["--json", "run", "parent", "--input", &nest(126)], 1);
+    // (The history holds the 126-deep input, too deep for the test's JSON
+    // parser inside `{"run": {"trigger": …}}`: read it as text.)
+    assert!(
+        ran.stdout
+            .contains("field `context`: the value nests lists and maps more than 100 levels deep"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(
+        k.count("SELECT count(*) FROM runs WHERE automation = 'data' AND trigger = 'null'"),
+        0
+    );
 }
 
 #[test]
