@@ -17,13 +17,15 @@ use crate::steps::{self, parse_duration};
 const STEP_COMMON_KEYS: &[&str] = &["id", "if", "retry", "timeout", "on_error", "description"];
 
 /// Parses `text`, read from `path`. All problems found are returned at once.
+/// A byte order mark at the start is allowed, as editors write one.
 pub fn parse(path: &Path, text: &str) -> Result<Automation, Vec<Diagnostic>> {
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut p = Parser {
         path,
-        text,
+        text: body,
         diagnostics: Vec::new(),
     };
-    let root = match yaml::load(text) {
+    let root = match yaml::load(body) {
         Ok(root) => root,
         Err((pos, message)) => {
             p.error(pos, message);

@@ -3,12 +3,20 @@
 
 use marked_yaml::{LoaderOptions, Node};
 use serde_json::Value as Json;
+use yaml_rust2::parser::{Event, Parser};
 
 use super::Pos;
 
-/// Loads a YAML document whose top level is a mapping.
+/// How deep mappings and lists may nest in an automation file. Deeper is
+/// refused before the tree is built: building, converting and dropping it
+/// recurse once per level.
+pub const MAX_DEPTH: usize = 64;
+
+/// Loads a YAML document whose top level is a mapping. The text holds one
+/// document, no NUL byte, and nests at most [`MAX_DEPTH`] deep.
 pub fn load(text: &str) -> Result<Node, (Pos, String)> {
     use marked_yaml::LoadError::*;
+    frame(text)?;
     let options = LoaderOptions::default().error_on_duplicate_keys(true);
     marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| match e {
         TopLevelMustBeMapping(m) => (
@@ -41,6 +49,56 @@ pub fn load(text: &str) -> Result<Node, (Pos, String)> {
             ),
         ),
     })
+}
+
+/// Checks what the tree builder would get wrong or die of, in one pass over
+/// the parser's events: a NUL byte (the scanner takes it for the end of the
+/// text), a second document (it would be ignored), nesting past
+/// [`MAX_DEPTH`]. Syntax errors are left to the loader, which reports them.
+fn frame(text: &str) -> Result<(), (Pos, String)> {
+    if let Some(at) = text.find('\0') {
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let pos = Pos {
+            line: text[..at].matches('\n').count() + 1,
+            column: text[line_start..at].chars().count() + 1,
+        };
+        return Err((
+            pos,
+            "the file holds a NUL byte; an automation file is text".into(),
+        ));
+    }
+    let mut parser = Parser::new_from_str(text);
+    let (mut depth, mut documents) = (0usize, 0usize);
+    while let Ok((event, mark)) = parser.next_token() {
+        let pos = Pos {
+            line: mark.line(),
+            column: mark.col() + 1,
+        };
+        match event {
+            Event::DocumentStart => {
+                documents += 1;
+                if documents > 1 {
+                    return Err((
+                        pos,
+                        "a second YAML document starts here; an automation file holds one (remove the `---` or split the file)".into(),
+                    ));
+                }
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err((
+                        pos,
+                        format!("mappings and lists nest more than {MAX_DEPTH} levels deep here"),
+                    ));
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),
+            Event::StreamEnd => break,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn marker_pos(m: &marked_yaml::Marker) -> Pos {
@@ -134,6 +192,30 @@ mod tests {
             to_json(&node),
             serde_json::json!({"a": 1, "b": ["x", true]})
         );
+    }
+
+    #[test]
+    fn one_document_of_text_nested_within_the_limit() {
+        let (pos, msg) = load("a: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!(
+            (pos, msg.contains("second YAML document")),
+            (Pos { line: 2, column: 1 }, true)
+        );
+        let (pos, msg) = load("a: 1\nb: x\0y\n").unwrap_err();
+        assert_eq!(
+            (pos, msg.contains("NUL")),
+            (Pos { line: 2, column: 5 }, true)
+        );
+        let deep = (0..5000)
+            .map(|i| format!("{}-\n", "  ".repeat(i)))
+            .collect::<String>();
+        let (pos, msg) = load(&format!("a:\n{deep}")).unwrap_err();
+        assert!(msg.contains("64 levels"), "{msg}");
+        assert_eq!(pos.line, 65);
+        assert!(load(&format!("a: {}{}\n", "[".repeat(63), "]".repeat(63))).is_ok());
+        assert!(load(&format!("a: {}{}\n", "[".repeat(64), "]".repeat(64))).is_err());
+        // A document start marker before the only document is fine.
+        assert!(load("---\na: 1\n...\n").is_ok());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! due, so a process killed at any point resumes where it stopped.
 
 mod children;
+mod isolate;
 mod test_hook;
 mod transition;
 
@@ -172,7 +173,12 @@ impl<'s> Engine<'s> {
         if let Some(a) = self.cache.borrow().get(version) {
             return Ok(a.clone());
         }
-        let (path, source) = runs::version_source(self.store.conn(), version)?;
+        let (path, source) = match runs::version_source(self.store.conn(), version) {
+            Err(rusqlite::Error::QueryReturnedNoRows) => {
+                anyhow::bail!("pinned automation version {version} is missing from the store")
+            }
+            found => found?,
+        };
         let automation = parse(Path::new(&path), &source).map_err(|d| {
             anyhow::anyhow!(
                 "pinned automation version {version} no longer parses: {}",
@@ -208,7 +214,8 @@ impl<'s> Engine<'s> {
 
     /// Runs one run's transitions until it ends or waits. Returns false if
     /// another live process holds it. The lease is taken and given back in
-    /// the transitions' own transactions.
+    /// the transitions' own transactions. A panic or an error of this run
+    /// alone fails it, and the engine goes on with the others.
     fn run_until_parked(&self, id: i64, observer: &mut dyn Observer) -> anyhow::Result<bool> {
         let Some(mut run) = runs::load(self.store.conn(), id)? else {
             return Ok(false);
@@ -217,16 +224,23 @@ impl<'s> Engine<'s> {
             return Ok(false);
         }
         while !self.interrupted() {
-            if self.transition(&mut run, observer)? != Transition::Advanced {
-                break;
-            }
+            let broken = match isolate::catch(|| self.transition(&mut run, observer)) {
+                Ok(Ok(Transition::Advanced)) => continue,
+                Ok(Ok(_)) => break,
+                Ok(Err(e)) if isolate::is_store_error(&e) => return Err(e),
+                Ok(Err(e)) => format!("{e:#}"),
+                Err(panic) => format!("keystep failed inside this run (a bug): {panic}"),
+            };
+            self.fail_broken(id, &broken, observer)?;
+            break;
         }
         Ok(true)
     }
 
     /// Until when a transition that leaves a run running keeps it leased.
     fn lease_until(&self) -> DateTime<Utc> {
-        self.clock.now() + LEASE
+        let now = self.clock.now();
+        now.checked_add_signed(LEASE).unwrap_or(now)
     }
 
     /// Cancels a run that has not ended, and the child runs it waits on.

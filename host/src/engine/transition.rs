@@ -319,12 +319,11 @@ impl Engine<'_> {
         record.retryable = Some(error.retryable);
         record.finished_at = Some(ts(now));
         let next = if error.retryable && record.attempt < step.retry.attempts {
-            let delay = chrono::Duration::from_std(step.retry.delay_before(record.attempt + 1))
-                .unwrap_or_default();
+            let delay = step.retry.delay_before(record.attempt + 1);
             RunUpdate::wait(
                 run,
                 record.attempt,
-                if self.dry_run { now } else { now + delay },
+                if self.dry_run { now } else { later(now, delay) },
                 None,
             )
         } else if step.on_error == OnError::Continue {
@@ -423,9 +422,16 @@ fn render_input(step: &StepDef, scope: &Scope) -> Result<Map<String, Json>, Step
 }
 
 fn deadline(step: &StepDef, started: DateTime<Utc>) -> DateTime<Utc> {
-    step.timeout
-        .and_then(|t| chrono::Duration::from_std(t).ok())
-        .map_or_else(never, |t| started + t)
+    step.timeout.map_or_else(never, |t| later(started, t))
+}
+
+/// `t + d`, or "until woken" when that is past what a timestamp holds (the
+/// parser bounds durations, so only a stored time far ahead gets there).
+fn later(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .map_or_else(never, |t| t.min(never()))
 }
 
 fn timeout_error(step: &StepDef) -> StepError {

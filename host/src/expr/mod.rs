@@ -3,8 +3,12 @@
 //! An automation refers to data through one variable, `ctx` (`ctx.trigger`,
 //! `ctx.<step_id>`, `ctx.run`). This module compiles CEL once, when the
 //! automation is parsed, and evaluates it against a JSON context; it knows
-//! nothing of steps or runs.
+//! nothing of steps or runs. An expression is bounded: in length and
+//! nesting when compiled ([`limits`]), in work and time when evaluated
+//! ([`budget`]).
 
+mod budget;
+pub mod limits;
 mod template;
 
 use std::sync::{Arc, OnceLock};
@@ -18,7 +22,8 @@ pub use template::Template;
 #[derive(Clone)]
 pub struct Expr {
     source: String,
-    program: Arc<cel::Program>,
+    /// The parsed tree, instrumented with the evaluation budget.
+    tree: Arc<IdedExpr>,
 }
 
 impl std::fmt::Debug for Expr {
@@ -37,23 +42,43 @@ pub struct CompileError {
 
 fn env() -> Arc<cel::Env> {
     static ENV: OnceLock<Arc<cel::Env>> = OnceLock::new();
-    ENV.get_or_init(|| Arc::new(cel::Env::stdlib())).clone()
+    ENV.get_or_init(|| {
+        let mut env = cel::Env::stdlib();
+        budget::declare(&mut env);
+        Arc::new(env)
+    })
+    .clone()
 }
 
+/// The stack the CEL parser runs on. It recurses with large frames (about
+/// 150 KB per level of brackets in a debug build), so it gets a stack of
+/// its own, whatever thread compiles.
+const PARSER_STACK: usize = 64 << 20;
+
 impl Expr {
-    /// Compiles a CEL expression.
+    /// Compiles a CEL expression within [`limits`].
     pub fn compile(source: &str) -> Result<Expr, CompileError> {
-        let program = env().compile(source).map_err(|errors| {
-            let first = errors.errors.first();
-            CompileError {
-                // `cel` already reports 1-based columns.
-                column: first.map_or(1, |e| e.pos.1.max(1) as usize),
-                message: first.map_or_else(|| errors.to_string(), |e| e.msg.clone()),
-            }
+        limits::check(source)?;
+        let tree = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("cel-parser".into())
+                .stack_size(PARSER_STACK)
+                .spawn_scoped(scope, || parse(source))
+                .map_err(|e| CompileError {
+                    column: 1,
+                    message: format!("cannot start the expression parser: {e}"),
+                })?
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(CompileError {
+                        column: 1,
+                        message: "the expression parser failed".into(),
+                    })
+                })
         })?;
         Ok(Expr {
             source: source.to_string(),
-            program: Arc::new(program),
+            tree: Arc::new(tree),
         })
     }
 
@@ -61,16 +86,16 @@ impl Expr {
         &self.source
     }
 
-    /// Evaluates against `scope` and returns the value as JSON.
+    /// Evaluates against `scope`, within [`budget`], and returns the value
+    /// as JSON.
     pub fn eval(&self, scope: &Scope) -> Result<Json, String> {
         let mut context = cel::Context::with_env(env());
         context.add_variable_from_value("ctx", scope.ctx.clone());
         context
             .add_function("now", || chrono::Utc::now().fixed_offset())
             .map_err(|e| e.to_string())?;
-        let value = self
-            .program
-            .execute(&context)
+        let value = budget::metered(|| cel::Value::resolve(&self.tree, &context))
+            .map_err(|over| format!("`{}`: {over}", self.source))?
             .map_err(|e| format!("`{}`: {e}", self.source))?;
         value.json().map_err(|e| format!("`{}`: {e}", self.source))
     }
@@ -90,11 +115,30 @@ impl Expr {
     /// `trigger` and `run`.
     pub fn context_roots(&self) -> Vec<String> {
         let mut roots = Vec::new();
-        collect_roots(self.program.expression(), &mut roots);
+        collect_roots(&self.tree, &mut roots);
         roots.sort();
         roots.dedup();
         roots
     }
+}
+
+/// Parses `source` (already within [`limits::check`]), checks the tree's
+/// depth and instruments it with the budget.
+fn parse(source: &str) -> Result<IdedExpr, CompileError> {
+    let (mut tree, info) = env()
+        .parser()
+        .parse_with_source_info(source)
+        .map_err(|errors| {
+            let first = errors.errors.first();
+            CompileError {
+                // `cel` already reports 1-based columns.
+                column: first.map_or(1, |e| e.pos.1.max(1) as usize),
+                message: first.map_or_else(|| errors.to_string(), |e| e.msg.clone()),
+            }
+        })?;
+    limits::check_tree(&tree, &info)?;
+    budget::instrument(&mut tree);
+    Ok(tree)
 }
 
 fn collect_roots(node: &IdedExpr, out: &mut Vec<String>) {
@@ -186,6 +230,55 @@ mod tests {
     fn reports_column_of_syntax_error() {
         let err = Expr::compile("ctx.a ==").unwrap_err();
         assert!(err.column >= 7, "{err:?}");
+    }
+
+    fn eval(source: &str, ctx: &Json) -> Result<Json, String> {
+        Expr::compile(source).unwrap().eval(&Scope::new(ctx))
+    }
+
+    #[test]
+    fn the_budget_leaves_results_as_they_were() {
+        // (JSON numbers reach CEL as unsigned integers: `2u`.)
+        let ctx = json!({"l": [1, 2, 3, 4]});
+        for (source, want) in [
+            ("ctx.l.map(x, x * 2u)", json!([2, 4, 6, 8])),
+            ("ctx.l.map(x, x > 2u, 0)", json!([0, 0])),
+            ("ctx.l.filter(x, x % 2u == 0u)", json!([2, 4])),
+            (
+                "ctx.l.all(x, x > 0u) && !ctx.l.exists(x, x > 4u)",
+                json!(true),
+            ),
+            ("ctx.l.exists_one(x, x == 3u)", json!(true)),
+            (
+                "[ctx.l, [5u]].map(x, x + x)",
+                json!([[1, 2, 3, 4, 1, 2, 3, 4], [5, 5]]),
+            ),
+            (
+                "{'a': ctx.l[0] + 1u, 'b': 'x' + 'y'}",
+                json!({"a": 2, "b": "xy"}),
+            ),
+        ] {
+            assert_eq!(eval(source, &ctx), Ok(want), "{source}");
+        }
+        let big = json!({"l": (0..20_000).collect::<Vec<_>>()});
+        assert_eq!(eval("ctx.l.map(x, x + 1u).size()", &big), Ok(json!(20_000)));
+    }
+
+    #[test]
+    fn runaway_work_fails_with_the_budget_even_when_cel_would_swallow_it() {
+        let ten = json!({"l": (0..10).collect::<Vec<_>>()});
+        let nested = (0..8).fold("1".to_string(), |e, i| format!("ctx.l.map(x{i}, {e})"));
+        for source in [
+            format!("{nested} != []"),
+            format!("({nested} == []) || true"),
+            "[[1]]".to_string()
+                + &(0..40)
+                    .map(|i| format!(".map(x{i}, x{i} + x{i})"))
+                    .collect::<String>(),
+        ] {
+            let err = eval(&source, &ten).unwrap_err();
+            assert!(err.contains("budget of 1000000 units of work"), "{err}");
+        }
     }
 
     #[test]

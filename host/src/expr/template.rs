@@ -97,8 +97,19 @@ impl Template {
         }
     }
 
-    /// Evaluates every expression and returns the resulting JSON.
+    /// Evaluates every expression and returns the resulting JSON, which
+    /// nests at most [`MAX_VALUE_DEPTH`] deep.
     pub fn render(&self, scope: &Scope) -> Result<Json, String> {
+        let value = self.render_parts(scope)?;
+        if depth(&value) > MAX_VALUE_DEPTH {
+            return Err(format!(
+                "the value nests lists and maps more than {MAX_VALUE_DEPTH} levels deep"
+            ));
+        }
+        Ok(value)
+    }
+
+    fn render_parts(&self, scope: &Scope) -> Result<Json, String> {
         Ok(match self {
             Template::Literal(v) => v.clone(),
             Template::Whole(e) => e.eval(scope)?,
@@ -119,18 +130,38 @@ impl Template {
             Template::List(items) => Json::Array(
                 items
                     .iter()
-                    .map(|t| t.render(scope))
+                    .map(|t| t.render_parts(scope))
                     .collect::<Result<_, _>>()?,
             ),
             Template::Map(entries) => {
                 let mut map = Map::new();
                 for (k, t) in entries {
-                    map.insert(k.clone(), t.render(scope)?);
+                    map.insert(k.clone(), t.render_parts(scope)?);
                 }
                 Json::Object(map)
             }
         })
     }
+}
+
+/// How deep a rendered value may nest. A step's input and output are
+/// stored as JSON and read back with a parser that stops at 128 levels;
+/// anything deeper would come back empty.
+pub const MAX_VALUE_DEPTH: usize = 100;
+
+/// How deep `value` nests (a scalar is 0), without recursion.
+fn depth(value: &Json) -> usize {
+    let mut deepest = 0;
+    let mut todo = vec![(value, 0)];
+    while let Some((v, d)) = todo.pop() {
+        deepest = deepest.max(d);
+        match v {
+            Json::Array(items) => todo.extend(items.iter().map(|i| (i, d + 1))),
+            Json::Object(map) => todo.extend(map.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn compile_str(s: &str) -> Result<Template, TemplateError> {
@@ -189,6 +220,15 @@ mod tests {
         let scope = Scope::new(&json!({"u": {"name": "Ada", "n": 3}}));
         let t = Template::compile(&json!({"m": "Hi {{ctx.u.name}}, {{ ctx.u.n }} left"})).unwrap();
         assert_eq!(t.render(&scope).unwrap(), json!({"m": "Hi Ada, 3 left"}));
+    }
+
+    #[test]
+    fn values_nested_past_the_limit_are_refused() {
+        let nest = |n: usize| (0..n).fold(json!(1), |v, _| json!([v]));
+        let t = Template::compile(&json!({"a": {"b": "{{ ctx.d }}"}})).unwrap();
+        assert!(t.render(&Scope::new(&json!({"d": nest(98)}))).is_ok());
+        let err = t.render(&Scope::new(&json!({"d": nest(99)}))).unwrap_err();
+        assert!(err.contains("more than 100 levels"), "{err}");
     }
 
     #[test]

@@ -155,11 +155,19 @@ fn all_strings(value: &Json) -> bool {
         .is_some_and(|items| items.iter().all(Json::is_string))
 }
 
-/// Parses `30s`, `15m`, `12h`, `7d`, `1h30m`, `2w`.
+/// The longest duration a wait, timeout or backoff may give: 10 years
+/// (`10y`). Longer is a mistake, and soon past what a timestamp holds.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(10 * 31_557_600);
+
+/// Parses `30s`, `15m`, `12h`, `7d`, `1h30m`, `2w`, up to [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
+    let d = humantime::parse_duration(text.trim()).map_err(|e| {
         format!("`{text}` is not a duration ({e}); expected e.g. `30m`, `12h` or `7d`")
-    })
+    })?;
+    if d > MAX_DURATION {
+        return Err(format!("`{text}` is longer than the limit of 10 years"));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -186,5 +194,11 @@ mod tests {
         assert_eq!(parse_duration("7d").unwrap().as_secs(), 7 * 86400);
         assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_duration("10y").unwrap(), MAX_DURATION);
+        assert!(
+            parse_duration("500000y")
+                .unwrap_err()
+                .contains("limit of 10 years")
+        );
     }
 }

@@ -1,10 +1,10 @@
 //! `wait`: a durable timer. The run sleeps as a row in the store; no thread
 //! or task is held while it waits.
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json, json};
 
-use super::fields::parse_duration;
+use super::fields::{MAX_DURATION, parse_duration};
 use super::{Field, FieldKind, Outcome, Step, StepCx, StepError};
 use crate::automation::{Pos, StepDef};
 use crate::store::ts;
@@ -26,7 +26,16 @@ impl Step for Wait {
 
     fn check(&self, step: &StepDef) -> Vec<(Pos, String)> {
         match (step.field("duration"), step.field("until")) {
-            (Some(_), None) | (None, Some(_)) => Vec::new(),
+            (Some(_), None) => Vec::new(),
+            (None, Some(until)) => until
+                .template
+                .literal()
+                .and_then(Json::as_str)
+                // A malformed timestamp is the field's own error already.
+                .filter(|t| DateTime::parse_from_rfc3339(t).is_ok())
+                .and_then(|t| check_until(t, Utc::now()).err())
+                .map(|e| vec![(until.pos, e)])
+                .unwrap_or_default(),
             _ => vec![(
                 step.pos,
                 "give exactly one of `duration` (e.g. 7d) or `until` (a timestamp)".into(),
@@ -38,20 +47,34 @@ impl Step for Wait {
         let until = match (input.get("duration"), input.get("until")) {
             (Some(Json::String(d)), _) => {
                 let d = parse_duration(d).map_err(StepError::fatal)?;
-                cx.now
-                    + chrono::Duration::from_std(d)
-                        .map_err(|_| StepError::fatal(format!("duration `{d:?}` is too long")))?
+                // `parse_duration` keeps `d` within ten years.
+                chrono::Duration::from_std(d)
+                    .ok()
+                    .and_then(|d| cx.now.checked_add_signed(d))
+                    .ok_or_else(|| StepError::fatal("`duration` is too long"))?
             }
-            (_, Some(Json::String(t))) => DateTime::parse_from_rfc3339(t)
-                .map_err(|e| {
-                    StepError::fatal(format!("`until`: `{t}` is not an RFC 3339 timestamp ({e})"))
-                })?
-                .to_utc(),
+            (_, Some(Json::String(t))) => check_until(t, cx.now).map_err(StepError::fatal)?,
             _ => return Err(StepError::fatal("`duration` or `until` must be text")),
         };
         Ok(Outcome::Sleep {
             until,
             output: json!({"until": ts(until)}),
         })
+    }
+}
+
+/// Parses an `until` timestamp, which may lie at most ten years after `now`.
+fn check_until(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let until = DateTime::parse_from_rfc3339(text)
+        .map_err(|e| format!("`until`: `{text}` is not an RFC 3339 timestamp ({e})"))?
+        .to_utc();
+    let latest = chrono::Duration::from_std(MAX_DURATION)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d));
+    match latest {
+        Some(latest) if until <= latest => Ok(until),
+        _ => Err(format!(
+            "`until`: `{text}` is more than 10 years ahead (the limit of a wait)"
+        )),
     }
 }

@@ -105,18 +105,16 @@ impl Store {
             ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
         };
         self.conn.execute_batch(begin)?;
-        match f(&self.conn) {
-            Ok(value) => {
-                self.conn.execute_batch(commit)?;
-                Ok(value)
-            }
-            Err(e) => {
-                // The transaction may already be gone (a failed COMMIT rolls
-                // back by itself); the error that matters is `e`.
-                let _ = self.conn.execute_batch(rollback);
-                Err(e)
-            }
-        }
+        // Rolls back when `f` fails or panics (the engine catches a panic
+        // inside one run and goes on with the others).
+        let open = Open {
+            conn: &self.conn,
+            rollback: Some(rollback),
+        };
+        let value = f(&self.conn)?;
+        open.keep();
+        self.conn.execute_batch(commit)?;
+        Ok(value)
     }
 
     /// Starts a dry run: every later change is undone by [`Store::end_dry_run`].
@@ -126,6 +124,28 @@ impl Store {
 
     pub fn end_dry_run(&self) -> rusqlite::Result<()> {
         self.conn.execute_batch("ROLLBACK")
+    }
+}
+
+/// An open transaction or savepoint, rolled back when dropped unless kept.
+struct Open<'c> {
+    conn: &'c Connection,
+    rollback: Option<&'static str>,
+}
+
+impl Open<'_> {
+    fn keep(mut self) {
+        self.rollback = None;
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if let Some(rollback) = self.rollback {
+            // The transaction may already be gone (a failed statement can
+            // roll back by itself); the error that matters is the caller's.
+            let _ = self.conn.execute_batch(rollback);
+        }
     }
 }
 
