@@ -549,18 +549,26 @@ fn values_in_a_message_are_escaped_in_its_html_part() {
         let data = messages[i]["data"].as_str().unwrap();
         let parts = parts(data);
         assert_eq!(parts.len(), 2, "{data}");
-        assert_eq!(decoded(&parts[0].1), [
-            format!("**Hello** {name}, see [the portal](https://portal.example)."),
-            format!("<p>Hello <b>{name}</b></p>"),
-        ][i], "the text part keeps the value as it is");
+        assert_eq!(
+            decoded(&parts[0].1),
+            [
+                format!("**Hello** {name}, see [the portal](https://portal.example)."),
+                format!("<p>Hello <b>{name}</b></p>"),
+            ][i],
+            "the text part keeps the value as it is"
+        );
         assert_eq!(parts[1].0, "text/html; charset=utf-8");
         decoded(&parts[1].1)
     };
     let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;&lt;a href=&quot;https://evil.example&quot;&gt;x&lt;/a&gt; [y](https://evil.example) **z**";
     let markdown = html_of(0);
+    // pulldown-cmark writes quotes in text as they are: harmless outside a tag.
     assert_eq!(
         markdown,
-        format!("<p><strong>Hello</strong> {escaped}, see <a href=\"https://portal.example\">the portal</a>.</p>\n")
+        format!(
+            "<p><strong>Hello</strong> {}, see <a href=\"https://portal.example\">the portal</a>.</p>\n",
+            escaped.replace("&quot;", "\"")
+        )
     );
     let html = html_of(1);
     assert_eq!(html, format!("<p>Hello <b>{escaped}</b></p>"));

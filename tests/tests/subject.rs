@@ -9,13 +9,7 @@ use serde_json::{Value as Json, json};
 /// code and the output.
 fn run(k: &Keystep, automation: &str, input: &str) -> (i32, Json) {
     let ran = k.run(&[
-        "--json",
-        "run",
-        automation,
-        "--follow",
-        "0s",
-        "--input",
-        input,
+        "--json", "run", automation, "--follow", "0s", "--input", input,
     ]);
     assert!(ran.code == 0 || ran.code == 1, "{ran:?}");
     (ran.code, ran.json())
@@ -162,7 +156,11 @@ fn keywords_come_only_from_the_file_never_from_data() {
     let outputs = &out["run"]["outputs"];
     for step in ["revoke_whole", "revoke_item"] {
         assert_eq!(outputs[step]["revoked"], json!([]), "{step}: {outputs}");
-        assert_eq!(outputs[step]["not_held"], json!(["all"]), "{step}: {outputs}");
+        assert_eq!(
+            outputs[step]["not_held"],
+            json!(["all"]),
+            "{step}: {outputs}"
+        );
     }
     for (step, error) in [
         ("grant", "unknown entitlement `all`"),

@@ -46,7 +46,10 @@ pub fn check(
         }
     }
     if let Some(problem) = automation.trigger.when.as_ref().and_then(bad_pattern) {
-        error(automation.trigger.pos, format!("trigger condition: {problem}"));
+        error(
+            automation.trigger.pos,
+            format!("trigger condition: {problem}"),
+        );
     }
     for (index, step) in automation.steps.iter().enumerate() {
         for (expr, pos) in step.exprs() {

@@ -37,7 +37,10 @@ mod tests {
         assert_eq!(value["user_id"], "u-ada");
         std::fs::remove_file(&file).unwrap();
         let err = read("@/nonexistent/keystep-input").unwrap_err();
-        assert!(format!("{err:#}").contains("/nonexistent/keystep-input"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("/nonexistent/keystep-input"),
+            "{err:#}"
+        );
         let err = read("{oops").unwrap_err();
         assert!(format!("{err:#}").contains("line 1 column 2"), "{err:#}");
     }

@@ -7,7 +7,19 @@ use std::io::{self, Write};
 use std::sync::OnceLock;
 
 /// The first write error on standard output.
-static FAILED: OnceLock<io::ErrorKind> = OnceLock::new();
+static FAILED: OnceLock<Failure> = OnceLock::new();
+
+struct Failure {
+    kind: io::ErrorKind,
+    message: String,
+}
+
+fn failed(e: &io::Error) {
+    let _ = FAILED.set(Failure {
+        kind: e.kind(),
+        message: e.to_string(),
+    });
+}
 
 /// Writes formatted text to standard output (what `print!` and `println!`
 /// do in the CLI).
@@ -16,11 +28,15 @@ pub fn write(args: std::fmt::Arguments, newline: bool) {
         return;
     }
     let mut out = io::stdout().lock();
-    let written = out
-        .write_fmt(args)
-        .and_then(|()| if newline { out.write_all(b"\n") } else { Ok(()) });
+    let written = out.write_fmt(args).and_then(|()| {
+        if newline {
+            out.write_all(b"\n")
+        } else {
+            Ok(())
+        }
+    });
     if let Err(e) = written {
-        let _ = FAILED.set(e.kind());
+        failed(&e);
     }
 }
 
@@ -36,16 +52,21 @@ pub fn write_err(args: std::fmt::Arguments) {
 /// error is reported on standard error, and the command fails.
 pub fn finish(code: i32) -> i32 {
     if let Err(e) = io::stdout().lock().flush() {
-        let _ = FAILED.set(e.kind());
+        failed(&e);
     }
     match FAILED.get() {
-        None | Some(io::ErrorKind::BrokenPipe) => code,
-        Some(kind) => {
+        None => code,
+        Some(f) if f.kind == io::ErrorKind::BrokenPipe => code,
+        Some(f) => {
             write_err(format_args!(
                 "error: cannot write the output: {}",
-                io::Error::from(*kind)
+                f.message
             ));
-            if code == 0 { super::Exit::BadInput as i32 } else { code }
+            if code == 0 {
+                super::Exit::BadInput as i32
+            } else {
+                code
+            }
         }
     }
 }

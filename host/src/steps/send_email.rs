@@ -58,7 +58,11 @@ impl Step for SendEmail {
 /// and addresses, from one value or a list.
 fn recipients(cx: &StepCx, value: &Json) -> Result<Vec<String>, StepError> {
     let items: Vec<(Option<usize>, &Json)> = match value {
-        Json::Array(items) => items.iter().enumerate().map(|(i, v)| (Some(i), v)).collect(),
+        Json::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (Some(i), v))
+            .collect(),
         other => vec![(None, other)],
     };
     if items.is_empty() {
@@ -178,7 +182,10 @@ mod tests {
         let value = "<script>x</script> [link](https://evil.example) **b** # h";
         let html = markup(&format!("Hi **{}**", escape(value, false))).unwrap();
         assert!(!html.contains("<script") && !html.contains("<a "), "{html}");
-        assert!(html.contains("&lt;script&gt;x&lt;/script&gt; [link](https://evil.example) **b** # h"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;x&lt;/script&gt; [link](https://evil.example) **b** # h"),
+            "{html}"
+        );
         assert_eq!(
             escape("<a href=\"x\">&'", true),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
