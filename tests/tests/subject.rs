@@ -22,7 +22,7 @@ fn a_user_object_in_the_input_does_not_replace_the_directory_record() {
     let (code, out) = run(
         &k,
         "offboarding",
-        r#"{"user_id": "u-ada", "user": {"id": "u-ada", "manager_id": "u-john", "display_name": "Mallory"}}"#,
+        r#"{"user_id": "u-ada", "user": {"id": "u-ada", "manager_id": "u-john", "display_name": "Mallory", "email": "ada@example.com"}}"#,
     );
     assert_eq!(code, 0, "{out}");
     assert_eq!(out["state"], "waiting", "{out}");
