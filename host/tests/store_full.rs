@@ -64,7 +64,9 @@ fn a_full_store_during_a_step_is_a_retryable_failure_that_loses_nothing() {
     let now = Utc::now();
     let mut engine = Engine::new(&store, Catalog::new(Vec::new()));
     engine.clock = Clock::Fixed(now);
-    let id = engine.start(automation, json!({"user_id": "u-ada"})).unwrap();
+    let id = engine
+        .start(automation, json!({"user_id": "u-ada"}))
+        .unwrap();
 
     // A few pages of room: enough to record a failure, not the step's tasks.
     let pages = count(&store, "PRAGMA page_count");
@@ -82,7 +84,13 @@ fn a_full_store_during_a_step_is_a_retryable_failure_that_loses_nothing() {
     assert_eq!(attempts[0].retryable, Some(true), "{error}");
     assert_eq!(run.state, "waiting", "retried later: {run:?}");
     assert_eq!(count(&store, "SELECT count(*) FROM tasks"), 0);
-    assert_eq!(count(&store, "SELECT count(*) FROM events WHERE kind = 'task_created'"), 0);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM events WHERE kind = 'task_created'"
+        ),
+        0
+    );
 
     // Room again, and the backoff has passed: the retry does the work once.
     store

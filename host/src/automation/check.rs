@@ -112,7 +112,7 @@ fn bad_pattern(expr: &Expr) -> Option<String> {
             return Some(format!(
                 "`{}`: `{}` is not a valid regular expression ({why})",
                 expr.source(),
-                pattern.to_string()
+                &**pattern
             ));
         }
         pending.extend(children(node));
