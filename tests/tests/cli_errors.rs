@@ -136,6 +136,19 @@ fn a_full_disk_for_the_output_fails_the_command_with_a_message() {
         );
         no_panic(&stderr);
     }
+    // An error whose JSON cannot be written still shows, on stderr.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = k
+        .command(&["--json", "runs", "show", "999"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("error: no run 999"), "{stderr}");
 }
 
 #[test]

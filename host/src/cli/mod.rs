@@ -183,7 +183,9 @@ fn usage(e: &clap::Error) -> i32 {
 fn report(e: &anyhow::Error, json: bool) -> i32 {
     if json {
         println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
-    } else {
+    }
+    // Under --json too when the JSON could not be written: the error is not lost.
+    if !json || !output::written() {
         eprintln!("error: {e:#}");
     }
     Exit::BadInput as i32

@@ -40,6 +40,11 @@ pub fn write(args: std::fmt::Arguments, newline: bool) {
     }
 }
 
+/// Whether everything so far reached standard output.
+pub fn written() -> bool {
+    FAILED.get().is_none()
+}
+
 /// Writes to standard error, ignoring failure: there is nowhere left to
 /// report it.
 pub fn write_err(args: std::fmt::Arguments) {
