@@ -1,10 +1,6 @@
 fn main() {
-    // Die quietly on a closed pipe (`keystep runs list | head`), like other
-    // command-line tools, instead of panicking on the next print.
-    #[cfg(unix)]
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // A closed pipe (`keystep runs list | head`) is a write error the CLI
+    // handles (Rust ignores SIGPIPE), so a run being followed still ends
+    // cleanly instead of the process dying mid-way.
     std::process::exit(keystep::cli::main());
 }

@@ -514,3 +514,104 @@ fn a_dry_run_shows_the_mail_and_sends_nothing() {
     assert_eq!(history["run"]["outputs"]["notify"]["via"], "outbox");
     assert!(k.path().join(".keystep/outbox").is_dir());
 }
+
+/// A part's body with quoted-printable undone (lettre uses it for long lines).
+fn decoded(body: &str) -> String {
+    if !body.contains("=3D") && !body.contains("=\n") {
+        return body.to_string();
+    }
+    let joined = body.replace("=\n", "");
+    let mut out = Vec::new();
+    let bytes = joined.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && let Some(Ok(b)) = joined.get(i + 1..i + 3).map(|h| u8::from_str_radix(h, 16))
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Mail whose values carry markup: the author's Markdown and HTML stay
+/// markup, the values become text.
+const GREET: &str = r#"
+name: greet
+trigger: manual
+steps:
+  - id: markdown
+    send_email:
+      to: subject
+      subject: Hello
+      message: "**Hello** {{ ctx.trigger.user.display_name }}, see [the portal](https://portal.example)."
+  - id: html
+    send_email:
+      to: subject
+      subject: Hello
+      message: "<p>Hello <b>{{ ctx.trigger.user.display_name }}</b></p>"
+  - id: data
+    send_email:
+      to: subject
+      subject: Hello
+      message: "{{ ctx.trigger.note }}"
+"#;
+
+#[test]
+fn values_in_a_message_are_escaped_in_its_html_part() {
+    let server = SmtpServer::start("starttls", PASSWORD, &[]);
+    let k = setup(&server, "localhost", "starttls");
+    let name = r#"<script>alert(1)</script><a href="https://evil.example">x</a> [y](https://evil.example) **z**"#;
+    k.write(
+        "evil.json",
+        &json!({ "users": [{ "id": "u-eve", "display_name": name, "email": "eve@example.com" }] })
+            .to_string(),
+    );
+    k.ok(&["directory", "import", "evil.json"]);
+    k.write("automations/greet.yaml", GREET);
+    let input = json!({ "user_id": "u-eve", "note": "<b>bold</b> [link](https://evil.example)" });
+    let (code, history) = k.run_json("greet", &input.to_string());
+    assert_eq!(code, 0, "{history}");
+    let messages = server.messages();
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    let html_of = |i: usize| -> String {
+        let data = messages[i]["data"].as_str().unwrap();
+        let parts = parts(data);
+        assert_eq!(parts.len(), 2, "{data}");
+        assert_eq!(
+            decoded(&parts[0].1),
+            [
+                format!("**Hello** {name}, see [the portal](https://portal.example)."),
+                format!("<p>Hello <b>{name}</b></p>"),
+            ][i],
+            "the text part keeps the value as it is"
+        );
+        assert_eq!(parts[1].0, "text/html; charset=utf-8");
+        decoded(&parts[1].1)
+    };
+    let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;&lt;a href=&quot;https://evil.example&quot;&gt;x&lt;/a&gt; [y](https://evil.example) **z**";
+    let markdown = html_of(0);
+    // pulldown-cmark writes quotes in text as they are: harmless outside a tag.
+    assert_eq!(
+        markdown,
+        format!(
+            "<p><strong>Hello</strong> {}, see <a href=\"https://portal.example\">the portal</a>.</p>\n",
+            escaped.replace("&quot;", "\"")
+        )
+    );
+    let html = html_of(1);
+    assert_eq!(html, format!("<p>Hello <b>{escaped}</b></p>"));
+    for part in [&markdown, &html] {
+        assert!(!part.contains("<script"), "{part}");
+        assert!(!part.contains("<a href=\"https://evil"), "{part}");
+        assert!(!part.contains("<strong>z"), "{part}");
+    }
+    // A message that is all data is plain text: no HTML part at all.
+    let data = messages[2]["data"].as_str().unwrap();
+    assert_eq!(header(data, "content-type"), "text/plain; charset=utf-8");
+    assert!(!data.contains("text/html"), "{data}");
+}

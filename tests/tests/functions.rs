@@ -170,7 +170,11 @@ fn an_unknown_function_is_a_usage_error() {
     );
     let ran = k.run(&["call", "risk-rust", "--input", "{not json"]);
     assert_eq!(ran.code, 2, "{ran:?}");
-    assert!(ran.stderr.contains("--input is not JSON"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("--input is not valid JSON"),
+        "{}",
+        ran.stderr
+    );
 }
 
 #[test]

@@ -541,3 +541,70 @@ fn human_output() {
         "1 file(s) checked: 0 valid, 1 with errors (2 error(s))"
     );
 }
+
+#[test]
+fn a_cel_error_in_a_required_field_is_not_also_missing() {
+    check(
+        &with_steps(
+            "\n  - id: m\n    send_email: { to: it@example.com, subject: \"{{ ctx. }}\", message: hi }\n",
+        ),
+        &["5:56: send_email.subject: CEL syntax error"],
+    );
+}
+
+#[test]
+fn a_literal_pattern_for_matches_must_be_a_regular_expression() {
+    check(
+        &with_steps(concat!(
+            "\n  - id: a\n    if: ctx.trigger.user_id.matches(\"(unclosed\")\n    wait: { duration: 1h }",
+            "\n  - id: b\n    if: matches(ctx.trigger.user_id, \"^u-[a-z]+$\")\n    wait: { duration: 1h }",
+            "\n  - id: c\n    create_campaign:\n      template: t\n      user: subject",
+            "\n      name: \"{{ [ctx.trigger.x].exists(v, v.matches('a{2,1}')) }}\"\n",
+        )),
+        &[
+            "5:9: step `a`: `ctx.trigger.user_id.matches(\"(unclosed\")`: `(unclosed` is not a valid regular expression (error: unclosed group)",
+            "14:13: step `c`: `[ctx.trigger.x].exists(v, v.matches('a{2,1}'))`: `a{2,1}` is not a valid regular expression",
+        ],
+    );
+}
+
+#[test]
+fn names_resolve_among_the_files_given_and_in_their_folders() {
+    // From a repository root: the files are under examples/automations/,
+    // and the configured folder (`automations/`) does not exist.
+    let k = Keystep::new();
+    let examples = keystep_tests::repo().join("examples/automations");
+    for file in ["offboarding.yaml", "offboarding-follow-up.yaml"] {
+        std::fs::create_dir_all(k.path().join("examples/automations")).unwrap();
+        std::fs::copy(
+            examples.join(file),
+            k.path().join("examples/automations").join(file),
+        )
+        .unwrap();
+    }
+    let both = validate(
+        &k,
+        &[
+            "examples/automations/offboarding.yaml",
+            "examples/automations/offboarding-follow-up.yaml",
+        ],
+        0,
+    );
+    assert_eq!(both["errors"], json!([]), "{both}");
+    assert_eq!(both["valid"].as_array().map(Vec::len), Some(2));
+    // One file: the other is found in its own folder.
+    let one = validate(&k, &["examples/automations/offboarding.yaml"], 0);
+    assert_eq!(one["valid"], json!(["offboarding"]), "{one}");
+    // A name that is nowhere is still an error.
+    std::fs::remove_file(
+        k.path()
+            .join("examples/automations/offboarding-follow-up.yaml"),
+    )
+    .unwrap();
+    let out = validate(&k, &["examples/automations/offboarding.yaml"], 2);
+    let errors = errors_of(&out, "offboarding.yaml");
+    assert!(
+        errors.len() == 1 && errors[0].contains("no automation named `offboarding-follow-up`"),
+        "{errors:?}"
+    );
+}

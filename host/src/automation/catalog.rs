@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 
 use super::{Automation, Diagnostic, parse};
 
-/// The automation folders, searched in order.
+/// The automation folders, searched in order, and single files besides.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     dirs: Vec<PathBuf>,
+    files: Vec<PathBuf>,
 }
 
 /// Why an automation could not be loaded.
@@ -33,10 +34,33 @@ impl std::fmt::Display for LoadError {
 
 impl Catalog {
     pub fn new(dirs: Vec<PathBuf>) -> Catalog {
-        Catalog { dirs }
+        Catalog {
+            dirs,
+            files: Vec::new(),
+        }
     }
 
-    /// Every `*.yaml` / `*.yml` file in the folders, sorted by path.
+    /// Also finds automations among `files` and in each one's own folder
+    /// (after the folders already searched): `validate` checks the files it
+    /// is given against each other.
+    pub fn with_files(mut self, files: &[PathBuf]) -> Catalog {
+        for file in files {
+            let folder = match file.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if !self.dirs.contains(&folder) {
+                self.dirs.push(folder);
+            }
+            if !self.files.contains(file) {
+                self.files.push(file.clone());
+            }
+        }
+        self
+    }
+
+    /// Every `*.yaml` / `*.yml` file in the folders, and the single files,
+    /// sorted by path.
     pub fn files(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = self
             .dirs
@@ -46,8 +70,10 @@ impl Catalog {
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| is_yaml(p))
+            .chain(self.files.iter().cloned())
             .collect();
         files.sort();
+        files.dedup();
         files
     }
 

@@ -4,12 +4,14 @@
 
 use std::collections::{HashMap, HashSet};
 
+use cel::common::ast::{EntryExpr, Expr as Ast, IdedExpr, LiteralValue};
 use serde_json::Value as Json;
 
 use super::catalog::{Catalog, LoadError};
 use super::parse::suggest;
 use super::{Automation, Diagnostic, Pos};
 use crate::directory::Directory;
+use crate::expr::Expr;
 use crate::plugins::{Plugins, World};
 use crate::steps::{self, FieldKind};
 
@@ -43,6 +45,12 @@ pub fn check(
             }
         }
     }
+    if let Some(problem) = automation.trigger.when.as_ref().and_then(bad_pattern) {
+        error(
+            automation.trigger.pos,
+            format!("trigger condition: {problem}"),
+        );
+    }
     // Step ids to positions, once: a lookup per reference stays constant-time.
     let mut step_ids = HashMap::new();
     for (i, step) in automation.steps.iter().enumerate() {
@@ -50,6 +58,9 @@ pub fn check(
     }
     for (index, step) in automation.steps.iter().enumerate() {
         for (expr, pos) in step.exprs() {
+            if let Some(problem) = bad_pattern(expr) {
+                error(pos, format!("step `{}`: {problem}", step.id));
+            }
             for root in expr.context_roots() {
                 if let Some(message) = reference_problem(automation, &step_ids, index, &root) {
                     error(pos, format!("step `{}`: {message}", step.id));
@@ -87,6 +98,64 @@ pub fn check(
         }
     }
     out
+}
+
+/// Why a literal pattern given to `matches()` is not a regular expression,
+/// if one is not: CEL compiles the pattern only when the call runs.
+fn bad_pattern(expr: &Expr) -> Option<String> {
+    let program = cel::Program::compile(expr.source()).ok()?;
+    let mut pending = vec![program.expression()];
+    while let Some(node) = pending.pop() {
+        if let Ast::Call(call) = &node.expr
+            && call.func_name == "matches"
+            && let Some(Ast::Literal(LiteralValue::String(pattern))) =
+                call.args.last().map(|a| &a.expr)
+            && let Err(e) = regex::Regex::new(pattern)
+        {
+            let why = e.to_string();
+            let why = why.lines().last().unwrap_or_default().trim();
+            return Some(format!(
+                "`{}`: `{}` is not a valid regular expression ({why})",
+                expr.source(),
+                &**pattern
+            ));
+        }
+        pending.extend(children(node));
+    }
+    None
+}
+
+/// The subexpressions of a CEL expression node.
+fn children(node: &IdedExpr) -> Vec<&IdedExpr> {
+    match &node.expr {
+        Ast::Select(select) => vec![&select.operand],
+        Ast::Call(call) => call.target.iter().map(|t| &**t).chain(&call.args).collect(),
+        Ast::Comprehension(c) => vec![
+            &c.iter_range,
+            &c.accu_init,
+            &c.loop_cond,
+            &c.loop_step,
+            &c.result,
+        ],
+        Ast::List(list) => list.elements.iter().collect(),
+        Ast::Map(map) => map
+            .entries
+            .iter()
+            .flat_map(|e| match &e.expr {
+                EntryExpr::MapEntry(m) => vec![&m.key, &m.value],
+                EntryExpr::StructField(f) => vec![&f.value],
+            })
+            .collect(),
+        Ast::Struct(s) => s
+            .entries
+            .iter()
+            .filter_map(|e| match &e.expr {
+                EntryExpr::StructField(f) => Some(&f.value),
+                EntryExpr::MapEntry(_) => None,
+            })
+            .collect(),
+        Ast::Ident(_) | Ast::Literal(_) | Ast::Unspecified => Vec::new(),
+    }
 }
 
 /// Why `ctx.<root>` cannot be read by step `index`, if it cannot.

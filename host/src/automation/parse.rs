@@ -375,9 +375,12 @@ impl Parser<'_> {
         };
         let specs = step.fields();
         let mut out = Vec::new();
+        // Fields given, also those with errors: none of them is "missing".
+        let mut given = Vec::new();
         if let Some(map) = map {
             for (key, value) in map.iter() {
                 let name = key.as_str();
+                given.push(name);
                 let Some(spec) = specs.iter().find(|f| f.name == name) else {
                     let hint = suggest(name, specs.iter().map(|f| f.name));
                     let expected: Vec<_> = specs.iter().map(|f| f.name).collect();
@@ -427,7 +430,7 @@ impl Parser<'_> {
             }
         }
         for spec in specs.iter().filter(|f| f.required) {
-            if !out.iter().any(|f| f.name == spec.name) {
+            if !given.contains(&spec.name) {
                 self.error(
                     key_pos,
                     format!(

@@ -3,7 +3,23 @@
 //! Exit codes: 0 success, 1 a run failed, 2 bad input or usage (and any other
 //! error), 130 interrupted with Ctrl-C (the run is saved).
 
+/// `print!`, `println!` and `eprintln!` for every command: defined before
+/// the command modules, these shadow the standard macros there, so that a
+/// closed pipe or a full disk never panics ([`output`]).
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::cli::output::write(format_args!($($arg)*), false) };
+}
+macro_rules! println {
+    () => { $crate::cli::output::write(format_args!(""), true) };
+    ($($arg:tt)*) => { $crate::cli::output::write(format_args!($($arg)*), true) };
+}
+macro_rules! eprintln {
+    ($($arg:tt)*) => { $crate::cli::output::write_err(format_args!($($arg)*)) };
+}
+
 mod directory;
+mod input;
+mod output;
 mod plugins;
 mod render;
 mod run;
@@ -102,14 +118,7 @@ impl Env {
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                Exit::BadInput as i32
-            } else {
-                0
-            };
-        }
+        Err(e) => return output::finish(usage(&e)),
     };
     let env = match Config::load(cli.config.as_deref()) {
         Ok(config) => Env {
@@ -117,7 +126,7 @@ pub fn main() -> i32 {
             json: cli.json,
             plugins: OnceLock::new(),
         },
-        Err(e) => return report(&e, cli.json),
+        Err(e) => return output::finish(report(&e, cli.json)),
     };
     let result = match cli.command {
         Command::Run(args) => run::run(&env, args),
@@ -128,16 +137,55 @@ pub fn main() -> i32 {
         Command::Plugins(cmd) => plugins::plugins(&env, cmd),
         Command::Call(args) => plugins::call(&env, args),
     };
-    match result {
+    output::finish(match result {
         Ok(exit) => exit as i32,
-        Err(e) => report(&e, env.json),
+        Err(e) => report(&naming_the_store(e, &env.config.store_path), env.json),
+    })
+}
+
+/// A store error, with the database file it came from.
+fn naming_the_store(e: anyhow::Error, path: &std::path::Path) -> anyhow::Error {
+    let shown = path.display().to_string();
+    if e.chain().any(|c| c.is::<rusqlite::Error>()) && !format!("{e:#}").contains(&shown) {
+        e.context(format!("store {shown}"))
+    } else {
+        e
     }
+}
+
+/// Prints help, the version, or a usage error (as `{"error": …}` under
+/// `--json`); returns the exit code.
+fn usage(e: &clap::Error) -> i32 {
+    if !e.use_stderr() {
+        return match e.print() {
+            Ok(()) => Exit::Ok as i32,
+            Err(why) if why.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok as i32,
+            Err(why) => {
+                eprintln!("error: cannot write the output: {why}");
+                Exit::BadInput as i32
+            }
+        };
+    }
+    let json = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json");
+    if json {
+        let text = e.render().to_string();
+        let message = text.trim().strip_prefix("error: ").unwrap_or(text.trim());
+        println!("{}", serde_json::json!({ "error": message }));
+    } else {
+        let _ = e.print();
+    }
+    Exit::BadInput as i32
 }
 
 fn report(e: &anyhow::Error, json: bool) -> i32 {
     if json {
         println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
-    } else {
+    }
+    // Under --json too when the JSON could not be written: the error is not lost.
+    if !json || !output::written() {
         eprintln!("error: {e:#}");
     }
     Exit::BadInput as i32

@@ -23,7 +23,7 @@ pub enum PluginsCommand {
 pub struct CallArgs {
     /// The function's name (its file name without `.wasm`).
     function: String,
-    /// The input, as JSON.
+    /// The input, as JSON; `@FILE` reads it from a file, `-` from standard input.
     #[arg(long, default_value = "{}")]
     input: String,
 }
@@ -155,8 +155,7 @@ fn details(plugins: &Plugins, e: &Entry) -> Json {
 }
 
 pub fn call(env: &Env, args: CallArgs) -> anyhow::Result<Exit> {
-    let input: Json = serde_json::from_str(&args.input)
-        .map_err(|e| anyhow::anyhow!("--input is not JSON: {e}"))?;
+    let input = super::input::read(&args.input)?;
     let plugins = env.plugins();
     let directory = Arc::new(StoreReader::new(&env.config.store_path));
     plugins.load(&args.function, World::Function)?;

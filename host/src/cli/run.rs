@@ -20,6 +20,7 @@ pub struct RunArgs {
     /// An automation file, or the name of one in the automation folders.
     automation: String,
     /// The trigger data, a JSON object; `user_id` names the run's subject.
+    /// `@FILE` reads it from a file, `-` from standard input.
     #[arg(long, default_value = "{}")]
     input: String,
     /// Evaluate every expression and show what each step would do, changing nothing.
@@ -57,37 +58,31 @@ impl Observer for Printer {
 }
 
 /// Sets a flag on Ctrl-C instead of dying, so a run stops between steps.
+/// A second Ctrl-C exits at once (130), in the middle of a long step: the
+/// run stays as its last committed transition left it, and the lease of a
+/// process that is gone is taken over, so `keystep runs resume` continues it.
 pub fn interrupt_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let handler = flag.clone();
     // Only one handler per process; a second call keeps the first.
-    let _ = ctrlc::set_handler(move || handler.store(true, Ordering::Relaxed));
+    let _ = ctrlc::set_handler(move || {
+        if handler.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "\ninterrupted again: stopping now; the run is saved as of its last finished step, `keystep runs resume` continues it"
+            );
+            std::process::exit(Exit::Interrupted as i32);
+        }
+        eprintln!("\nstopping after the current step (Ctrl-C again to stop now)");
+    });
     flag
 }
 
 pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
-    let input: Json = serde_json::from_str(&args.input).context("--input is not valid JSON")?;
+    let input = super::input::read(&args.input)?;
     let automation = match env.config.catalog().find(&args.automation) {
         Ok(a) => a,
         Err(e) => anyhow::bail!("{e}"),
     };
-    if let Some(when) = &automation.trigger.when {
-        let scope = crate::expr::Scope::new(&json!({ "trigger": input }));
-        if !when
-            .eval_bool(&scope)
-            .map_err(|e| anyhow::anyhow!("trigger condition: {e}"))?
-        {
-            if env.json {
-                render::json(&json!({ "started": false, "reason": "trigger condition is false" }));
-            } else {
-                println!(
-                    "the trigger condition of {} is false for this input; nothing runs",
-                    automation.name
-                );
-            }
-            return Ok(Exit::Ok);
-        }
-    }
     let store = env.open_store()?;
     let dir = store.directory("validate");
     let directory_known = !dir.is_empty()?;
@@ -107,11 +102,16 @@ pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
     }
     let interrupt = interrupt_flag();
     let mut engine = env.engine(&store).with_interrupt(interrupt.clone());
+    // The condition sees what the run would: the subject's directory record.
+    let trigger = engine.trigger(input)?;
+    if !condition_holds(env, &automation, &trigger)? {
+        return Ok(Exit::Ok);
+    }
     if args.dry_run {
-        return dry_run(env, &store, &mut engine, automation, input);
+        return dry_run(env, &store, &mut engine, automation, trigger);
     }
     let name = automation.name.clone();
-    let id = engine.start(Arc::new(automation), input)?;
+    let id = engine.start(Arc::new(automation), trigger)?;
     if args.detach {
         if env.json {
             render::json(&json!({ "run_id": id, "state": "pending" }));
@@ -125,6 +125,33 @@ pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
     }
     let mut printer = Printer { json: env.json };
     follow(env, &engine, id, args.follow, &interrupt, &mut printer)
+}
+
+/// Evaluates the trigger's `when` against `trigger`; says so when it is
+/// false and nothing runs.
+fn condition_holds(
+    env: &Env,
+    automation: &crate::automation::Automation,
+    trigger: &Json,
+) -> anyhow::Result<bool> {
+    let Some(when) = &automation.trigger.when else {
+        return Ok(true);
+    };
+    let scope = crate::expr::Scope::new(&json!({ "trigger": trigger }));
+    let holds = when
+        .eval_bool(&scope)
+        .map_err(|e| anyhow::anyhow!("trigger condition: {e}"))?;
+    if !holds {
+        if env.json {
+            render::json(&json!({ "started": false, "reason": "trigger condition is false" }));
+        } else {
+            println!(
+                "the trigger condition of {} is false for this input; nothing runs",
+                automation.name
+            );
+        }
+    }
+    Ok(holds)
 }
 
 /// Drives runs until `id` ends, counting down waits no longer than

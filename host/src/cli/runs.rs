@@ -17,7 +17,7 @@ pub enum RunsCommand {
         #[arg(long)]
         automation: Option<String>,
         /// pending, running, waiting, succeeded, failed or cancelled.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(runs::STATES))]
         state: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,

@@ -32,7 +32,7 @@ pub fn validate(env: &Env, args: ValidateArgs) -> anyhow::Result<Exit> {
     let store = env.open_store()?;
     let dir = store.directory("validate");
     let directory_known = !dir.is_empty()?;
-    let catalog = env.config.catalog();
+    let catalog = env.config.catalog().with_files(&files);
     let plugins = env.plugins();
     let plugins_known = !plugins.is_empty();
     let mut diagnostics = Vec::new();

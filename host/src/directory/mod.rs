@@ -38,10 +38,10 @@ impl DirError {
         }
     }
 
-    /// Whether trying again later may succeed (a busy or locked database).
+    /// Whether trying again later may succeed (a busy or locked database, a
+    /// full disk).
     pub fn is_transient(&self) -> bool {
-        matches!(self, DirError::Store(rusqlite::Error::SqliteFailure(e, _))
-            if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+        matches!(self, DirError::Store(e) if crate::store::is_transient(e))
     }
 }
 

@@ -150,13 +150,7 @@ impl<'s> Engine<'s> {
     /// `ctx.trigger`. The subject is `trigger.user_id`, which must be a
     /// known user when given.
     pub fn start(&self, automation: Arc<Automation>, trigger: Json) -> anyhow::Result<i64> {
-        let trigger = match trigger {
-            Json::Null => json!({}),
-            t @ Json::Object(_) => t,
-            other => anyhow::bail!("the input must be a JSON object, got {other}"),
-        };
-        let trigger = with_subject(&self.store.directory("cli"), trigger)
-            .map_err(|e| anyhow::anyhow!("input: {}", e.message))?;
+        let trigger = self.trigger(trigger)?;
         let now = self.clock.now();
         let lineage = std::slice::from_ref(&automation.name);
         let id = self
@@ -166,6 +160,19 @@ impl<'s> Engine<'s> {
             .borrow_mut()
             .insert(automation.hash.clone(), automation);
         Ok(id)
+    }
+
+    /// The `ctx.trigger` a run started with `input` gets: a JSON object,
+    /// with the subject's directory record as `user` when it names a
+    /// `user_id`. Refuses input that cannot start a run.
+    pub fn trigger(&self, input: Json) -> anyhow::Result<Json> {
+        let input = match input {
+            Json::Null => json!({}),
+            t @ Json::Object(_) => t,
+            other => anyhow::bail!("the input must be a JSON object, got {other}"),
+        };
+        with_subject(&self.store.directory("cli"), input)
+            .map_err(|e| anyhow::anyhow!("input: {}", e.message))
     }
 
     /// The automation a run is pinned to, parsed from the stored text.
@@ -237,6 +244,16 @@ impl<'s> Engine<'s> {
         Ok(true)
     }
 
+    /// A step's transaction that the store refused, as the step's error:
+    /// naming the database file, and retryable when the cause may pass (a
+    /// full disk, a busy database).
+    fn store_failure(&self, e: rusqlite::Error) -> crate::steps::StepError {
+        crate::steps::StepError {
+            retryable: crate::store::is_transient(&e),
+            message: format!("store {}: {e}", self.store.path().display()),
+        }
+    }
+
     /// Until when a transition that leaves a run running keeps it leased.
     fn lease_until(&self) -> DateTime<Utc> {
         let now = self.clock.now();
@@ -288,21 +305,26 @@ impl<'s> Engine<'s> {
 }
 
 /// Adds the subject's directory record as `user` to a trigger that names a
-/// `user_id` (and has no `user` of its own), so steps can read
-/// `ctx.trigger.user.manager_id` and the like.
+/// `user_id`, so steps can read `ctx.trigger.user.manager_id` and the like.
+/// The directory record replaces any `user` the input carries: the caller
+/// names the subject, the directory says who that is.
 pub(crate) fn with_subject(
     dir: &crate::directory::Directory,
     mut trigger: Json,
 ) -> Result<Json, crate::steps::StepError> {
-    let Some(id) = trigger.get("user_id").and_then(Json::as_str) else {
-        return Ok(trigger);
+    let id = match trigger.get("user_id") {
+        None => return Ok(trigger),
+        Some(Json::String(id)) => id.clone(),
+        Some(other) => {
+            return Err(crate::steps::StepError::fatal(format!(
+                "user_id must be a user id (text), got {other}"
+            )));
+        }
     };
     let user = dir
-        .user(id)?
+        .user(&id)?
         .ok_or_else(|| crate::steps::StepError::fatal(format!("user_id: unknown user `{id}`")))?;
-    if trigger.get("user").is_none() {
-        trigger["user"] = user.to_json();
-    }
+    trigger["user"] = user.to_json();
     Ok(trigger)
 }
 

@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json, json};
 use super::children::ChildStarter;
 use super::{Engine, Observer};
 use crate::automation::{OnError, StepDef};
-use crate::directory::{DirError, Directory};
+use crate::directory::Directory;
 use crate::expr::Scope;
 use crate::steps::{self, Outcome, RunInfo, StepCx, StepError};
 use crate::store::runs::{self, Attempt, Run, RunUpdate};
@@ -172,6 +172,8 @@ impl Engine<'_> {
                     now: started,
                 };
                 let mut cx = StepCx {
+                    def: step,
+                    scope: &scope,
                     dir: &dir,
                     runs: &starter,
                     run: &info,
@@ -219,7 +221,7 @@ impl Engine<'_> {
             Ok((record, next)) => self.report(run, &record, &next, observer),
             Err(Failure::Lost) => Ok(Transition::Lost),
             Err(Failure::Step(e)) => self.fail(run, at, record, e, observer),
-            Err(Failure::Db(e)) => self.fail(run, at, record, DirError::from(e).into(), observer),
+            Err(Failure::Db(e)) => self.fail(run, at, record, self.store_failure(e), observer),
         }
     }
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use cel::common::ast::{EntryExpr, Expr as Ast, IdedExpr};
 use serde_json::Value as Json;
 
-pub use template::Template;
+pub use template::{Part, Template};
 
 /// A compiled CEL expression together with its source text.
 #[derive(Clone)]

@@ -21,6 +21,7 @@ pub enum Template {
     Map(Vec<(String, Template)>),
 }
 
+/// A piece of [`Template::Text`]: the author's text, or an interpolation.
 #[derive(Debug, Clone)]
 pub enum Part {
     Text(String),

@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use crate::automation::{Pos, StepDef};
 use crate::directory::{DirError, Directory};
+use crate::expr::Scope;
 use crate::notify::Notifier;
 use crate::plugins::{DirectoryAccess, PluginError, Plugins};
 
@@ -155,6 +156,11 @@ pub trait RunStarter {
 
 /// Everything a step may use while it runs.
 pub struct StepCx<'a> {
+    /// The step as written: which values are literal YAML (only those may be
+    /// keywords such as `subject` and `all`), and its templates.
+    pub def: &'a StepDef,
+    /// What the step's expressions were evaluated against.
+    pub scope: &'a Scope,
     pub dir: &'a Directory<'a>,
     pub runs: &'a dyn RunStarter,
     pub run: &'a RunInfo,

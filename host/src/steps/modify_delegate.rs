@@ -24,7 +24,7 @@ impl Step for ModifyDelegate {
         let user = target::user(cx, input, "user")?;
         let replacement = match input.get("replacement") {
             None | Some(Json::Null) => None,
-            Some(v) => Some(target::user_ref(cx, v, "replacement")?),
+            Some(v) => Some(target::user_ref(cx, v, "replacement", None)?),
         };
         let mut changed = Vec::new();
         for delegator in cx.dir.delegators_of(&user.id)? {

@@ -66,7 +66,7 @@ impl Step for PerformTaskAction {
         let reassign_to = match action {
             Json::String(s) if s == "complete" || s == "cancel" => None,
             Json::Object(m) => match m.get("reassign") {
-                Some(to) => Some(target::user_ref(cx, to, "action.reassign")?),
+                Some(to) => Some(target::user_ref(cx, to, "action.reassign", None)?),
                 None => return Err(StepError::fatal(ACTION_SHAPE)),
             },
             _ => return Err(StepError::fatal(ACTION_SHAPE)),

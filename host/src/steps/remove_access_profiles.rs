@@ -25,7 +25,7 @@ impl Step for RemoveAccessProfiles {
         let enrolled = cx.dir.enrollments_of(&user.id)?;
         let wanted = target::words(input.get("profiles"));
         let (targets, not_enrolled): (Vec<String>, Vec<String>) =
-            if wanted.iter().any(|w| w == "all") {
+            if target::names_keyword(cx, input, "profiles", "all") {
                 (enrolled, Vec::new())
             } else {
                 for p in &wanted {

@@ -25,8 +25,10 @@ impl Step for RevokeEntitlements {
     fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
         let user = target::user(cx, input, "user")?;
         let held = cx.dir.grants_of(&user.id)?;
-        let (chosen, not_held) = target::pick_held(&held, &input["entitlements"], "entitlements")?;
+        let (chosen, not_held) =
+            target::pick_held(cx, &held, &input["entitlements"], "entitlements")?;
         let (excluded, _) = target::pick_held(
+            cx,
             &held,
             input.get("exclude").unwrap_or(&Json::Null),
             "exclude",

@@ -32,7 +32,10 @@ impl Step for RunAutomation {
                     "`context` must be a mapping, got {other}"
                 )));
             }
-            None => json!({ "user_id": cx.run.subject }),
+            None => match &cx.run.subject {
+                Some(subject) => json!({ "user_id": subject }),
+                None => json!({}),
+            },
         };
         let run_id = cx.runs.start_child(automation, context)?;
         if input.get("wait").and_then(Json::as_bool).unwrap_or(false) {

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value as Json, json};
 
 use super::{Field, FieldKind, Outcome, Step, StepCx, StepError, target};
+use crate::expr::{Part, Template};
 use crate::notify::{Email, valid_address};
 
 pub struct SendEmail;
@@ -27,6 +28,7 @@ impl Step for SendEmail {
     fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
         let to = recipients(cx, &input["to"])?;
         let text = target::text(input, "message")?.to_string();
+        let html = html_of(cx, &text)?;
         let email = Email {
             from_name: input
                 .get("title")
@@ -35,7 +37,7 @@ impl Step for SendEmail {
                 .map(str::to_string),
             to,
             subject: target::text(input, "subject")?.to_string(),
-            html: html_of(&text),
+            html,
             text,
         };
         if cx.dry_run {
@@ -55,15 +57,19 @@ impl Step for SendEmail {
 /// Every recipient's address: `subject`, user ids (their directory email)
 /// and addresses, from one value or a list.
 fn recipients(cx: &StepCx, value: &Json) -> Result<Vec<String>, StepError> {
-    let items: Vec<&Json> = match value {
-        Json::Array(items) => items.iter().collect(),
-        other => vec![other],
+    let items: Vec<(Option<usize>, &Json)> = match value {
+        Json::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (Some(i), v))
+            .collect(),
+        other => vec![(None, other)],
     };
     if items.is_empty() {
         return Err(StepError::fatal("`to` names no recipient"));
     }
     let mut out = Vec::new();
-    for item in items {
+    for (index, item) in items {
         let Some(text) = item.as_str() else {
             return Err(StepError::fatal(format!(
                 "`to`: {item} is neither a user id nor an email address"
@@ -72,7 +78,7 @@ fn recipients(cx: &StepCx, value: &Json) -> Result<Vec<String>, StepError> {
         let address = if text.contains('@') {
             text.to_string()
         } else {
-            let user = target::user_ref(cx, item, "to")?;
+            let user = target::user_ref(cx, item, "to", index)?;
             user.email.ok_or_else(|| {
                 StepError::fatal(format!("`to`: user `{}` has no email address", user.id))
             })?
@@ -89,30 +95,100 @@ fn recipients(cx: &StepCx, value: &Json) -> Result<Vec<String>, StepError> {
     Ok(out)
 }
 
-/// An HTML alternative: the message itself when it is HTML, its rendering
-/// when it uses Markdown, none for plain text.
-fn html_of(message: &str) -> Option<String> {
-    let trimmed = message.trim_start();
-    if trimmed.starts_with('<') && trimmed.contains('>') {
-        return Some(message.to_string());
+/// The message's HTML alternative: the author's text as written (HTML when
+/// it starts with a tag, else Markdown), with every value an expression put
+/// into it escaped, so that data (a display name, an input) cannot add
+/// markup, links or scripts. None for plain text.
+fn html_of(cx: &StepCx, text: &str) -> Result<Option<String>, StepError> {
+    let source = match cx.def.field("message").map(|f| &f.template) {
+        Some(Template::Text(parts)) => {
+            let html = matches!(parts.first(), Some(Part::Text(t)) if is_html(t));
+            let mut source = String::new();
+            for part in parts {
+                match part {
+                    Part::Text(t) => source.push_str(t),
+                    Part::Expr(e) => {
+                        let value = Template::Text(vec![Part::Expr(e.clone())])
+                            .render(cx.scope)
+                            .map_err(|e| StepError::fatal(format!("field `message`: {e}")))?;
+                        source.push_str(&escape(value.as_str().unwrap_or_default(), html));
+                    }
+                }
+            }
+            source
+        }
+        // The whole message is one value: all of it is data.
+        Some(Template::Whole(_)) => escape(text, false),
+        _ => text.to_string(),
+    };
+    Ok(markup(&source))
+}
+
+fn is_html(text: &str) -> bool {
+    let trimmed = text.trim_start();
+    trimmed.starts_with('<') && trimmed.contains('>')
+}
+
+/// `value` as text inside HTML, or inside Markdown (where ASCII punctuation
+/// is also backslash-escaped, so it cannot start a link, emphasis, a heading
+/// or a list).
+fn escape(value: &str, html: bool) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if !html && c.is_ascii_punctuation() => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The HTML of `source`: itself when it is HTML, its rendering when it uses
+/// Markdown, none when it is plain text.
+fn markup(source: &str) -> Option<String> {
+    if is_html(source) {
+        return Some(source.to_string());
     }
     let mut html = String::new();
-    pulldown_cmark::html::push_html(&mut html, pulldown_cmark::Parser::new(message));
+    pulldown_cmark::html::push_html(&mut html, pulldown_cmark::Parser::new(source));
     let plain = html.replace("<p>", "").replace("</p>", "");
     plain.contains('<').then_some(html)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::html_of;
+    use super::{escape, markup};
 
     #[test]
     fn html_only_for_markdown_or_html() {
-        assert_eq!(html_of("Ada left. Please check her laptop."), None);
+        assert_eq!(markup("Ada left. Please check her laptop."), None);
         assert_eq!(
-            html_of("Ada **left**.").as_deref(),
+            markup("Ada **left**.").as_deref(),
             Some("<p>Ada <strong>left</strong>.</p>\n")
         );
-        assert_eq!(html_of("<b>hi</b>").as_deref(), Some("<b>hi</b>"));
+        assert_eq!(markup("<b>hi</b>").as_deref(), Some("<b>hi</b>"));
+    }
+
+    #[test]
+    fn escaped_values_add_no_markup() {
+        let value = "<script>x</script> [link](https://evil.example) **b** # h";
+        let html = markup(&format!("Hi **{}**", escape(value, false))).unwrap();
+        assert!(!html.contains("<script") && !html.contains("<a "), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;x&lt;/script&gt; [link](https://evil.example) **b** # h"),
+            "{html}"
+        );
+        assert_eq!(
+            escape("<a href=\"x\">&'", true),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

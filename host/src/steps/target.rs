@@ -4,6 +4,7 @@ use serde_json::{Map, Value as Json};
 
 use super::{StepCx, StepError};
 use crate::directory::{Grant, Selector, User};
+use crate::expr::Template;
 
 /// A required string field.
 pub fn text<'a>(input: &'a Map<String, Json>, field: &str) -> Result<&'a str, StepError> {
@@ -19,11 +20,66 @@ fn shown(value: Option<&Json>) -> String {
     value.map_or_else(|| "nothing".into(), Json::to_string)
 }
 
-/// Resolves one user reference: `subject`, a user id, or a user object
+/// Whether the value at `field` (dotted for a nested key, as in
+/// `action.reassign`), item `index` of a list, was written literally in the
+/// file. Only a literal value can be a keyword (`subject`, `all`); a value an
+/// expression produced is always data, so input cannot turn a user id into
+/// "the subject" or an entitlement into "everything".
+fn written(cx: &StepCx, field: &str, index: Option<usize>) -> bool {
+    let mut keys = field.split('.');
+    let Some(mut template) = keys
+        .next()
+        .and_then(|name| cx.def.field(name))
+        .map(|f| &f.template)
+    else {
+        return false;
+    };
+    for key in keys {
+        template = match template {
+            Template::Literal(_) => return true,
+            Template::Map(entries) => match entries.iter().find(|(k, _)| k == key) {
+                Some((_, t)) => t,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (template, index) {
+        (Template::Literal(_), _) => true,
+        (Template::List(items), Some(i)) => matches!(items.get(i), Some(Template::Literal(_))),
+        _ => false,
+    }
+}
+
+/// Whether `value` (at `field`, item `index`) is the keyword `word` written
+/// literally in the file.
+fn keyword(cx: &StepCx, value: &Json, word: &str, field: &str, index: Option<usize>) -> bool {
+    value.as_str() == Some(word) && written(cx, field, index)
+}
+
+/// Whether the field, or an item of its list, is the literal keyword `word`.
+pub fn names_keyword(cx: &StepCx, input: &Map<String, Json>, field: &str, word: &str) -> bool {
+    match input.get(field) {
+        Some(Json::Array(items)) => items
+            .iter()
+            .enumerate()
+            .any(|(i, v)| keyword(cx, v, word, field, Some(i))),
+        Some(v) => keyword(cx, v, word, field, None),
+        None => false,
+    }
+}
+
+/// Resolves one user reference (item `index` of a list, if it is one):
+/// `subject` written in the file, a user id, or a user object
 /// (`{{ ctx.trigger.user }}`).
-pub fn user_ref(cx: &StepCx, value: &Json, field: &str) -> Result<User, StepError> {
+pub fn user_ref(
+    cx: &StepCx,
+    value: &Json,
+    field: &str,
+    index: Option<usize>,
+) -> Result<User, StepError> {
     let id = match value {
-        Json::String(s) if s == "subject" => cx.run.subject.clone().ok_or_else(|| {
+        v if keyword(cx, v, "subject", field, index) => cx.run.subject.clone().ok_or_else(|| {
             StepError::fatal(format!(
                 "`{field}: subject`, but this run has no subject user (give user_id in the input)"
             ))
@@ -43,15 +99,20 @@ pub fn user_ref(cx: &StepCx, value: &Json, field: &str) -> Result<User, StepErro
             )));
         }
     };
-    cx.dir
-        .user(&id)?
-        .ok_or_else(|| StepError::fatal(format!("`{field}`: unknown user `{id}`")))
+    cx.dir.user(&id)?.ok_or_else(|| {
+        let hint = if id == "subject" {
+            " (`subject` means the run's subject only when written in the file, not when an expression gives it)"
+        } else {
+            ""
+        };
+        StepError::fatal(format!("`{field}`: unknown user `{id}`{hint}"))
+    })
 }
 
 /// The user a field names.
 pub fn user(cx: &StepCx, input: &Map<String, Json>, field: &str) -> Result<User, StepError> {
     match input.get(field) {
-        Some(v) => user_ref(cx, v, field),
+        Some(v) => user_ref(cx, v, field, None),
         None => Err(StepError::fatal(format!("missing `{field}`"))),
     }
 }
@@ -59,8 +120,12 @@ pub fn user(cx: &StepCx, input: &Map<String, Json>, field: &str) -> Result<User,
 /// The users a field names: one reference or a list of them.
 pub fn users(cx: &StepCx, input: &Map<String, Json>, field: &str) -> Result<Vec<User>, StepError> {
     match input.get(field) {
-        Some(Json::Array(items)) => items.iter().map(|v| user_ref(cx, v, field)).collect(),
-        Some(v) => Ok(vec![user_ref(cx, v, field)?]),
+        Some(Json::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| user_ref(cx, v, field, Some(i)))
+            .collect(),
+        Some(v) => Ok(vec![user_ref(cx, v, field, None)?]),
         None => Err(StepError::fatal(format!("missing `{field}`"))),
     }
 }
@@ -72,10 +137,10 @@ enum Pick {
     Select(Selector),
 }
 
-fn picks(value: &Json, field: &str) -> Result<Vec<Pick>, StepError> {
-    let one = |v: &Json| -> Result<Pick, StepError> {
+fn picks(cx: &StepCx, value: &Json, field: &str) -> Result<Vec<Pick>, StepError> {
+    let one = |v: &Json, index: Option<usize>| -> Result<Pick, StepError> {
         match v {
-            Json::String(s) if s == "all" => Ok(Pick::All),
+            v if keyword(cx, v, "all", field, index) => Ok(Pick::All),
             Json::String(s) => Ok(Pick::Id(s.clone())),
             Json::Object(_) => serde_json::from_value(v.clone())
                 .map(Pick::Select)
@@ -86,20 +151,25 @@ fn picks(value: &Json, field: &str) -> Result<Vec<Pick>, StepError> {
         }
     };
     match value {
-        Json::Array(items) => items.iter().map(one).collect(),
+        Json::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| one(v, Some(i)))
+            .collect(),
         Json::Null => Ok(Vec::new()),
-        v => Ok(vec![one(v)?]),
+        v => Ok(vec![one(v, None)?]),
     }
 }
 
 /// Which of `held` an entitlement set (`all`, ids, selectors, or a list of
 /// them) picks, and the ids it names that are not held.
 pub fn pick_held<'g>(
+    cx: &StepCx,
     held: &'g [Grant],
     value: &Json,
     field: &str,
 ) -> Result<(Vec<&'g Grant>, Vec<String>), StepError> {
-    let picks = picks(value, field)?;
+    let picks = picks(cx, value, field)?;
     let chosen = held
         .iter()
         .filter(|g| {
@@ -123,7 +193,7 @@ pub fn pick_held<'g>(
 /// The entitlement ids a grant-style field names; every one must exist.
 pub fn entitlement_ids(cx: &StepCx, value: &Json, field: &str) -> Result<Vec<String>, StepError> {
     let mut ids = Vec::new();
-    for pick in picks(value, field)? {
+    for pick in picks(cx, value, field)? {
         match pick {
             Pick::Id(id) => {
                 cx.dir.require_entitlement(&id)?;

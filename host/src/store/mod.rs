@@ -149,6 +149,16 @@ impl Drop for Open<'_> {
     }
 }
 
+/// Whether a store error may pass when tried again: a busy or locked
+/// database, a full disk (`SQLITE_FULL`, which SQLite also returns for
+/// ENOSPC) or a failed read or write. SQLite rolls the transaction back in
+/// each case, so nothing is half written.
+pub fn is_transient(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure))
+}
+
 /// Formats a timestamp the way the store keeps it.
 pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)

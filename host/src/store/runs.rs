@@ -1,6 +1,7 @@
 //! Run and step-attempt rows: the durable state of every run.
 
 use chrono::{DateTime, Utc};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
@@ -8,7 +9,17 @@ use serde_json::{Map, Value as Json};
 use super::{parse_ts, ts};
 use crate::automation::Automation;
 
-/// Where a run stands.
+/// Every state a run can be in (the schema's `CHECK`).
+pub const STATES: &[&str] = &[
+    "pending",
+    "running",
+    "waiting",
+    "succeeded",
+    "failed",
+    "cancelled",
+];
+
+/// The states a run ends in.
 pub const TERMINAL: &[&str] = &["succeeded", "failed", "cancelled"];
 
 /// One run, as stored.
@@ -63,32 +74,45 @@ impl Run {
         let json = |s: String| serde_json::from_str(&s).unwrap_or(Json::Null);
         Ok(Run {
             id: r.get("id")?,
-            automation: r.get("automation")?,
-            version: r.get("version")?,
-            state: r.get("state")?,
-            trigger: json(r.get("trigger")?),
-            subject_id: r.get("subject_id")?,
-            outputs: serde_json::from_str(&r.get::<_, String>("outputs")?).unwrap_or_default(),
+            automation: text(r, "automation")?,
+            version: text(r, "version")?,
+            state: text(r, "state")?,
+            trigger: json(text(r, "trigger")?),
+            subject_id: opt_text(r, "subject_id")?,
+            outputs: serde_json::from_str(&text(r, "outputs")?).unwrap_or_default(),
             cursor: r.get::<_, i64>("cursor")? as usize,
             attempt: r.get("attempt")?,
-            wake_at: r
-                .get::<_, Option<String>>("wake_at")?
-                .as_deref()
-                .and_then(parse_ts),
+            wake_at: opt_text(r, "wake_at")?.as_deref().and_then(parse_ts),
             awaiting_run: r.get("awaiting_run")?,
             parent_run: r.get("parent_run")?,
-            lineage: serde_json::from_str(&r.get::<_, String>("lineage")?).unwrap_or_default(),
-            error: r.get("error")?,
-            lease_owner: r.get("lease_owner")?,
-            lease_until: r
-                .get::<_, Option<String>>("lease_until")?
-                .as_deref()
-                .and_then(parse_ts),
-            created_at: r.get("created_at")?,
-            updated_at: r.get("updated_at")?,
-            finished_at: r.get("finished_at")?,
+            lineage: serde_json::from_str(&text(r, "lineage")?).unwrap_or_default(),
+            error: opt_text(r, "error")?,
+            lease_owner: opt_text(r, "lease_owner")?,
+            lease_until: opt_text(r, "lease_until")?.as_deref().and_then(parse_ts),
+            created_at: text(r, "created_at")?,
+            updated_at: text(r, "updated_at")?,
+            finished_at: opt_text(r, "finished_at")?,
         })
     }
+}
+
+/// A text column, read even when it holds invalid UTF-8 (written by another
+/// tool, or damaged): the bad bytes show as U+FFFD instead of one row making
+/// every listing fail.
+fn opt_text(r: &Row, column: &str) -> rusqlite::Result<Option<String>> {
+    Ok(match r.get_ref(column)? {
+        ValueRef::Null => None,
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
+            Some(String::from_utf8_lossy(bytes).into_owned())
+        }
+        ValueRef::Integer(n) => Some(n.to_string()),
+        ValueRef::Real(x) => Some(x.to_string()),
+    })
+}
+
+/// A text column that should never be NULL (an empty string if it is).
+fn text(r: &Row, column: &str) -> rusqlite::Result<String> {
+    Ok(opt_text(r, column)?.unwrap_or_default())
 }
 
 /// Inserts a pending run of `automation` (and the version it is pinned to,
@@ -212,16 +236,16 @@ impl Attempt {
         Ok(Attempt {
             run_id: r.get("run_id")?,
             step_index: r.get::<_, i64>("step_index")? as usize,
-            step_id: r.get("step_id")?,
-            kind: r.get("kind")?,
+            step_id: text(r, "step_id")?,
+            kind: text(r, "kind")?,
             attempt: r.get("attempt")?,
-            state: r.get("state")?,
-            input: json(r.get("input")?),
-            output: json(r.get("output")?),
-            error: r.get("error")?,
+            state: text(r, "state")?,
+            input: json(opt_text(r, "input")?),
+            output: json(opt_text(r, "output")?),
+            error: opt_text(r, "error")?,
             retryable: r.get("retryable")?,
-            started_at: r.get("started_at")?,
-            finished_at: r.get("finished_at")?,
+            started_at: text(r, "started_at")?,
+            finished_at: opt_text(r, "finished_at")?,
         })
     }
 

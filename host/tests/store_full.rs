@@ -1,0 +1,113 @@
+//! A store that runs out of room during a step: the step's transaction rolls
+//! back, the attempt is recorded as a retryable failure, and once there is
+//! room again the retry does the work once.
+//!
+//! The full disk is SQLite's `max_page_count` on the engine's own
+//! connection: SQLite reports a write that hits it with `SQLITE_FULL`, the
+//! same code it returns when the file system answers ENOSPC, and the
+//! statement and its transaction fail the same way; unlike a small tmpfs, it
+//! needs no privileges and fails at a chosen point.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{TimeDelta, Utc};
+use keystep::automation::{catalog::Catalog, parse};
+use keystep::directory::{Directory, import};
+use keystep::engine::{Clock, Engine, Quiet};
+use keystep::store::Store;
+use keystep::store::runs;
+use serde_json::json;
+
+const GRANTS: usize = 300;
+
+const REVOKE: &str = r#"name: revoke
+trigger: manual
+steps:
+  - id: revoke
+    revoke_entitlements: { user: subject, entitlements: all }
+    retry: { attempts: 3, backoff: 1m }
+"#;
+
+/// One user holding `GRANTS` entitlements of one app.
+fn seed(store: &Store) {
+    let entitlements: Vec<_> = (0..GRANTS)
+        .map(|i| json!({"slug": format!("e{i}"), "name": format!("E{i}")}))
+        .collect();
+    let grants: Vec<_> = (0..GRANTS)
+        .map(|i| json!({"user": "u-ada", "entitlement": format!("app:e{i}")}))
+        .collect();
+    let file: import::DirectoryFile = serde_json::from_value(json!({
+        "users": [
+            {"id": "u-ada", "display_name": "Ada", "email": "ada@example.com"},
+            {"id": "u-owner", "display_name": "Owner", "email": "owner@example.com"}
+        ],
+        "apps": [{"id": "app", "name": "App", "owner": "u-owner", "entitlements": entitlements}],
+        "grants": grants,
+    }))
+    .unwrap();
+    store
+        .write(|conn| import::apply(&Directory::new(conn, "test".into()), &file).map(drop))
+        .unwrap();
+}
+
+fn count(store: &Store, sql: &str) -> i64 {
+    store.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn a_full_store_during_a_step_is_a_retryable_failure_that_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("keystep.db")).unwrap();
+    seed(&store);
+    let automation = Arc::new(parse(Path::new("revoke.yaml"), REVOKE).unwrap());
+    let now = Utc::now();
+    let mut engine = Engine::new(&store, Catalog::new(Vec::new()));
+    engine.clock = Clock::Fixed(now);
+    let id = engine
+        .start(automation, json!({"user_id": "u-ada"}))
+        .unwrap();
+
+    // A few pages of room: enough to record a failure, not the step's tasks.
+    let pages = count(&store, "PRAGMA page_count");
+    store
+        .conn()
+        .execute_batch(&format!("PRAGMA max_page_count = {}", pages + 4))
+        .unwrap();
+    engine.drive(&mut Quiet).unwrap();
+    let run = runs::load(store.conn(), id).unwrap().unwrap();
+    let attempts = runs::attempts(store.conn(), id).unwrap();
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    let error = attempts[0].error.clone().unwrap_or_default();
+    assert_eq!(attempts[0].state, "failed");
+    assert!(error.contains("full"), "{error}");
+    assert_eq!(attempts[0].retryable, Some(true), "{error}");
+    assert_eq!(run.state, "waiting", "retried later: {run:?}");
+    assert_eq!(count(&store, "SELECT count(*) FROM tasks"), 0);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM events WHERE kind = 'task_created'"
+        ),
+        0
+    );
+
+    // Room again, and the backoff has passed: the retry does the work once.
+    store
+        .conn()
+        .execute_batch("PRAGMA max_page_count = 1073741823")
+        .unwrap();
+    engine.clock = Clock::Fixed(now + TimeDelta::minutes(2));
+    engine.drive(&mut Quiet).unwrap();
+    let run = runs::load(store.conn(), id).unwrap().unwrap();
+    assert_eq!(run.state, "succeeded", "{run:?}");
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM tasks WHERE kind = 'revoke'"),
+        GRANTS as i64
+    );
+    let integrity: String = store
+        .conn()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}
