@@ -91,8 +91,8 @@ pub fn directory_import(data: &[u8]) -> Result<(), String> {
         store
             .write(|conn| {
                 let dir = Directory::new(conn, "import".into());
-                import::apply(&dir, &parsed)?;
-                dir.counts()
+                import::apply(&dir, &parsed, import::Options::default())?;
+                Ok::<_, import::ImportError>(dir.counts()?)
             })
             .map_err(|e| e.to_string())
     };
