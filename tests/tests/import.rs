@@ -455,11 +455,20 @@ fn values_that_would_be_changed_or_dropped_are_refused() {
 fn deep_nesting_is_refused_before_parsing() {
     let k = Keystep::with_examples();
     let deep = "[".repeat(100_000);
+    // The YAML scanner stops at 255 open brackets; the tree at 64 levels.
     refused(
         &k,
         "deep.yaml",
         &format!("users: {deep}"),
-        "1:72",
+        "1:263",
+        "nested deeper than 64 levels",
+    );
+    let balanced = format!("users: {}{}", "[".repeat(200), "]".repeat(200));
+    refused(
+        &k,
+        "balanced.yaml",
+        &balanced,
+        "1:71",
         "nested deeper than 64 levels",
     );
     refused(
