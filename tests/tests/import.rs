@@ -170,7 +170,7 @@ fn a_dry_run_shows_the_changes_and_writes_nothing() {
         assert!(ran.stdout.contains(line), "{line}: {}", ran.stdout);
     }
     assert!(ran.stdout.contains("nothing written"), "{}", ran.stdout);
-    assert_eq!(store_bytes(&k), before, "the store's files changed");
+    assert!(store_bytes(&k) == before, "the store's files changed");
     assert_eq!(status(&k, "u-john"), "active");
     let json = k.json(&[
         "directory",
@@ -181,7 +181,7 @@ fn a_dry_run_shows_the_changes_and_writes_nothing() {
     ]);
     assert_eq!(json["dry_run"], true);
     assert_eq!(json["summary"]["users"]["deleted"], 1);
-    assert_eq!(store_bytes(&k), before, "the store's files changed");
+    assert!(store_bytes(&k) == before, "the store's files changed");
 }
 
 #[test]
