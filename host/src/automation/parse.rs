@@ -492,8 +492,11 @@ impl Parser<'_> {
     }
 
     fn unique_ids(&mut self, steps: &[StepDef]) {
-        for (i, step) in steps.iter().enumerate() {
-            if let Some(first) = steps[..i].iter().find(|s| s.id == step.id) {
+        // Each id's first step, by hash: linear in the number of steps.
+        let mut first_of = std::collections::HashMap::new();
+        for step in steps {
+            let first = *first_of.entry(step.id.as_str()).or_insert(step);
+            if !std::ptr::eq(first, step) {
                 self.error(
                     step.pos,
                     format!(

@@ -61,9 +61,12 @@ pub struct User {
     pub attributes: Json,
 }
 
-/// The statuses a user may have. `deleted` is a user a snapshot import no
-/// longer lists; the row stays, for history and for automations to act on.
-pub const USER_STATUSES: &[&str] = &["active", "disabled", "inactive", "deleted"];
+/// The statuses a step or a file may give a user.
+pub const USER_STATUSES: &[&str] = &["active", "disabled", "inactive"];
+
+/// The status of a user a snapshot import no longer lists: the row stays,
+/// for history and for automations (on `user_updated`) to act on.
+pub const DELETED: &str = "deleted";
 
 /// What a create-or-update did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,12 +179,12 @@ impl<'c> Directory<'c> {
                 "a user needs an id and a display_name".into(),
             ));
         }
-        if !USER_STATUSES.contains(&user.status.as_str()) {
+        if !USER_STATUSES.contains(&user.status.as_str()) && user.status != DELETED {
             return Err(DirError::Invalid(format!(
                 "user `{}`: status `{}` is not one of {}",
                 user.id,
                 user.status,
-                USER_STATUSES.join(", ")
+                USER_STATUSES.join(", ") + ", " + DELETED
             )));
         }
         let old = self.user(&user.id)?;

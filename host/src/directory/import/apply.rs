@@ -3,15 +3,15 @@
 
 use std::collections::HashSet;
 
-use serde::Serialize;
 use serde_json::json;
 
 use super::file::{
     AccountIn, AppIn, DelegateIn, DirectoryFile, GrantIn, ProfileIn, TemplateIn, UserIn,
 };
 use super::record::Str;
+use super::summary::{Action, Change, Kind};
 use super::tree::{Located, Pos};
-use crate::directory::{App, DirError, Directory, Entitlement, Upsert, User};
+use crate::directory::{App, DELETED, DirError, Directory, Entitlement, Upsert, User};
 
 /// How an import treats what the file leaves out.
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,141 +20,6 @@ pub struct Options {
     pub snapshot: bool,
     /// A snapshot may mark more than half of the users deleted.
     pub allow_mass_delete: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    User,
-    App,
-    Entitlement,
-    Grant,
-    Account,
-    AccessProfile,
-    Enrollment,
-    Delegation,
-    ReviewTemplate,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Added,
-    Updated,
-    /// A user a snapshot no longer lists: marked `deleted`, not removed.
-    Deleted,
-    Removed,
-}
-
-/// One row an import changed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Change {
-    pub kind: Kind,
-    pub id: String,
-    pub action: Action,
-}
-
-impl std::fmt::Display for Change {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = serde_json::to_value(self.kind).unwrap_or_default();
-        let action = serde_json::to_value(self.action).unwrap_or_default();
-        write!(
-            f,
-            "{} {} {}",
-            kind.as_str().unwrap_or_default().replace('_', " "),
-            self.id,
-            action.as_str().unwrap_or_default()
-        )
-    }
-}
-
-/// How many rows of each kind changed, and how.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
-pub struct Counts {
-    pub added: usize,
-    pub updated: usize,
-    pub deleted: usize,
-    pub removed: usize,
-}
-
-#[derive(Debug, Default, Serialize)]
-pub struct Summary {
-    pub users: Counts,
-    pub apps: Counts,
-    pub entitlements: Counts,
-    pub grants: Counts,
-    pub accounts: Counts,
-    pub access_profiles: Counts,
-    pub enrollments: Counts,
-    pub delegations: Counts,
-    pub review_templates: Counts,
-}
-
-impl Summary {
-    /// Each kind with its counts, in the order a file lists them.
-    pub fn kinds(&self) -> [(&'static str, Counts); 9] {
-        [
-            ("users", self.users),
-            ("apps", self.apps),
-            ("entitlements", self.entitlements),
-            ("grants", self.grants),
-            ("accounts", self.accounts),
-            ("access profiles", self.access_profiles),
-            ("enrollments", self.enrollments),
-            ("delegations", self.delegations),
-            ("review templates", self.review_templates),
-        ]
-    }
-
-    /// `users 2 added, 1 deleted; grants 3 removed`, or `no changes`.
-    pub fn describe(&self) -> String {
-        let parts: Vec<String> = self
-            .kinds()
-            .iter()
-            .filter_map(|(kind, c)| {
-                let counts: Vec<String> = [
-                    (c.added, "added"),
-                    (c.updated, "updated"),
-                    (c.deleted, "marked deleted"),
-                    (c.removed, "removed"),
-                ]
-                .iter()
-                .filter(|(n, _)| *n > 0)
-                .map(|(n, what)| format!("{n} {what}"))
-                .collect();
-                (!counts.is_empty()).then(|| format!("{kind} {}", counts.join(", ")))
-            })
-            .collect();
-        if parts.is_empty() {
-            "no changes".into()
-        } else {
-            parts.join("; ")
-        }
-    }
-
-    pub fn of(changes: &[Change]) -> Summary {
-        let mut s = Summary::default();
-        for c in changes {
-            let counts = match c.kind {
-                Kind::User => &mut s.users,
-                Kind::App => &mut s.apps,
-                Kind::Entitlement => &mut s.entitlements,
-                Kind::Grant => &mut s.grants,
-                Kind::Account => &mut s.accounts,
-                Kind::AccessProfile => &mut s.access_profiles,
-                Kind::Enrollment => &mut s.enrollments,
-                Kind::Delegation => &mut s.delegations,
-                Kind::ReviewTemplate => &mut s.review_templates,
-            };
-            match c.action {
-                Action::Added => counts.added += 1,
-                Action::Updated => counts.updated += 1,
-                Action::Deleted => counts.deleted += 1,
-                Action::Removed => counts.removed += 1,
-            }
-        }
-        s
-    }
 }
 
 /// Why an import stopped; nothing of it is kept.
@@ -266,8 +131,8 @@ impl Writer<'_, '_> {
             Ok(self.dir.user(id)?.and_then(|u| u.manager_id))
         })?;
         for mut user in leaving {
-            user.status = "deleted".into();
-            self.dir.put_user(&user).map_err(at(Pos::default()))?;
+            user.status = DELETED.into();
+            self.dir.put_user(&user)?;
             self.note(Kind::User, user.id, Action::Deleted);
         }
         Ok(())
@@ -278,10 +143,9 @@ impl Writer<'_, '_> {
         let listed: HashSet<&str> = users.iter().map(|u| u.id.value.as_str()).collect();
         let present: Vec<User> = self
             .dir
-            .users()
-            .map_err(at(Pos::default()))?
+            .users()?
             .into_iter()
-            .filter(|u| u.status != "deleted")
+            .filter(|u| u.status != DELETED)
             .collect();
         let total = present.len();
         let leaving: Vec<User> = present
@@ -358,9 +222,7 @@ impl Writer<'_, '_> {
                 self.pairs("SELECT user_id, entitlement_id FROM grants ORDER BY 1, 2")?
             {
                 if !listed.contains(&(user.clone(), entitlement.clone())) {
-                    self.dir
-                        .remove_grant(&user, &entitlement)
-                        .map_err(at(Pos::default()))?;
+                    self.dir.remove_grant(&user, &entitlement)?;
                     self.note(
                         Kind::Grant,
                         format!("{user} {entitlement}"),
@@ -413,9 +275,7 @@ impl Writer<'_, '_> {
                 self.pairs("SELECT profile_id, user_id FROM enrollments ORDER BY 1, 2")?
             {
                 if !listed.contains(&(profile.clone(), user.clone())) {
-                    self.dir
-                        .unenroll(&profile, &user)
-                        .map_err(at(Pos::default()))?;
+                    self.dir.unenroll(&profile, &user)?;
                     self.note(
                         Kind::Enrollment,
                         format!("{profile} {user}"),
@@ -448,15 +308,13 @@ impl Writer<'_, '_> {
         no_cycle(
             "delegation",
             delegates.iter().map(|d| (&d.user, d.delegate.pos)),
-            |id| Ok(self.dir.delegate_of(id)?),
+            |id| self.dir.delegate_of(id),
         )?;
         if self.options.snapshot {
             let listed: HashSet<&str> = delegates.iter().map(|d| d.user.value.as_str()).collect();
             for (user, _) in self.pairs("SELECT user_id, delegate_id FROM delegates ORDER BY 1")? {
                 if !listed.contains(user.as_str()) {
-                    self.dir
-                        .set_delegate(&user, None)
-                        .map_err(at(Pos::default()))?;
+                    self.dir.set_delegate(&user, None)?;
                     self.note(Kind::Delegation, user, Action::Removed);
                 }
             }
@@ -526,7 +384,7 @@ fn merged(old: Option<User>, u: &UserIn) -> Result<User> {
     }
     match &u.status {
         Some(s) => user.status = s.value.clone(),
-        None if user.status == "deleted" => user.status = "active".into(),
+        None if user.status == DELETED => user.status = "active".into(),
         None => {}
     }
     if let Some(a) = &u.attributes {

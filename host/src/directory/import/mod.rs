@@ -13,13 +13,15 @@ mod apply;
 mod file;
 mod json;
 mod record;
+mod summary;
 mod tree;
 mod yaml;
 
 use std::path::Path;
 
-pub use apply::{Action, Change, Counts, ImportError, Kind, Options, Summary, apply};
+pub use apply::{ImportError, Options, apply};
 pub use file::DirectoryFile;
+pub use summary::{Action, Change, Counts, Kind, Summary};
 pub use tree::{Located, MAX_DEPTH, Pos};
 
 /// Reads a directory file; errors carry the file, line and column.
