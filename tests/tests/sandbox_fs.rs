@@ -504,3 +504,36 @@ fn the_scratch_quota_fails_the_call_that_passes_it_and_refuses_the_next() {
         ran.stdout
     );
 }
+
+#[test]
+fn a_call_is_stopped_while_it_writes_past_the_scratch_quota() {
+    let k = Keystep::new();
+    // Time enough to write every file, were it not stopped.
+    connector(
+        &k,
+        "flooder",
+        "scratch = true\n[limits]\nscratch_files = 50\ntimeout_ms = 120000\n[config]\ninfo_name = \"flooder\"\n",
+    );
+    action(
+        &k,
+        "flood",
+        "flooder",
+        "fill",
+        json!({"files": 20000, "kb": 0}),
+    );
+    let ran = run(&k, "flood");
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stdout
+            .contains("its scratch directory holds more than 50 files and folders"),
+        "{}",
+        ran.stdout
+    );
+    let written = std::fs::read_dir(scratch(&k, "flooder").join("fill"))
+        .unwrap()
+        .count();
+    assert!(
+        written < 20000,
+        "stopped during the call, after {written} files"
+    );
+}

@@ -25,6 +25,11 @@ pub const MAX_CORE_INSTANCES: u32 = 64;
 pub const MAX_MEMORIES: u32 = 16;
 pub const MAX_TABLES: u32 = 32;
 
+/// `duration` in epoch ticks, at least one.
+pub fn ticks(duration: Duration) -> u64 {
+    (duration.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64).max(1)
+}
+
 /// An engine and the linker holding every import a plugin may use.
 pub struct Runtime {
     pub engine: Engine,

@@ -14,7 +14,7 @@ use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{directory, host, types};
-use super::runtime::{self, EPOCH_TICK, Runtime};
+use super::runtime::{self, Runtime};
 use super::stderr::Tail;
 use super::{DirectoryAccess, Loaded};
 
@@ -149,9 +149,13 @@ pub fn store(
     };
     let mut store = Store::new(&runtime.engine, state);
     store.limiter(|s| &mut s.limiter);
-    let ticks = limits.timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64;
-    store.set_epoch_deadline(ticks.max(1));
-    store.epoch_deadline_trap();
+    match &plugin.grants.scratch {
+        Some(dir) => super::scratch::watch(&mut store, dir.clone(), limits.clone()),
+        None => {
+            store.set_epoch_deadline(runtime::ticks(limits.timeout));
+            store.epoch_deadline_trap();
+        }
+    }
     if let Some(fuel) = limits.fuel {
         store
             .set_fuel(fuel)

@@ -1,15 +1,45 @@
 //! The scratch quota: how much a plugin's scratch directory holds, in bytes
 //! and entries, against `limits.scratch_mb` and `limits.scratch_files`.
 //!
-//! WASI gives the host no hook on a write, so the quota is measured around
-//! each call: a call does not start while the directory is over quota, and a
-//! call that leaves it over quota fails. A single call can therefore write
-//! past the quota, by at most what it can write in its time limit, but it
-//! fails, and no further call runs until the operator makes room.
+//! WASI gives the host no hook on a write, so the directory is measured: a
+//! call does not start while it is over quota; while the plugin's code runs
+//! it is measured every [`WATCH_EVERY`], and the call is stopped at the
+//! first measure over quota; and a call that leaves it over quota fails.
+//! So one call can pass the quota by what it writes in one such interval
+//! plus one host call (a write's buffer is held to the memory limit), and
+//! it fails; no further call runs until the operator makes room.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, UpdateDeadline};
 
 use super::grants::Limits;
+use super::runtime::ticks;
+use super::sandbox::HostState;
+
+/// How often a running call's scratch directory is measured.
+pub const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// Sets `store`'s time limit (as the epoch deadline would) and measures
+/// `dir` every [`WATCH_EVERY`] while the plugin's code runs, stopping the
+/// call when it is over quota.
+pub fn watch(store: &mut Store<HostState>, dir: PathBuf, limits: Limits) {
+    let every = ticks(WATCH_EVERY);
+    store.set_epoch_deadline(every.min(ticks(limits.timeout)));
+    store.epoch_deadline_callback(move |cx| {
+        let left = cx.data().deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        if let Err(why) = check(&dir, &limits) {
+            return Err(wasmtime::Error::msg(format!(
+                "stopped: its scratch directory {why}"
+            )));
+        }
+        Ok(UpdateDeadline::Continue(every.min(ticks(left))))
+    });
+}
 
 /// What a scratch directory holds.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
