@@ -10,7 +10,10 @@ const INPUT: &str = r#"{"do": "echo", "payload": {"users": ["u-ada", "u-linus"],
 
 /// Calls the hostile plugin's `echo` under a budget of `fuel` instructions.
 fn call(k: &Keystep, fuel: u64) -> Ran {
-    k.write("plugins/fuelled.toml", &format!("[limits]\nfuel = {fuel}\n"));
+    k.write(
+        "plugins/fuelled.toml",
+        &format!("[limits]\nfuel = {fuel}\n"),
+    );
     k.run(&["call", "fuelled", "--input", INPUT])
 }
 
@@ -77,7 +80,10 @@ fn input_kb_bounds_the_input_a_function_gets() {
     let fits = echo_input(1024);
     let ran = call(&fits);
     assert_eq!(ran.code, 0, "{ran:?}");
-    assert_eq!(ran.json(), serde_json::from_str::<serde_json::Value>(&fits).unwrap());
+    assert_eq!(
+        ran.json(),
+        serde_json::from_str::<serde_json::Value>(&fits).unwrap()
+    );
     // One byte more is refused, and says which limit.
     let ran = call(&echo_input(1025));
     assert_eq!(ran.code, 1, "{ran:?}");
