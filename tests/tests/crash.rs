@@ -65,7 +65,7 @@ fn landing(stderr: &str) -> Landing {
     let last = stderr
         .lines()
         .filter_map(|l| l.strip_prefix("keystep-test-hook: "))
-        .last();
+        .next_back();
     match last.and_then(|m| m.split_once(' ')) {
         None => Landing::BeforeAnyStep,
         Some(("in", actor)) => {
