@@ -37,7 +37,13 @@ fn the_step_delay_variable_is_ignored() {
         out
     };
     keystep(&["directory", "import", "directory.yaml"]);
-    let ran = keystep(&["--json", "run", "flip", "--input", r#"{"user_id": "u-ada"}"#]);
+    let ran = keystep(&[
+        "--json",
+        "run",
+        "flip",
+        "--input",
+        r#"{"user_id": "u-ada"}"#,
+    ]);
     let stderr = String::from_utf8_lossy(&ran.stderr);
     assert!(!stderr.contains("keystep-test-hook"), "{stderr}");
     let history: Json = serde_json::from_slice(&ran.stdout).unwrap();

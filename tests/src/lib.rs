@@ -101,7 +101,9 @@ pub fn repo() -> PathBuf {
 
 /// The `keystep` binary of this build profile, built once per test process
 /// with the `test-hooks` feature (the crash tests' hook, which release
-/// builds leave out).
+/// builds leave out) and kept as `target/<profile>/test-hooks/keystep`.
+/// `target/<profile>/keystep` itself is built again without the feature,
+/// so the binary everyone else runs never has the hook.
 pub fn keystep_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -114,18 +116,32 @@ pub fn keystep_bin() -> &'static Path {
             .unwrap()
             .to_path_buf();
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "--quiet", "-p", "keystep", "--bin", "keystep"])
-            .args(["--features", "test-hooks"])
-            .current_dir(repo());
-        if release {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cargo build runs");
-        assert!(status.success(), "building keystep failed");
-        profile_dir.join("keystep")
+        let build = |features: &[&str]| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut build = Command::new(cargo);
+            build
+                .args(["build", "--quiet", "-p", "keystep", "--bin", "keystep"])
+                .args(features)
+                .current_dir(repo());
+            if release {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cargo build runs");
+            assert!(status.success(), "building keystep {features:?} failed");
+        };
+        build(&["--features", "test-hooks"]);
+        // A hard link to the binary cargo just made, put in place by a
+        // rename, so that a test running the previous one is not disturbed.
+        let dir = profile_dir.join("test-hooks");
+        std::fs::create_dir_all(&dir).unwrap();
+        let staged = dir.join(format!("keystep.{}", std::process::id()));
+        let _ = std::fs::remove_file(&staged);
+        std::fs::hard_link(profile_dir.join("keystep"), &staged).unwrap();
+        std::fs::rename(&staged, dir.join("keystep")).unwrap();
+        // A rename onto another link to the same file does nothing.
+        let _ = std::fs::remove_file(&staged);
+        build(&[]);
+        dir.join("keystep")
     })
 }
 
@@ -422,7 +438,8 @@ fn compile_once(names: &[&str]) {
 
 /// The compiled-plugin cache shared by the tests: `target/plugin-cache-tests`.
 pub fn shared_plugin_cache() -> PathBuf {
-    let target = keystep_bin().parent().unwrap().parent().unwrap();
+    // target/<profile>/test-hooks/keystep → target
+    let target = keystep_bin().ancestors().nth(3).unwrap();
     target.join("plugin-cache-tests")
 }
 

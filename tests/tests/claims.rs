@@ -133,11 +133,18 @@ fn tasks_cancel_closes_a_task_without_changing_access() {
     let cancelled = k.json(&["tasks", "cancel", &id.to_string()]);
     assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
     assert_eq!(
-        k.count("SELECT count(*) FROM grants WHERE user_id = 'u-alan' AND entitlement_id = 'okta:user'"),
+        k.count(
+            "SELECT count(*) FROM grants WHERE user_id = 'u-alan' AND entitlement_id = 'okta:user'"
+        ),
         0
     );
     let listed = k.json(&["tasks", "list", "--state", "cancelled"]);
-    let ids: Vec<&Json> = listed.as_array().unwrap().iter().map(|t| &t["id"]).collect();
+    let ids: Vec<&Json> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["id"])
+        .collect();
     assert_eq!(ids, [&json!(id)]);
     // A cancelled task is closed: it can be neither completed nor cancelled.
     for verb in ["complete", "cancel"] {
@@ -220,10 +227,38 @@ fn the_access_risk_example_reviews_high_scores_only() {
     // Hedy (inactive, one grant) scores under 30: the review is skipped.
     let (code, low) = k.run_json("access-risk", r#"{"user_id": "u-hedy"}"#);
     assert_eq!(code, 0, "{low}");
-    assert!(low["run"]["outputs"]["score"]["score"].as_i64().unwrap() < 30, "{low}");
+    assert!(
+        low["run"]["outputs"]["score"]["score"].as_i64().unwrap() < 30,
+        "{low}"
+    );
     assert_eq!(low["steps"][1]["state"], "skipped", "{low}");
     assert_eq!(
         k.count("SELECT count(*) FROM tasks WHERE subject_id = 'u-hedy'"),
         0
+    );
+}
+
+#[test]
+fn create_account_credential_is_one_of_three_choices() {
+    let k = Keystep::new();
+    let file = |credential: &str| {
+        format!(
+            "name: acct\ntrigger: manual\nsteps:\n  - id: a\n    create_account: \
+             {{ connector: tracker, method: from_user, user: subject, credential: {credential} }}\n"
+        )
+    };
+    for good in ["no_password", "random_password", "sso"] {
+        k.write("automations/acct.yaml", &file(good));
+        k.ok(&["validate"]);
+    }
+    k.write("automations/acct.yaml", &file("password123"));
+    let ran = k.run(&["validate"]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(
+        ran.stderr.contains(
+            "automations/acct.yaml:5:89: create_account.credential: expected one of \
+             no_password, random_password, sso"
+        ),
+        "{ran:?}"
     );
 }

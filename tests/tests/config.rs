@@ -48,7 +48,13 @@ fn setup() -> Keystep {
 /// path of the mail it wrote.
 fn say_bye(k: &Keystep, dir: &str, config: &[&str]) -> String {
     let mut args: Vec<&str> = config.to_vec();
-    args.extend(["--json", "run", "say-bye", "--input", r#"{"user_id": "u-ada"}"#]);
+    args.extend([
+        "--json",
+        "run",
+        "say-bye",
+        "--input",
+        r#"{"user_id": "u-ada"}"#,
+    ]);
     let out = k
         .command(&args)
         .current_dir(k.path().join(dir))
@@ -64,13 +70,22 @@ fn say_bye(k: &Keystep, dir: &str, config: &[&str]) -> String {
 #[test]
 fn config_flag_paths_are_relative_to_the_file() {
     let k = setup();
-    k.ok(&["--config", "conf/keystep.toml", "directory", "import", "directory.yaml"]);
+    k.ok(&[
+        "--config",
+        "conf/keystep.toml",
+        "directory",
+        "import",
+        "directory.yaml",
+    ]);
     let path = say_bye(&k, ".", &["--config", "conf/keystep.toml"]);
     assert!(path.ends_with("conf/mail/email-1-mail-1.eml"), "{path}");
     let root = k.path();
     assert!(root.join("conf/data/keystep.db").is_file());
     assert!(root.join("conf/mail/email-1-mail-1.eml").is_file());
-    assert!(!root.join(".keystep").exists(), "the default store is not used");
+    assert!(
+        !root.join(".keystep").exists(),
+        "the default store is not used"
+    );
     assert!(!root.join("conf/.keystep").exists());
     // The same store is read back: one run, found by name from conf/flows.
     let runs = k.json(&["--config", "conf/keystep.toml", "runs", "list"]);
@@ -92,7 +107,9 @@ fn keystep_config_is_read_from_any_working_directory() {
     let path = say_bye(&k, "elsewhere/deeper", &[]);
     assert!(path.ends_with("conf/mail/email-2-mail-1.eml"), "{path}");
     assert_eq!(
-        std::fs::read_dir(k.path().join("conf/mail")).unwrap().count(),
+        std::fs::read_dir(k.path().join("conf/mail"))
+            .unwrap()
+            .count(),
         2
     );
     assert!(!k.path().join("elsewhere/deeper/.keystep").exists());
@@ -126,7 +143,13 @@ fn a_file_secret_is_read_relative_to_the_config_file() {
         "name: tell\ntrigger: manual\nsteps:\n  - id: tell\n    \
          run_webhook: { webhook: hr, payload: { left: u-ada } }\n",
     );
-    k.ok(&["--config", "conf/keystep.toml", "directory", "import", "directory.yaml"]);
+    k.ok(&[
+        "--config",
+        "conf/keystep.toml",
+        "directory",
+        "import",
+        "directory.yaml",
+    ]);
     let ran = k.run(&["--config", "conf/keystep.toml", "--json", "run", "tell"]);
     assert_eq!(ran.code, 0, "{ran:?}");
     // The receiver verified the signature made with the file's secret.
@@ -138,7 +161,10 @@ fn a_file_secret_is_read_relative_to_the_config_file() {
     std::fs::remove_file(k.path().join("conf/secrets/hr")).unwrap();
     let ran = k.run(&["--config", "conf/keystep.toml", "--json", "run", "tell"]);
     assert_eq!(ran.code, 1, "{ran:?}");
-    let error = ran.json()["steps"][0]["error"].as_str().unwrap().to_string();
+    let error = ran.json()["steps"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(error.contains("conf/secrets/hr"), "{error}");
     assert_eq!(receiver.deliveries().len(), 1);
 }
@@ -193,5 +219,8 @@ fn an_automation_is_found_by_file_name_or_by_its_name_field() {
         "inactive"
     );
     let ran = k.run(&["run", "quarterly"]);
-    assert_eq!(ran.code, 2, "the file name is not the automation's name: {ran:?}");
+    assert_eq!(
+        ran.code, 2,
+        "the file name is not the automation's name: {ran:?}"
+    );
 }

@@ -65,7 +65,7 @@ fn landing(stderr: &str) -> Landing {
     let last = stderr
         .lines()
         .filter_map(|l| l.strip_prefix("keystep-test-hook: "))
-        .last();
+        .next_back();
     match last.and_then(|m| m.split_once(' ')) {
         None => Landing::BeforeAnyStep,
         Some(("in", actor)) => {
@@ -91,7 +91,11 @@ fn kill_9(mut child: std::process::Child) -> Option<Landing> {
         Some(SIGKILL) => Some(landing(&stderr)),
         Some(other) => panic!("resume died of signal {other}, not our SIGKILL:\n{stderr}"),
         None => {
-            assert!(out.status.success(), "resume failed: {:?}\n{stderr}", out.status);
+            assert!(
+                out.status.success(),
+                "resume failed: {:?}\n{stderr}",
+                out.status
+            );
             None
         }
     }
@@ -162,8 +166,14 @@ fn kill_9_at_many_points_loses_no_run_and_repeats_no_change() {
             _ => None,
         })
         .collect();
-    let between = landings.iter().filter(|l| **l == Landing::BetweenSteps).count();
-    let before = landings.iter().filter(|l| **l == Landing::BeforeAnyStep).count();
+    let between = landings
+        .iter()
+        .filter(|l| **l == Landing::BetweenSteps)
+        .count();
+    let before = landings
+        .iter()
+        .filter(|l| **l == Landing::BeforeAnyStep)
+        .count();
     let mut per_step: Vec<(&str, usize)> = Vec::new();
     for step in &inside {
         match per_step.iter_mut().find(|(s, _)| s == step) {

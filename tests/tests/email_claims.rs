@@ -125,7 +125,10 @@ fn a_4xx_answer_is_retried_and_a_5xx_is_not() {
     // Both attempts reached the server and were refused there.
     assert_eq!(
         busy.seen(),
-        ["MAIL FROM:<keystep@example.com>", "MAIL FROM:<keystep@example.com>"]
+        [
+            "MAIL FROM:<keystep@example.com>",
+            "MAIL FROM:<keystep@example.com>"
+        ]
     );
 
     let refused = refusing("550 5.7.1 not accepted");

@@ -347,7 +347,9 @@ fn human_output_shows_each_step() {
     );
     assert!(
         revoke[3].starts_with(r#"output    {"connector":[],"excluded":["okta:user"],"#)
-            && revoke[3].contains(r#""revoked":["aws:app-access","aws:prod-readonly","github:member","jira:user"]"#),
+            && revoke[3].contains(
+                r#""revoked":["aws:app-access","aws:prod-readonly","github:member","jira:user"]"#
+            ),
         "{show}"
     );
 }

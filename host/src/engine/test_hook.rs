@@ -16,7 +16,10 @@ const MAX_DELAY_MS: u64 = 1000;
 /// The delay the variable asks for, if set.
 #[cfg(feature = "test-hooks")]
 fn delay() -> Option<std::time::Duration> {
-    let ms: u64 = std::env::var("KEYSTEP_TEST_STEP_DELAY_MS").ok()?.parse().ok()?;
+    let ms: u64 = std::env::var("KEYSTEP_TEST_STEP_DELAY_MS")
+        .ok()?
+        .parse()
+        .ok()?;
     Some(std::time::Duration::from_millis(ms.min(MAX_DELAY_MS)))
 }
 
