@@ -77,8 +77,9 @@ pub fn run(entry: Entry, data: &[u8], what: &str) -> Result<(), String> {
     match worker.join() {
         Ok(result) => result,
         Err(_) => panic!(
-            "{what} panicked (message above) on the input {:?}",
-            String::from_utf8_lossy(data)
+            "{what} panicked (message above) on the {} bytes {:?}",
+            data.len(),
+            String::from_utf8_lossy(&data[..data.len().min(1024)])
         ),
     }
 }
