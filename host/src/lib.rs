@@ -21,3 +21,4 @@ pub mod plugins;
 pub mod secret;
 pub mod steps;
 pub mod store;
+pub mod text;

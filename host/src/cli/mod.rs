@@ -138,7 +138,7 @@ fn report(e: &anyhow::Error, json: bool) -> i32 {
     if json {
         println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
     } else {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", render::escape_lines(&format!("{e:#}")));
     }
     Exit::BadInput as i32
 }

@@ -8,6 +8,7 @@ use wasmtime::Store;
 use super::bindings::api::{self, Capability};
 use super::bindings::types;
 use super::sandbox::{self, HostState};
+use super::scrub::Scrub;
 use super::{
     ActionSchema, ConnectorInfo, DirectoryAccess, Loaded, PluginError, Plugins, Pre, World,
 };
@@ -114,9 +115,10 @@ impl Plugins {
                     arguments: serde_json::from_str(&a.arguments).unwrap_or(Json::Null),
                 })
                 .collect(),
+            // Text that is not JSON becomes null: a schema that refuses all.
             account_schema: info
                 .account_schema
-                .and_then(|s| serde_json::from_str(&s).ok()),
+                .map(|s| serde_json::from_str(&s).unwrap_or(Json::Null)),
         };
         Ok(plugin.info.get_or_init(|| info).clone())
     }
@@ -204,7 +206,7 @@ impl Plugins {
     }
 
     /// Instantiates a connector and calls `f` on its exports.
-    fn connector<R>(
+    fn connector<R: Scrub>(
         &self,
         plugin: &Arc<Loaded>,
         f: impl FnOnce(&mut Store<HostState>, &api::Guest) -> wasmtime::Result<Result<R, types::Error>>,
@@ -219,7 +221,7 @@ impl Plugins {
     }
 
     /// One call in a fresh store: limits set, failures put into words.
-    fn run<R>(
+    fn run<R: Scrub>(
         &self,
         plugin: &Arc<Loaded>,
         directory: Option<Arc<dyn DirectoryAccess>>,
@@ -245,13 +247,8 @@ impl Plugins {
             );
         }
         match result {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(PluginError {
-                plugin: plugin.name.clone(),
-                message: state.scrub(&e.message),
-                code: e.code,
-                retryable: e.retryable,
-            }),
+            Ok(Ok(value)) => Ok(state.scrub_output(value)),
+            Ok(Err(e)) => Err(state.plugin_error(e)),
             Err(trap) => Err(PluginError::new(
                 &plugin.name,
                 "trap",

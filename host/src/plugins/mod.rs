@@ -19,6 +19,7 @@ mod imports;
 mod runtime;
 mod sandbox;
 pub mod schema;
+mod scrub;
 mod stderr;
 
 use std::collections::HashMap;
@@ -37,6 +38,7 @@ use bindings::function::FunctionPre;
 use discover::Index;
 use egress::Egress;
 use runtime::Runtimes;
+use crate::text::escape;
 use sandbox::HostState;
 
 /// Read-only directory access lent to functions through the `directory`
@@ -339,8 +341,8 @@ impl Plugins {
         }
         let instance_pre = runtime.linker.instantiate_pre(&component).map_err(|e| {
             fail(format!(
-                "cannot be linked: {e:#} (keystep provides WASI 0.2 without sockets or HTTP, \
-                 and keystep:plugin@0.1.0)"
+                "cannot be linked: {e:#} (keystep provides WASI 0.2, whose sockets refuse \
+                 every use, without wasi:http, and keystep:plugin@0.1.0)"
             ))
         })?;
         let pre = match found.world {
@@ -396,6 +398,7 @@ pub(crate) fn log_line(plugin: &str, level: &str, message: &str) {
     let threshold =
         THRESHOLD.get_or_init(|| rank(&std::env::var("KEYSTEP_PLUGIN_LOG").unwrap_or_default()));
     if rank(level) >= *threshold {
+        let (plugin, message) = (escape(plugin), escape(message));
         eprintln!("[plugin {plugin}] {level}: {message}");
     }
 }
