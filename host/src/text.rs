@@ -38,7 +38,8 @@ fn escape_but(text: &str, keep: Option<char>) -> Cow<'_, str> {
 
 /// C0 and C1 controls, DEL, and the bidirectional overrides and isolates.
 fn is_unsafe(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -51,9 +52,16 @@ mod tests {
             escape("ok\n[plugin tracker] error: forged\x1b[2J\x07"),
             "ok\\n[plugin tracker] error: forged\\u{1b}[2J\\u{7}"
         );
-        assert_eq!(escape("tab\there\r\u{202e}x\u{85}"), "tab\\there\\r\\u{202e}x\\u{85}");
+        assert_eq!(
+            escape("tab\there\r\u{202e}x\u{85}"),
+            "tab\\there\\r\\u{202e}x\\u{85}"
+        );
         assert!(matches!(escape("plain é ✓ text"), Cow::Borrowed(_)));
         assert_eq!(escape_lines("a\nb\x1b"), "a\nb\\u{1b}");
-        assert_eq!(escape(&escape("\x1b")), "\\u{1b}", "escaping twice changes nothing");
+        assert_eq!(
+            escape(&escape("\x1b")),
+            "\\u{1b}",
+            "escaping twice changes nothing"
+        );
     }
 }

@@ -291,16 +291,25 @@ steps:
     expect(json_run, 1);
     tracker.fail_next(1);
     let human = k.run(&["run", "everything", "--input", r#"{"user_id": "u-linus"}"#]);
-    assert!(human.stdout.contains("(you sent Bearer [secret])"), "{human:?}");
+    assert!(
+        human.stdout.contains("(you sent Bearer [secret])"),
+        "{human:?}"
+    );
     expect(human, 1);
-    expect(k.run(&["--json", "run", "everything", "--dry-run", "--input", input]), 0);
+    expect(
+        k.run(&["--json", "run", "everything", "--dry-run", "--input", input]),
+        0,
+    );
     for id in ["1", "2"] {
         expect(k.run(&["--json", "runs", "show", id]), 0);
         expect(k.run(&["runs", "show", id]), 0);
     }
     expect(k.run(&["--json", "runs", "list"]), 0);
     expect(k.run(&["--json", "tasks", "list", "--state", "all"]), 0);
-    expect(k.run(&["--json", "directory", "show", "u-alan", "--events"]), 0);
+    expect(
+        k.run(&["--json", "directory", "show", "u-alan", "--events"]),
+        0,
+    );
     expect(k.run(&["--json", "plugins", "inspect", "tracker"]), 0);
     expect(k.run(&["plugins", "inspect", "tracker"]), 0);
     expect(k.run(&["plugins", "list"]), 0);

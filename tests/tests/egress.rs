@@ -85,13 +85,20 @@ fn a_redirect_to_an_internal_address_is_refused_whatever_the_wildcard() {
     // host by wildcard.
     let grants = format!("allow_hosts = [\"{}\", \"http://*:*\"]\n", tracker.url());
     let k = hostile("hostile-hops", &grants);
-    let direct = call(&k, "hostile-hops", fetch(&format!("{}/hello", tracker.url())));
+    let direct = call(
+        &k,
+        "hostile-hops",
+        fetch(&format!("{}/hello", tracker.url())),
+    );
     assert_eq!(direct.code, 0, "the grant works: {direct:?}");
     for (target, listener) in [
         (elsewhere.url(), &elsewhere),
         (other_port.url(), &other_port),
         (format!("http://0.0.0.0:{}/", other_port.port), &other_port),
-        (format!("http://[::ffff:127.0.0.1]:{}/", other_port.port), &other_port),
+        (
+            format!("http://[::ffff:127.0.0.1]:{}/", other_port.port),
+            &other_port,
+        ),
     ] {
         let url = format!("{}/redirect?to={target}", tracker.url());
         let ran = call(&k, "hostile-hops", fetch(&url));
@@ -110,7 +117,11 @@ fn an_address_grant_opens_that_address_only_on_its_own_port() {
     denied(&ran, &["127.0.0.1 is an internal address"]);
     assert_eq!(other_port.hits(), 0);
     // The granted port is reachable.
-    let ran = call(&k, "hostile-port-grant", fetch(&format!("{}/hello", tracker.url())));
+    let ran = call(
+        &k,
+        "hostile-port-grant",
+        fetch(&format!("{}/hello", tracker.url())),
+    );
     assert_eq!(ran.code, 0, "{ran:?}");
     assert_eq!(ran.json()["body"], "hello");
 }
@@ -123,7 +134,11 @@ fn a_name_never_reaches_an_internal_address_even_when_the_address_is_granted() {
         "hostile-by-name",
         &format!("allow_hosts = [\"http://localhost:{port}\", \"http://127.0.0.1:{port}\"]\n"),
     );
-    let ran = call(&k, "hostile-by-name", fetch(&format!("http://localhost:{port}/")));
+    let ran = call(
+        &k,
+        "hostile-by-name",
+        fetch(&format!("http://localhost:{port}/")),
+    );
     denied(&ran, &["localhost resolves to", "an internal address"]);
     assert_eq!(listener.hits(), 0);
     // By its address it is reachable.
@@ -146,7 +161,11 @@ fn the_other_forms_of_internal_addresses_are_refused() {
         "[2002:7f00:1::1]".to_string(),
         "2130706433".to_string(),
     ] {
-        let ran = call(&k, "hostile-forms", fetch(&format!("http://{host}:{port}/")));
+        let ran = call(
+            &k,
+            "hostile-forms",
+            fetch(&format!("http://{host}:{port}/")),
+        );
         denied(&ran, &["is an internal address"]);
     }
     assert_eq!(listener.hits(), 0);
@@ -158,7 +177,10 @@ fn wasi_sockets_reach_nothing() {
     // Even with the address granted to http-fetch.
     let k = hostile(
         "hostile-socket",
-        &format!("allow_hosts = [\"{}\"]\n", listener.url().trim_end_matches('/')),
+        &format!(
+            "allow_hosts = [\"{}\"]\n",
+            listener.url().trim_end_matches('/')
+        ),
     );
     let addr = format!("127.0.0.1:{}", listener.port);
     let ran = call(&k, "hostile-socket", json!({"do": "socket", "addr": addr}));

@@ -328,7 +328,9 @@ fn control_characters_from_a_plugin_are_escaped_in_human_output() {
     let escaped = "done\\n[plugin tracker] error: forged\\u{1b}[2J\\u{7}";
     o.failed_with("hostile-control", "failed", &[escaped]);
     assert!(
-        o.resume.stderr.contains(&format!("[plugin hostile-control] info: {escaped}")),
+        o.resume
+            .stderr
+            .contains(&format!("[plugin hostile-control] info: {escaped}")),
         "{}",
         o.resume.stderr
     );
@@ -340,7 +342,10 @@ fn control_characters_from_a_plugin_are_escaped_in_human_output() {
         vec!["call", "hostile-control", "--input", r#"{"do": "control"}"#],
     ] {
         let ran = o.k.run(&args);
-        assert_inert(&format!("{args:?}"), &format!("{}\n{}", ran.stdout, ran.stderr));
+        assert_inert(
+            &format!("{args:?}"),
+            &format!("{}\n{}", ran.stdout, ran.stderr),
+        );
     }
 }
 

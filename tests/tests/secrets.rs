@@ -202,7 +202,11 @@ fn secrets_never_show_in_output_history_or_store() {
 
 /// The configuration for `smtp` and `slack` servers, and the `hr` webhook;
 /// a channel left out goes to the outbox.
-fn channels(smtp: Option<&SmtpServer>, slack: Option<&SlackServer>, hooks: &WebhookReceiver) -> String {
+fn channels(
+    smtp: Option<&SmtpServer>,
+    slack: Option<&SlackServer>,
+    hooks: &WebhookReceiver,
+) -> String {
     let mut config = String::new();
     if let Some(smtp) = smtp {
         config += &format!(
@@ -213,12 +217,16 @@ fn channels(smtp: Option<&SmtpServer>, slack: Option<&SlackServer>, hooks: &Webh
         );
     }
     if let Some(slack) = slack {
-        config += &format!("[slack]\napi_url = \"{}\"\ntoken = \"env:SLACK_TOKEN\"\n\n", slack.api_url());
+        config += &format!(
+            "[slack]\napi_url = \"{}\"\ntoken = \"env:SLACK_TOKEN\"\n\n",
+            slack.api_url()
+        );
     }
-    config + &format!(
-        "[webhooks.hr]\nurl = \"{}\"\nsecret = \"env:HOOK_SECRET\"\n",
-        hooks.url("/hook")
-    )
+    config
+        + &format!(
+            "[webhooks.hr]\nurl = \"{}\"\nsecret = \"env:HOOK_SECRET\"\n",
+            hooks.url("/hook")
+        )
 }
 
 #[test]
@@ -324,10 +332,15 @@ fn a_plugin_cannot_leak_its_secret_through_logs_errors_output_or_scratch() {
     // What each way of leaking leaves, with `[secret]` in place of the value.
     let cases: [(&str, Json); 7] = [
         ("log", json!({"logged": true})),
-        ("message", json!("plugin `leaky`: leaky: failed with [secret]")),
+        (
+            "message",
+            json!("plugin `leaky`: leaky: failed with [secret]"),
+        ),
         (
             "code",
-            json!("plugin `leaky`: plugin-error: see the code (its error code was not a short [a-z0-9-] word)"),
+            json!(
+                "plugin `leaky`: plugin-error: see the code (its error code was not a short [a-z0-9-] word)"
+            ),
         ),
         ("output", json!({"token": "[secret]", "[secret]": "a key"})),
         ("escaped", json!({"token": "[secret]"})),
@@ -337,7 +350,8 @@ fn a_plugin_cannot_leak_its_secret_through_logs_errors_output_or_scratch() {
         ("kept", json!({"kept": "[secret]"})),
     ];
     for (via, expected) in cases {
-        let input = json!({"user_id": "u-ada", "args": {"do": "leak", "name": "token", "via": via}});
+        let input =
+            json!({"user_id": "u-ada", "args": {"do": "leak", "name": "token", "via": via}});
         for json_output in [false, true] {
             let mut args = vec!["run", "leak", "--input"];
             let input = input.to_string();
@@ -350,7 +364,8 @@ fn a_plugin_cannot_leak_its_secret_through_logs_errors_output_or_scratch() {
             assert_eq!(ran.code, i32::from(failing), "{via}: {ran:?}");
             if via == "log" {
                 assert!(
-                    ran.stderr.contains("[plugin leaky] warn: the secret is [secret]"),
+                    ran.stderr
+                        .contains("[plugin leaky] warn: the secret is [secret]"),
                     "{via}: {ran:?}"
                 );
             }
@@ -380,10 +395,16 @@ fn a_plugin_cannot_leak_its_secret_through_logs_errors_output_or_scratch() {
     for file in ["keystep.db", "keystep.db-wal"] {
         let bytes = std::fs::read(k.path().join(".keystep").join(file)).unwrap();
         assert!(!bytes.is_empty(), "{file}");
-        assert!(!contains_bytes(&bytes, PLUGIN_SECRET.as_bytes()), "the secret is in {file}");
+        assert!(
+            !contains_bytes(&bytes, PLUGIN_SECRET.as_bytes()),
+            "the secret is in {file}"
+        );
         store.extend(bytes);
     }
-    assert!(contains_bytes(&store, b"[secret]"), "the scan sees the scrubbed values");
+    assert!(
+        contains_bytes(&store, b"[secret]"),
+        "the scan sees the scrubbed values"
+    );
     drop(reader);
 }
 
@@ -398,7 +419,12 @@ fn reading_a_secret_over_and_over_keeps_one_copy() {
         "secrets = { token = \"env:LEAKY_TOKEN\" }\n[limits]\ntimeout_ms = 20000\n",
     );
     let input = json!({"do": "reread", "name": "token", "times": 20_000}).to_string();
-    let (code, peak_kib) = keystep_tests::peak_memory(k.command(&["call", "leaky", "--input", &input]));
+    let (code, peak_kib) =
+        keystep_tests::peak_memory(k.command(&["call", "leaky", "--input", &input]));
     assert_eq!(code, 0);
-    assert!(peak_kib < 200 << 10, "the host peaked at {} MiB", peak_kib >> 10);
+    assert!(
+        peak_kib < 200 << 10,
+        "the host peaked at {} MiB",
+        peak_kib >> 10
+    );
 }

@@ -359,7 +359,9 @@ impl reqwest::dns::Resolve for Resolver {
             // only so many may be under way at once.
             if LOOKUPS.fetch_add(1, Ordering::SeqCst) >= MAX_LOOKUPS {
                 LOOKUPS.fetch_sub(1, Ordering::SeqCst);
-                return Err(format!("cannot resolve {name}: {MAX_LOOKUPS} lookups under way").into());
+                return Err(
+                    format!("cannot resolve {name}: {MAX_LOOKUPS} lookups under way").into(),
+                );
             }
             let (tx, rx) = tokio::sync::oneshot::channel();
             let asked = name.clone();
@@ -441,7 +443,10 @@ mod tests {
         assert!(!allowed(&granted, "http://127.0.0.1:8081/"));
         assert!(!allowed(&granted, "http://127.0.0.2:8080/"));
         assert!(!allowed(&granted, "http://[::1]:8080/"));
-        assert!(!allowed(&["https://127.0.0.1:8080", "http://*:*"], "http://127.0.0.1:8080/"));
+        assert!(!allowed(
+            &["https://127.0.0.1:8080", "http://*:*"],
+            "http://127.0.0.1:8080/"
+        ));
         // Public addresses and names pass through the wildcard.
         assert!(allowed(&granted, "http://93.184.216.34:81/"));
         assert!(allowed(&granted, "http://example.com:81/"));
@@ -477,7 +482,12 @@ mod tests {
         ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip} is internal");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "::ffff:8.8.8.8", "2606:4700::1111"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "::ffff:8.8.8.8",
+            "2606:4700::1111",
+        ] {
             assert!(!is_internal(ip.parse().unwrap()), "{ip} is public");
         }
     }
@@ -518,7 +528,11 @@ mod tests {
             ),
             other => panic!("{:?}", other.map(|r| r.status)),
         }
-        assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing reached the listener");
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            0,
+            "nothing reached the listener"
+        );
     }
 
     #[test]
@@ -530,9 +544,15 @@ mod tests {
         let egress = Egress::with_lookup(patterns(&["http://*:*"]), slow).unwrap();
         let started = Instant::now();
         match fetch(&egress, "http://slow.example/", Duration::from_millis(300)) {
-            Err(FetchError::Unavailable(why)) => assert!(why.contains("no answer within 300 ms"), "{why}"),
+            Err(FetchError::Unavailable(why)) => {
+                assert!(why.contains("no answer within 300 ms"), "{why}")
+            }
             other => panic!("{:?}", other.map(|r| r.status)),
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

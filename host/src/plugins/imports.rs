@@ -30,15 +30,23 @@ impl host::Host for HostState {
             Level::Warn => "warn",
             Level::Error => "error",
         };
-        let scrubbed = self.scrub(&message);
-        let message = escape(&scrubbed);
         let name = &self.plugin.name;
-        let cost = "[plugin ] : \n".len() + name.len() + level.len() + message.len();
-        if self.log_used + cost > self.plugin.grants.limits.log_bytes {
+        let budget = self.plugin.grants.limits.log_bytes;
+        let cost =
+            |message: &str| "[plugin ] : \n".len() + name.len() + level.len() + message.len();
+        // The line as sent first, so that a flood past the budget is
+        // dropped before any work is done on it; then as printed.
+        if self.log_used + cost(&message) > budget {
             self.log_dropped += 1;
             return;
         }
-        self.log_used += cost;
+        let scrubbed = self.scrub(&message);
+        let message = escape(&scrubbed);
+        if self.log_used + cost(&message) > budget {
+            self.log_dropped += 1;
+            return;
+        }
+        self.log_used += cost(&message);
         super::log_line(name, level, &message);
     }
 

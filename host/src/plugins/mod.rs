@@ -33,12 +33,12 @@ pub use calls::{AccessChange, Account, Credential};
 pub use discover::{Found, World};
 pub use grants::Grants;
 
+use crate::text::escape;
 use bindings::connector::ConnectorPluginPre as ConnectorPre;
 use bindings::function::FunctionPre;
 use discover::Index;
 use egress::Egress;
 use runtime::Runtimes;
-use crate::text::escape;
 use sandbox::HostState;
 
 /// Read-only directory access lent to functions through the `directory`

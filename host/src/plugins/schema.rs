@@ -41,7 +41,9 @@ const ANNOTATIONS: &[&str] = &[
 pub fn violations(schema: &Json, value: &Json) -> Vec<String> {
     match &*compiled(schema) {
         Ok(schema) => schema.violations(value),
-        Err(why) => vec![format!("the schema itself is unusable, so nothing fits it: {why}")],
+        Err(why) => vec![format!(
+            "the schema itself is unusable, so nothing fits it: {why}"
+        )],
     }
 }
 
@@ -121,7 +123,11 @@ fn compile_at(schema: &Json, at: &str) -> Result<Schema, String> {
         Json::Bool(false) => return Ok(Schema::Nothing),
         Json::Object(map) => map,
         Json::Null => return Err(format!("{at}: not JSON, or null")),
-        other => return Err(format!("{at}: a schema is an object or a boolean, not {other}")),
+        other => {
+            return Err(format!(
+                "{at}: a schema is an object or a boolean, not {other}"
+            ));
+        }
     };
     let mut rules = Rules::default();
     for (key, v) in map {
@@ -131,7 +137,11 @@ fn compile_at(schema: &Json, at: &str) -> Result<Schema, String> {
         match key.as_str() {
             "type" => rules.types = Some(types(v, &here)?),
             "enum" => {
-                rules.options = Some(v.as_array().ok_or(format!("{here}: expected a list"))?.clone())
+                rules.options = Some(
+                    v.as_array()
+                        .ok_or(format!("{here}: expected a list"))?
+                        .clone(),
+                )
             }
             "const" => rules.options = Some(vec![v.clone()]),
             "minLength" => rules.min_length = Some(count()?),
@@ -150,9 +160,13 @@ fn compile_at(schema: &Json, at: &str) -> Result<Schema, String> {
                 }
             }
             "required" => {
-                let names = v.as_array().ok_or(format!("{here}: expected a list of names"))?;
+                let names = v
+                    .as_array()
+                    .ok_or(format!("{here}: expected a list of names"))?;
                 for name in names {
-                    let name = name.as_str().ok_or(format!("{here}: expected a list of names"))?;
+                    let name = name
+                        .as_str()
+                        .ok_or(format!("{here}: expected a list of names"))?;
                     rules.required.push(name.to_string());
                 }
             }
@@ -209,7 +223,10 @@ impl Rules {
             let actual = type_name(value);
             let fits = |t: &String| t == actual || (t == "number" && actual == "integer");
             if !expected.iter().any(fits) {
-                found.push(format!("{path}: expected {}, found {actual}", expected.join(" or ")));
+                found.push(format!(
+                    "{path}: expected {}, found {actual}",
+                    expected.join(" or ")
+                ));
                 return;
             }
         }
@@ -266,7 +283,12 @@ impl Rules {
         }
     }
 
-    fn check_fields(&self, fields: &serde_json::Map<String, Json>, path: &str, found: &mut Vec<String>) {
+    fn check_fields(
+        &self,
+        fields: &serde_json::Map<String, Json>,
+        path: &str,
+        found: &mut Vec<String>,
+    ) {
         for required in &self.required {
             if !fields.contains_key(required) {
                 found.push(format!("{path}: `{required}` is required"));
@@ -277,7 +299,10 @@ impl Rules {
                 Some(sub) => sub.check(field, &format!("{path}.{key}"), found),
                 None if self.closed => {
                     let known: Vec<&str> = self.properties.keys().map(String::as_str).collect();
-                    found.push(format!("{path}: unknown field `{key}` (known: {})", known.join(", ")));
+                    found.push(format!(
+                        "{path}: unknown field `{key}` (known: {})",
+                        known.join(", ")
+                    ));
                 }
                 None => {}
             }
@@ -304,7 +329,10 @@ mod tests {
         });
         assert!(violations(&schema, &json!({"login": "ada", "age": 36})).is_empty());
         assert_eq!(
-            violations(&schema, &json!({"login": "Ada", "age": 3, "x": 1, "tags": ["a", "c", "b"]})),
+            violations(
+                &schema,
+                &json!({"login": "Ada", "age": 3, "x": 1, "tags": ["a", "c", "b"]})
+            ),
             vec![
                 "$.age: less than 18",
                 "$.login: `Ada` does not match /^[a-z]+$/",
@@ -313,8 +341,14 @@ mod tests {
                 "$: unknown field `x` (known: age, login, tags)",
             ]
         );
-        assert_eq!(violations(&schema, &json!({})), vec!["$: `login` is required"]);
-        assert_eq!(violations(&schema, &json!([])), vec!["$: expected object, found array"]);
+        assert_eq!(
+            violations(&schema, &json!({})),
+            vec!["$: `login` is required"]
+        );
+        assert_eq!(
+            violations(&schema, &json!([])),
+            vec!["$: expected object, found array"]
+        );
         assert_eq!(
             violations(&json!({"type": ["string", "null"]}), &json!(1)),
             vec!["$: expected string or null, found integer"]
@@ -326,8 +360,14 @@ mod tests {
     fn a_schema_that_cannot_be_used_refuses_everything() {
         for (schema, why) in [
             (Json::Null, "$: not JSON, or null"),
-            (json!({"properties": {"x": {"oneOf": []}}}), "$.properties.x: `oneOf` is not a keyword"),
-            (json!({"properties": {"x": {"pattern": "("}}}), "$.properties.x.pattern: /(/ is not a usable pattern"),
+            (
+                json!({"properties": {"x": {"oneOf": []}}}),
+                "$.properties.x: `oneOf` is not a keyword",
+            ),
+            (
+                json!({"properties": {"x": {"pattern": "("}}}),
+                "$.properties.x.pattern: /(/ is not a usable pattern",
+            ),
             (json!({"type": "text"}), "$.type: \"text\" is not a type"),
             (json!({"minLength": -1}), "$.minLength: expected a count"),
         ] {

@@ -221,7 +221,10 @@ mod tests {
     #[test]
     fn every_value_is_replaced_in_one_pass() {
         let s = Scrubber::new(["tok-123", "tok-123456", "pw"].into_iter()).unwrap();
-        assert_eq!(s.text("a tok-123456 b tok-123 pwpw"), "a [secret] b [secret] [secret][secret]");
+        assert_eq!(
+            s.text("a tok-123456 b tok-123 pwpw"),
+            "a [secret] b [secret] [secret][secret]"
+        );
         assert!(matches!(s.text("nothing here"), Cow::Borrowed(_)));
         assert_eq!(Scrubber::new([""].into_iter()).unwrap().text("x"), "x");
     }
@@ -231,10 +234,20 @@ mod tests {
         let s = Scrubber::new(["tok-123"].into_iter()).unwrap();
         let escaped = r#"{"a": "\u0074ok-123", "tok-123": ["x tok-123"], "n": 1}"#;
         let out: Json = serde_json::from_str(&s.json_text(escaped.into(), 1 << 20)).unwrap();
-        assert_eq!(out, json!({"a": "[secret]", "[secret]": ["x [secret]"], "n": 1}));
+        assert_eq!(
+            out,
+            json!({"a": "[secret]", "[secret]": ["x [secret]"], "n": 1})
+        );
         let clean = r#"{"a":   1}"#;
-        assert_eq!(s.json_text(clean.into(), 1 << 20), clean, "unchanged text is kept");
-        assert_eq!(s.json_text("not json tok-123".into(), 1 << 20), "not json [secret]");
+        assert_eq!(
+            s.json_text(clean.into(), 1 << 20),
+            clean,
+            "unchanged text is kept"
+        );
+        assert_eq!(
+            s.json_text("not json tok-123".into(), 1 << 20),
+            "not json [secret]"
+        );
     }
 
     #[test]
@@ -242,7 +255,11 @@ mod tests {
         let s = Scrubber::new(["tok-123"].into_iter()).unwrap();
         assert_eq!(error_code(&s, "not-found"), ("not-found".into(), true));
         for bad in ["tok-123", "Bad", "a b", "x\x1b[2J", "", &"a".repeat(33)] {
-            assert_eq!(error_code(&s, bad), ("plugin-error".into(), false), "{bad:?}");
+            assert_eq!(
+                error_code(&s, bad),
+                ("plugin-error".into(), false),
+                "{bad:?}"
+            );
         }
     }
 }
