@@ -47,10 +47,12 @@ pub fn violations(schema: &Json, value: &Json) -> Vec<String> {
     }
 }
 
+/// A schema compiled, or why it could not be.
+type Compiled = Arc<Result<Schema, String>>;
+
 /// `schema` compiled, from the cache when it was compiled before.
-fn compiled(schema: &Json) -> Arc<Result<Schema, String>> {
-    static CACHE: LazyLock<Mutex<HashMap<String, Arc<Result<Schema, String>>>>> =
-        LazyLock::new(Mutex::default);
+fn compiled(schema: &Json) -> Compiled {
+    static CACHE: LazyLock<Mutex<HashMap<String, Compiled>>> = LazyLock::new(Mutex::default);
     let key = schema.to_string();
     let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(found) = cache.get(&key) {
