@@ -342,6 +342,8 @@ impl Keystep {
 
 /// Runs `cmd` (its output discarded) and answers its exit code and the
 /// peak of its resident memory in KiB, as the kernel counted it.
+// wait4 reaps the child, which `Child` cannot know.
+#[allow(clippy::zombie_processes)]
 pub fn peak_memory(mut cmd: Command) -> (i32, i64) {
     use std::process::Stdio;
     let child = cmd
