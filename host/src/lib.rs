@@ -22,3 +22,4 @@ pub mod plugins;
 pub mod secret;
 pub mod steps;
 pub mod store;
+pub mod text;

@@ -22,6 +22,9 @@ A user is {login, email, name, active}.
 Test-only:
     GET  /_state        users, groups with members, and every /api request seen
     POST /_fail?n=N     the next N /api requests answer 503 {"error": "try later"}
+    POST /_echo_auth    from now on, careless: every /api answer carries the
+                        Authorization header it got, as "authorization" and
+                        at the end of an "error"
     GET  /hang          never answers (sleeps an hour)
     GET  /redirect?to=U 302 to U
     GET  /hello         200 "hello"
@@ -56,6 +59,7 @@ class State:
         }
         self.requests = []
         self.fail = 0
+        self.echo_auth = False
 
 
 class Handler(httpserve.Handler):
@@ -92,15 +96,24 @@ class Handler(httpserve.Handler):
                 if failing:
                     state.fail -= 1
             if self.headers.get("Authorization") != f"Bearer {self.server.token}":
-                return self.send(401, {"error": "bad token"})
+                return self.answer(401, {"error": "bad token"})
             if failing:
-                return self.send(503, {"error": "try later"})
+                return self.answer(503, {"error": "try later"})
             if body is None:
-                return self.send(400, {"error": "the body is not a JSON object"})
+                return self.answer(400, {"error": "the body is not a JSON object"})
             with state.lock:
                 status, answer = api(state, method, parts[1:], query, body)
-            return self.send(status, answer)
+            return self.answer(status, answer)
         return self.test_only(method, url.path, query)
+
+    def answer(self, status, answer):
+        """Sends an /api answer, with the Authorization header when careless."""
+        if self.server.state.echo_auth and isinstance(answer, dict):
+            sent = self.headers.get("Authorization")
+            answer = dict(answer, authorization=sent)
+            if "error" in answer:
+                answer["error"] = f"{answer['error']} (you sent {sent})"
+        return self.send(status, answer)
 
     def test_only(self, method, path, query):
         state = self.server.state
@@ -118,6 +131,10 @@ class Handler(httpserve.Handler):
             with state.lock:
                 state.fail = int(query.get("n", ["1"])[0])
                 return self.send(200, {"fail": state.fail})
+        if method == "POST" and path == "/_echo_auth":
+            with state.lock:
+                state.echo_auth = True
+                return self.send(200, {"echo_auth": True})
         if method == "GET" and path == "/hang":
             time.sleep(3600)
             return self.send(200, "woke up")

@@ -397,6 +397,30 @@ impl Keystep {
     }
 }
 
+/// Runs `cmd` (its output discarded) and answers its exit code and the
+/// peak of its resident memory in KiB, as the kernel counted it.
+// wait4 reaps the child, which `Child` cannot know.
+#[allow(clippy::zombie_processes)]
+pub fn peak_memory(mut cmd: Command) -> (i32, i64) {
+    use std::process::Stdio;
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 reaps our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4 failed");
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (code, usage.ru_maxrss)
+}
+
 /// `examples/plugins/NAME.wasm`, which `plugins/build.sh` builds.
 pub fn example_plugin(name: &str) -> PathBuf {
     let path = repo().join("examples/plugins").join(format!("{name}.wasm"));

@@ -179,6 +179,13 @@ impl Tracker {
         self.0.call("POST", &format!("/_fail?n={n}"), "");
     }
 
+    /// From now on Tracker is careless with credentials: every /api answer
+    /// carries the Authorization header it got (in `authorization`, and at
+    /// the end of an `error`), so a connector passes the token on.
+    pub fn echo_auth(&self) {
+        self.0.call("POST", "/_echo_auth", "");
+    }
+
     /// A grant file (`tracker.toml`) for the tracker connector: this
     /// server's address, and the token from `$env_var`.
     pub fn grants(&self, env_var: &str) -> String {

@@ -241,9 +241,13 @@ steps:
     );
 }
 
+/// Tracker is made careless (it echoes the Authorization header in every
+/// answer and error), so the token reaches the connector's outputs and
+/// errors: what keystep prints and stores shows `[secret]` in its place.
 #[test]
 fn the_token_never_shows_in_output_or_in_the_store() {
     let tracker = Tracker::start();
+    tracker.echo_auth();
     let k = Keystep::with_tracker(&tracker);
     k.write(
         "automations/everything.yaml",
@@ -265,30 +269,53 @@ steps:
     );
     let input = r#"{"user_id": "u-alan"}"#;
     let mut seen = Vec::new();
+    let mut expect = |ran: keystep_tests::Ran, code: i32| {
+        assert_eq!(ran.code, code, "{ran:?}");
+        seen.push(ran);
+    };
     let json_run = k.run(&["--json", "run", "everything", "--input", input]);
-    assert_eq!(json_run.code, 1, "the last step fails: {json_run:?}");
     let history = json_run.json();
     let outputs = &history["run"]["outputs"];
     assert_eq!(outputs["account"]["login"], "alan");
     assert_eq!(outputs["grant"]["connector"][0]["outcome"], "fulfilled");
-    assert_eq!(outputs["lock"]["result"]["locked"], true);
+    assert_eq!(
+        outputs["lock"]["result"],
+        json!({"login": "alan", "locked": true, "authorization": "Bearer [secret]"})
+    );
     assert_eq!(outputs["revoke"]["connector"][0]["outcome"], "fulfilled");
-    seen.push(json_run);
+    assert_eq!(
+        history["steps"][4]["error"],
+        "plugin `tracker`: not-found: tracker: POST /api/users/ghost/unlock answered 404: \
+         no user ghost (you sent Bearer [secret])"
+    );
+    expect(json_run, 1);
     tracker.fail_next(1);
-    seen.push(k.run(&["run", "everything", "--input", r#"{"user_id": "u-linus"}"#]));
-    seen.push(k.run(&["--json", "run", "everything", "--dry-run", "--input", input]));
+    let human = k.run(&["run", "everything", "--input", r#"{"user_id": "u-linus"}"#]);
+    assert!(
+        human.stdout.contains("(you sent Bearer [secret])"),
+        "{human:?}"
+    );
+    expect(human, 1);
+    expect(
+        k.run(&["--json", "run", "everything", "--dry-run", "--input", input]),
+        0,
+    );
     for id in ["1", "2"] {
-        seen.push(k.run(&["--json", "runs", "show", id]));
-        seen.push(k.run(&["runs", "show", id]));
+        expect(k.run(&["--json", "runs", "show", id]), 0);
+        expect(k.run(&["runs", "show", id]), 0);
     }
-    seen.push(k.run(&["--json", "runs", "list"]));
-    seen.push(k.run(&["--json", "tasks", "list", "--state", "all"]));
-    seen.push(k.run(&["--json", "directory", "show", "u-alan", "--events"]));
-    seen.push(k.run(&["--json", "plugins", "inspect", "tracker"]));
-    seen.push(k.run(&["plugins", "inspect", "tracker"]));
-    seen.push(k.run(&["plugins", "list"]));
+    expect(k.run(&["--json", "runs", "list"]), 0);
+    expect(k.run(&["--json", "tasks", "list", "--state", "all"]), 0);
+    expect(
+        k.run(&["--json", "directory", "show", "u-alan", "--events"]),
+        0,
+    );
+    expect(k.run(&["--json", "plugins", "inspect", "tracker"]), 0);
+    expect(k.run(&["plugins", "inspect", "tracker"]), 0);
+    expect(k.run(&["plugins", "list"]), 0);
 
-    // A wrong token: Tracker refuses, and the error names neither token.
+    // A wrong token: Tracker refuses, echoing it, and the error names
+    // neither token.
     let wrong = Keystep::with_tracker(&tracker);
     wrong.env("TRACKER_TOKEN", "wr0ng-t0ken-value");
     wrong.write(
@@ -297,13 +324,13 @@ steps:
          { connector: tracker, action: lock-account, args: { login: ada } }\n",
     );
     let refused = wrong.run(&["--json", "run", "lock", "--input", "{}"]);
-    assert_eq!(refused.code, 1);
     assert_eq!(
         refused.json()["steps"][0]["error"],
-        "plugin `tracker`: denied: tracker: POST /api/users/ada/lock answered 401: bad token"
+        "plugin `tracker`: denied: tracker: POST /api/users/ada/lock answered 401: bad token \
+         (you sent Bearer [secret])"
     );
     assert!(!refused.stdout.contains("wr0ng") && !refused.stderr.contains("wr0ng"));
-    seen.push(refused);
+    expect(refused, 1);
 
     for ran in &seen {
         assert!(
@@ -312,17 +339,19 @@ steps:
         );
     }
     // Nor anywhere in the store (the database and its write-ahead log).
-    for entry in std::fs::read_dir(k.path().join(".keystep")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            let bytes = std::fs::read(&path).unwrap();
-            assert!(
-                !bytes
-                    .windows(TRACKER_TOKEN.len())
-                    .any(|w| w == TRACKER_TOKEN.as_bytes()),
-                "the token is in {}",
-                path.display()
-            );
+    for k in [&k, &wrong] {
+        for entry in std::fs::read_dir(k.path().join(".keystep")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let bytes = std::fs::read(&path).unwrap();
+                for token in [TRACKER_TOKEN, "wr0ng-t0ken-value"] {
+                    assert!(
+                        !keystep_tests::contains_bytes(&bytes, token.as_bytes()),
+                        "{token} is in {}",
+                        path.display()
+                    );
+                }
+            }
         }
     }
 }

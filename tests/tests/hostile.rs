@@ -273,17 +273,80 @@ fn a_log_flood_is_cut_at_the_log_budget_and_the_call_succeeds() {
     );
     assert_eq!(o.status("u-linus"), "disabled", "`after` ran");
     o.others_went_on();
-    // 16 KiB of 1 KiB lines: 16 lines kept, the rest counted in one line.
+    // 16 KiB of 1 KiB lines, each charged as printed (1052 bytes with its
+    // tag and line break): 15 lines kept, the rest counted in one line.
     let stderr = &o.resume.stderr;
     let kept = stderr.matches("[plugin hostile-log] info: xxxx").count();
-    assert_eq!(kept, 16, "{stderr}");
+    assert_eq!(kept, 15, "{stderr}");
     assert!(
         stderr.contains(
-            "[plugin hostile-log] warn: 999984 log lines dropped: over the log budget of 16 KiB"
+            "[plugin hostile-log] warn: 999985 log lines dropped: over the log budget of 16 KiB"
         ),
         "{stderr}"
     );
     assert!(stderr.len() < 32 << 10, "{} bytes of stderr", stderr.len());
+}
+
+#[test]
+fn empty_log_lines_are_charged_too() {
+    let o = scenario(
+        "hostile-empty",
+        "[limits]\nlog_kb = 1\n",
+        json!({"do": "log-empty"}),
+    );
+    assert_eq!(o.hostile["run"]["state"], "succeeded", "{}", o.hostile);
+    o.others_went_on();
+    // Each empty line costs what it prints: its tag and its line break.
+    let line = "[plugin hostile-empty] info: \n";
+    let stderr = &o.resume.stderr;
+    let kept = 1024 / line.len();
+    assert_eq!(stderr.matches(line).count(), kept, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "[plugin hostile-empty] warn: {} log lines dropped",
+            1_000_000 - kept
+        )),
+        "{stderr}"
+    );
+}
+
+/// No control character, and no line that passes for another plugin's.
+fn assert_inert(what: &str, text: &str) {
+    assert!(
+        !text.contains(['\x1b', '\x07']),
+        "{what} holds raw control characters: {text:?}"
+    );
+    assert!(
+        !text.lines().any(|l| l.starts_with("[plugin tracker]")),
+        "{what} holds a forged line: {text}"
+    );
+}
+
+#[test]
+fn control_characters_from_a_plugin_are_escaped_in_human_output() {
+    let o = scenario("hostile-control", "", json!({"do": "control"}));
+    let escaped = "done\\n[plugin tracker] error: forged\\u{1b}[2J\\u{7}";
+    o.failed_with("hostile-control", "failed", &[escaped]);
+    assert!(
+        o.resume
+            .stderr
+            .contains(&format!("[plugin hostile-control] info: {escaped}")),
+        "{}",
+        o.resume.stderr
+    );
+    assert_inert("runs resume's output", &o.resume.stdout);
+    assert_inert("the plugin's log", &o.resume.stderr);
+    for args in [
+        vec!["runs", "show", "1"],
+        vec!["runs", "list"],
+        vec!["call", "hostile-control", "--input", r#"{"do": "control"}"#],
+    ] {
+        let ran = o.k.run(&args);
+        assert_inert(
+            &format!("{args:?}"),
+            &format!("{}\n{}", ran.stdout, ran.stderr),
+        );
+    }
 }
 
 /// The scenario with a Tracker running, to send requests to: Tracker

@@ -1,10 +1,12 @@
-//! The SMTP password, the Slack token and webhook secrets never leave
-//! keystep: not in what it prints (text or `--json`, success or failure),
-//! not in run histories, not in the store's bytes, not in the outbox.
+//! The SMTP password, the Slack token, webhook secrets and plugin secrets
+//! never leave keystep: not in what it prints (text or `--json`, success or
+//! failure), not in run histories, not in the store's bytes, not in the
+//! outbox; not even when a plugin puts its secret in everything it says.
 
 use keystep_tests::{
     Keystep, Ran, SMTP_USER, SlackServer, SmtpServer, WebhookReceiver, contains_bytes, files_under,
 };
+use serde_json::{Value as Json, json};
 
 const SMTP_PASSWORD: &str = "smtp-Pw-7f3Kq9Zx";
 const WRONG_SMTP_PASSWORD: &str = "smtp-Wrong-Pw-4bN8";
@@ -198,27 +200,62 @@ fn secrets_never_show_in_output_history_or_store() {
     }
 }
 
-#[test]
-fn secrets_never_show_in_the_outbox() {
-    let hooks = WebhookReceiver::start(HOOK_SECRET);
-    let k = Keystep::with_examples();
-    // No [smtp] and no [slack]: mail and Slack go to the outbox, though
-    // their variables are set.
-    k.write(
-        "keystep.toml",
-        &format!(
+/// The configuration for `smtp` and `slack` servers, and the `hr` webhook;
+/// a channel left out goes to the outbox.
+fn channels(
+    smtp: Option<&SmtpServer>,
+    slack: Option<&SlackServer>,
+    hooks: &WebhookReceiver,
+) -> String {
+    let mut config = String::new();
+    if let Some(smtp) = smtp {
+        config += &format!(
+            "[smtp]\nhost = \"localhost\"\nport = {}\nca_file = \"certs/ca.pem\"\n\
+             user = \"{SMTP_USER}\"\npassword = \"env:SMTP_PASSWORD\"\n\
+             from = \"keystep@example.com\"\n\n",
+            smtp.port()
+        );
+    }
+    if let Some(slack) = slack {
+        config += &format!(
+            "[slack]\napi_url = \"{}\"\ntoken = \"env:SLACK_TOKEN\"\n\n",
+            slack.api_url()
+        );
+    }
+    config
+        + &format!(
             "[webhooks.hr]\nurl = \"{}\"\nsecret = \"env:HOOK_SECRET\"\n",
             hooks.url("/hook")
-        ),
-    );
+        )
+}
+
+#[test]
+fn secrets_never_show_in_the_outbox() {
+    // Each channel in turn is the real one, using its secret, while the
+    // other writes to the outbox in the same run.
+    let smtp = SmtpServer::start("starttls", SMTP_PASSWORD, &[]);
+    let slack = SlackServer::start(SLACK_TOKEN);
+    let hooks = WebhookReceiver::start(HOOK_SECRET);
+    let k = Keystep::with_examples();
+    std::fs::create_dir_all(k.path().join("certs")).unwrap();
+    std::fs::copy(smtp.ca_pem(), k.path().join("certs/ca.pem")).unwrap();
     k.write("automations/all.yaml", ALL);
     k.env("SMTP_PASSWORD", SMTP_PASSWORD)
         .env("SLACK_TOKEN", SLACK_TOKEN)
         .env("HOOK_SECRET", HOOK_SECRET);
-    let ran = both_ways(&k, &["run", "all", "--input", r#"{"user_id": "u-ada"}"#], 0);
+    let input = r#"{"user_id": "u-ada"}"#;
+    let mut ran = Vec::new();
+    k.write("keystep.toml", &channels(Some(&smtp), None, &hooks));
+    ran.extend(both_ways(&k, &["run", "all", "--input", input], 0));
+    assert_eq!(smtp.messages().len(), 2, "the password was used");
+    k.write("keystep.toml", &channels(None, Some(&slack), &hooks));
+    ran.extend(both_ways(&k, &["run", "all", "--input", input], 0));
+    assert_eq!(slack.messages().len(), 4, "the token was used");
+    assert_eq!(hooks.deliveries().len(), 4);
     for r in &ran {
         assert_clean("keystep's output", &printed(r));
     }
+    // Two runs mailed to the outbox, and two posted there (two posts each).
     let outbox = files_under(&k.path().join(".keystep/outbox"));
     assert_eq!(outbox.len(), 6, "{outbox:?}");
     for file in files_under(k.path()) {
@@ -258,4 +295,137 @@ fn a_secret_written_in_the_configuration_is_refused_without_being_echoed() {
             );
         }
     }
+}
+
+/// The value of the secret granted to the hostile plugin `leaky`.
+const PLUGIN_SECRET: &str = "leaky-S3cret-9vQ2xLw";
+
+/// `leaky` (the hostile plugin) granted [`PLUGIN_SECRET`] and a scratch
+/// directory, and an automation `leak` that calls it with `ctx.trigger.args`.
+fn leaky() -> Keystep {
+    let k = Keystep::with_examples();
+    k.share_plugin_cache();
+    k.add_plugin("hostile", "leaky");
+    k.write(
+        "plugins/leaky.toml",
+        "scratch = true\nsecrets = { token = \"env:LEAKY_TOKEN\" }\n",
+    );
+    k.env("LEAKY_TOKEN", PLUGIN_SECRET);
+    k.write(
+        "automations/leak.yaml",
+        "name: leak\ntrigger: manual\nsteps:\n  - id: leak\n    call_function: \
+         { function: leaky, input: \"{{ ctx.trigger.args }}\" }\n",
+    );
+    k
+}
+
+#[test]
+fn a_plugin_cannot_leak_its_secret_through_logs_errors_output_or_scratch() {
+    let k = leaky();
+    // A reader kept open keeps the write-ahead log (see above).
+    let reader = k.db();
+    let users: i64 = reader
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert!(users > 0);
+    let mut printed_all = Vec::new();
+    // What each way of leaking leaves, with `[secret]` in place of the value.
+    let cases: [(&str, Json); 7] = [
+        ("log", json!({"logged": true})),
+        (
+            "message",
+            json!("plugin `leaky`: leaky: failed with [secret]"),
+        ),
+        (
+            "code",
+            json!(
+                "plugin `leaky`: plugin-error: see the code (its error code was not a short [a-z0-9-] word)"
+            ),
+        ),
+        ("output", json!({"token": "[secret]", "[secret]": "a key"})),
+        ("escaped", json!({"token": "[secret]"})),
+        // Kept in /scratch in one call, shown by a later one that reads no
+        // secret.
+        ("keep", json!({"kept": true})),
+        ("kept", json!({"kept": "[secret]"})),
+    ];
+    for (via, expected) in cases {
+        let input =
+            json!({"user_id": "u-ada", "args": {"do": "leak", "name": "token", "via": via}});
+        for json_output in [false, true] {
+            let mut args = vec!["run", "leak", "--input"];
+            let input = input.to_string();
+            args.push(&input);
+            if json_output {
+                args.insert(0, "--json");
+            }
+            let ran = k.run(&args);
+            let failing = expected.is_string();
+            assert_eq!(ran.code, i32::from(failing), "{via}: {ran:?}");
+            if via == "log" {
+                assert!(
+                    ran.stderr
+                        .contains("[plugin leaky] warn: the secret is [secret]"),
+                    "{via}: {ran:?}"
+                );
+            }
+            printed_all.push(ran);
+        }
+        let runs = k.json(&["runs", "list", "--limit", "1"]);
+        let history = k.show(runs[0]["id"].as_i64().unwrap());
+        if expected.is_string() {
+            assert_eq!(history["steps"][0]["error"], expected, "{via}");
+        } else {
+            assert_eq!(history["run"]["outputs"]["leak"], expected, "{via}");
+        }
+    }
+    // Every history, both ways, and the lists.
+    for id in 1..=14 {
+        printed_all.extend(both_ways(&k, &["runs", "show", &id.to_string()], 0));
+    }
+    printed_all.extend(both_ways(&k, &["runs", "list", "--limit", "100"], 0));
+    for ran in &printed_all {
+        assert!(
+            !contains_bytes(&printed(ran), PLUGIN_SECRET.as_bytes()),
+            "the secret shows: {ran:?}"
+        );
+    }
+    // The store's bytes (the reader keeps the write-ahead log).
+    let mut store = Vec::new();
+    for file in ["keystep.db", "keystep.db-wal"] {
+        let bytes = std::fs::read(k.path().join(".keystep").join(file)).unwrap();
+        assert!(!bytes.is_empty(), "{file}");
+        assert!(
+            !contains_bytes(&bytes, PLUGIN_SECRET.as_bytes()),
+            "the secret is in {file}"
+        );
+        store.extend(bytes);
+    }
+    assert!(
+        contains_bytes(&store, b"[secret]"),
+        "the scan sees the scrubbed values"
+    );
+    drop(reader);
+}
+
+#[test]
+fn reading_a_secret_over_and_over_keeps_one_copy() {
+    // 16 KiB, read 10,000 times in one call: 160 MB if each read kept a
+    // copy; about 30 MB (a debug build) when it is kept once.
+    let k = leaky();
+    let big = "k".repeat(16 << 10);
+    k.env("LEAKY_TOKEN", &big);
+    k.write(
+        "plugins/leaky.toml",
+        "secrets = { token = \"env:LEAKY_TOKEN\" }\n[limits]\ntimeout_ms = 60000\n",
+    );
+    let input = json!({"do": "reread", "name": "token", "times": 10_000}).to_string();
+    let (code, peak_kib) =
+        keystep_tests::peak_memory(k.command(&["call", "leaky", "--input", &input]));
+    assert_eq!(code, 0);
+    assert!(
+        peak_kib < 100 << 10,
+        "the host peaked at {} MiB",
+        peak_kib >> 10
+    );
 }

@@ -112,20 +112,26 @@ pub fn directory(env: &Env, cmd: DirectoryCommand) -> anyhow::Result<Exit> {
                 }
                 render::json(&out);
             } else {
-                println!("{} ({}) {}", user.display_name, user.id, user.status);
+                let e = |s: &str| render::escape(s).into_owned();
+                println!(
+                    "{} ({}) {}",
+                    e(&user.display_name),
+                    e(&user.id),
+                    user.status
+                );
                 for (k, v) in [
                     ("email", &user.email),
                     ("manager", &user.manager_id),
                     ("department", &user.department),
                     ("title", &user.title),
                 ] {
-                    println!("  {k:<12} {}", render::or_dash(v.as_deref()));
+                    println!("  {k:<12} {}", e(&render::or_dash(v.as_deref())));
                 }
-                println!("  {:<12} {}", "profiles", profiles.join(", "));
-                println!("  {:<12} {}", "delegated by", delegators.join(", "));
+                println!("  {:<12} {}", "profiles", e(&profiles.join(", ")));
+                println!("  {:<12} {}", "delegated by", e(&delegators.join(", ")));
                 println!("grants:");
                 for g in &grants {
-                    println!("  {:<28} {}", g.entitlement_id, g.source);
+                    println!("  {:<28} {}", e(&g.entitlement_id), e(&g.source));
                 }
                 println!("tasks about this user:");
                 for t in &tasks {
@@ -134,8 +140,8 @@ pub fn directory(env: &Env, cmd: DirectoryCommand) -> anyhow::Result<Exit> {
                         t.id,
                         t.kind,
                         t.state,
-                        t.entitlement_id,
-                        render::or_dash(t.assignee_id.as_deref())
+                        e(&t.entitlement_id),
+                        e(&render::or_dash(t.assignee_id.as_deref()))
                     );
                 }
                 println!("open tasks assigned to this user: {}", assigned.len());

@@ -186,7 +186,7 @@ fn report(e: &anyhow::Error, json: bool) -> i32 {
     }
     // Under --json too when the JSON could not be written: the error is not lost.
     if !json || !output::written() {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", render::escape_lines(&format!("{e:#}")));
     }
     Exit::BadInput as i32
 }

@@ -41,7 +41,8 @@ pub fn plugins(env: &Env, cmd: PluginsCommand) -> anyhow::Result<Exit> {
             if env.json {
                 render::json(&details);
             } else {
-                println!("{}", serde_yaml::to_string(&details)?.trim_end());
+                let yaml = serde_yaml::to_string(&details)?;
+                println!("{}", render::escape_lines(yaml.trim_end()));
             }
             Ok(Exit::Ok)
         }
@@ -95,7 +96,7 @@ fn list(env: &Env, plugins: &Plugins) -> anyhow::Result<Exit> {
                 }
                 .into(),
             ]),
-            Err(error) => eprintln!("warning: {error}"),
+            Err(error) => eprintln!("warning: {}", render::escape_lines(error)),
         }
     }
     render::table(
@@ -104,7 +105,7 @@ fn list(env: &Env, plugins: &Plugins) -> anyhow::Result<Exit> {
     );
     for entry in entries.iter().flatten() {
         if let Err(e) = &entry.grants {
-            eprintln!("warning: {e}");
+            eprintln!("warning: {}", render::escape_lines(e));
         }
     }
     Ok(Exit::Ok)
@@ -172,7 +173,7 @@ pub fn call(env: &Env, args: CallArgs) -> anyhow::Result<Exit> {
                     "retryable": e.retryable,
                 }));
             } else {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", render::escape_lines(&e.to_string()));
             }
             Ok(Exit::RunFailed)
         }

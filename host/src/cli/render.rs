@@ -1,8 +1,12 @@
 //! Printing: JSON for scripts, aligned tables and short forms for people.
+//! Every string that can carry plugin or user data is escaped
+//! ([`escape`]) before it reaches a terminal; JSON is escaped by serde.
 
 use std::io::IsTerminal;
 
 use serde::Serialize;
+
+pub use crate::text::{escape, escape_lines};
 
 use crate::store::runs::{Attempt, Run};
 
@@ -14,9 +18,14 @@ pub fn json(value: &impl Serialize) {
 }
 
 /// Prints rows under headers, each column as wide as its widest cell.
+/// Cells are escaped.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|c| escape(c).into_owned()).collect())
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -31,7 +40,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     };
     line(headers.iter().map(|h| h.to_string()).collect());
     for row in rows {
-        line(row.clone());
+        line(row);
     }
 }
 
@@ -95,11 +104,12 @@ pub fn attempt_line(a: &Attempt) -> String {
         _ => summary(a.output.as_ref()),
     };
     format!(
-        "  {} {:<22} {:<24} {:>7}{retry}  {detail}",
+        "  {} {:<22} {:<24} {:>7}{retry}  {}",
         mark(&a.state),
-        a.step_id,
+        escape(&a.step_id),
         a.kind,
-        time
+        time,
+        escape(&detail)
     )
 }
 
@@ -139,13 +149,13 @@ pub fn run_line(run: &Run) -> String {
     let error = run
         .error
         .as_deref()
-        .map(|e| format!(": {e}"))
+        .map(|e| format!(": {}", escape(e)))
         .unwrap_or_default();
     format!(
         "{} run {} ({}) {}{error}",
         mark(&run.state),
         run.id,
-        run.automation,
+        escape(&run.automation),
         run.state
     )
 }

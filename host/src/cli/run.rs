@@ -302,7 +302,7 @@ fn dry_run(
         for run in &planned {
             println!(
                 "dry run of {} (nothing was changed):",
-                run["run"]["automation"].as_str().unwrap_or_default()
+                render::escape(run["run"]["automation"].as_str().unwrap_or_default())
             );
             for step in run["steps"].as_array().into_iter().flatten() {
                 let verb = match step["state"].as_str() {
@@ -312,8 +312,8 @@ fn dry_run(
                 };
                 println!(
                     "  {verb} {} ({})",
-                    step["step_id"].as_str().unwrap_or_default(),
-                    step["kind"].as_str().unwrap_or_default()
+                    render::escape(step["step_id"].as_str().unwrap_or_default()),
+                    render::escape(step["kind"].as_str().unwrap_or_default())
                 );
                 for key in ["input", "output", "error"] {
                     if !step[key].is_null() {

@@ -211,13 +211,15 @@ pub fn history(store: &Store, run: &Run) -> anyhow::Result<Json> {
 fn show(history: &Json) {
     let run = &history["run"];
     let text = |v: &Json| {
-        v.as_str().map(str::to_string).unwrap_or_else(|| {
-            if v.is_null() {
-                "-".into()
-            } else {
-                v.to_string()
-            }
-        })
+        v.as_str()
+            .map(|s| render::escape(s).into_owned())
+            .unwrap_or_else(|| {
+                if v.is_null() {
+                    "-".into()
+                } else {
+                    v.to_string()
+                }
+            })
     };
     println!(
         "run {}  {}  {}",

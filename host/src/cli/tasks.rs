@@ -113,7 +113,11 @@ fn print_task(env: &Env, task: &Task) {
             .unwrap_or_default();
         println!(
             "task {} {} {}{decision}: {} {}",
-            task.id, task.kind, task.state, task.subject_id, task.entitlement_id
+            task.id,
+            task.kind,
+            task.state,
+            render::escape(&task.subject_id),
+            render::escape(&task.entitlement_id)
         );
     }
 }

@@ -10,7 +10,8 @@ use super::bindings::types;
 use super::bounds;
 use super::sandbox::{self, HostState};
 use super::scratch;
-use super::{ConnectorInfo, DirectoryAccess, Loaded, PluginError, Plugins, Pre, World};
+use super::scrub::Scrub;
+use super::{DirectoryAccess, Loaded, PluginError, Plugins, Pre, World};
 
 /// A change of access for a connector's `grant` or `revoke`.
 pub struct AccessChange<'a> {
@@ -173,7 +174,7 @@ impl Plugins {
     }
 
     /// Instantiates a connector and calls `f` on its exports.
-    pub(super) fn connector<R>(
+    pub(super) fn connector<R: Scrub>(
         &self,
         plugin: &Arc<Loaded>,
         f: impl FnOnce(&mut Store<HostState>, &api::Guest) -> wasmtime::Result<Result<R, types::Error>>,
@@ -188,7 +189,7 @@ impl Plugins {
     }
 
     /// One call in a fresh store: limits set, failures put into words.
-    fn run<R>(
+    fn run<R: Scrub>(
         &self,
         plugin: &Arc<Loaded>,
         directory: Option<Arc<dyn DirectoryAccess>>,
@@ -229,13 +230,8 @@ impl Plugins {
             );
         }
         match result {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(PluginError {
-                plugin: plugin.name.clone(),
-                message: bounds::message(state.scrub(&e.message)),
-                code: bounds::code(e.code),
-                retryable: e.retryable,
-            }),
+            Ok(Ok(value)) => Ok(state.scrub_output(value)),
+            Ok(Err(e)) => Err(state.plugin_error(e)),
             Err(trap) => Err(PluginError::new(
                 &plugin.name,
                 "trap",

@@ -1,138 +1,30 @@
 //! `http-fetch`, the only network a plugin has, and the allowlist that
 //! guards it.
 //!
-//! A request passes three checks: its URL must match a granted
-//! `scheme://host:port` pattern; every address its host name resolves to
-//! must be public, or covered by a grant that names that address (an IP
-//! literal or CIDR): a granted *name* never opens loopback or private
-//! ranges, so DNS cannot be used to reach inside; and every redirect is
-//! checked again. The connection goes to the addresses checked (a resolver
-//! that applies the same rule), not to a second lookup's answer.
+//! Every hop of a request (the first URL and each redirect) passes two
+//! checks: its URL must match a granted `scheme://host:port` pattern, and
+//! when its host is an internal IP address (loopback, private, ... see
+//! [`is_internal`]) one of the patterns that match the URL must itself name
+//! an address or range: `http://127.0.0.1:8080` opens that port, never every
+//! port of 127.0.0.1 through `http://*:*`. A host *name* never reaches an
+//! internal address, whatever is granted: the resolver keeps only public
+//! addresses, so DNS cannot be used to reach inside, and the connection goes
+//! to the addresses it checked. Lookups run off the request's thread and are
+//! bounded by the request's timeout. No proxy from the environment is used.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ipnet::IpNet;
 use reqwest::blocking::Client;
 use url::Url;
 
+mod patterns;
+pub use patterns::{HostPattern, is_internal};
+
 /// The most redirects one fetch follows.
 const MAX_REDIRECTS: usize = 5;
-
-/// One `allow_hosts` entry: `scheme://host:port`, each part may be `*`;
-/// the host may be `*.example.com`, an IP address or a CIDR range.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HostPattern {
-    text: String,
-    scheme: Option<String>,
-    host: HostMatch,
-    port: Option<u16>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum HostMatch {
-    Any,
-    Exact(String),
-    Suffix(String),
-    Net(IpNet),
-}
-
-impl HostPattern {
-    pub fn parse(text: &str) -> Result<HostPattern, String> {
-        let bad = |why: &str| format!("`{text}`: {why} (expected scheme://host:port)");
-        let (scheme, rest) = text.split_once("://").ok_or_else(|| bad("no scheme"))?;
-        let scheme = match scheme {
-            "*" => None,
-            "http" | "https" => Some(scheme.to_string()),
-            _ => return Err(bad("the scheme must be http, https or *")),
-        };
-        let rest = rest.trim_end_matches('/');
-        // `[v6]:port`, `host:port`, or `host` (the scheme's port).
-        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-            let (h, p) = v6.split_once(']').ok_or_else(|| bad("unclosed `[`"))?;
-            (h, p.strip_prefix(':'))
-        } else if rest.matches(':').count() == 1 {
-            let (h, p) = rest.split_once(':').unwrap();
-            (h, Some(p))
-        } else {
-            (rest, None)
-        };
-        let port = match port {
-            Some("*") => None,
-            Some(p) => Some(p.parse().map_err(|_| bad("bad port"))?),
-            None => match scheme.as_deref() {
-                Some("http") => Some(80),
-                Some("https") => Some(443),
-                _ => None,
-            },
-        };
-        let host = if host == "*" {
-            HostMatch::Any
-        } else if let Some(domain) = host.strip_prefix("*.") {
-            HostMatch::Suffix(format!(".{}", domain.to_ascii_lowercase()))
-        } else if let Ok(net) = host.parse::<IpNet>() {
-            HostMatch::Net(net)
-        } else if let Ok(ip) = host.parse::<IpAddr>() {
-            HostMatch::Net(IpNet::from(ip))
-        } else if host.is_empty() || host.contains(['/', '*', '@']) {
-            return Err(bad("bad host"));
-        } else {
-            HostMatch::Exact(host.to_ascii_lowercase())
-        };
-        Ok(HostPattern {
-            text: text.to_string(),
-            scheme,
-            host,
-            port,
-        })
-    }
-
-    fn matches(&self, url: &Url) -> bool {
-        let scheme_ok = self.scheme.as_deref().is_none_or(|s| s == url.scheme());
-        let port_ok = self
-            .port
-            .is_none_or(|p| Some(p) == url.port_or_known_default());
-        let host_ok = match (&self.host, url.host()) {
-            (HostMatch::Any, Some(_)) => true,
-            (HostMatch::Exact(h), Some(url::Host::Domain(d))) => d.eq_ignore_ascii_case(h),
-            (HostMatch::Suffix(s), Some(url::Host::Domain(d))) => {
-                d.to_ascii_lowercase().ends_with(s.as_str())
-            }
-            (HostMatch::Net(net), Some(url::Host::Ipv4(ip))) => net.contains(&IpAddr::V4(ip)),
-            (HostMatch::Net(net), Some(url::Host::Ipv6(ip))) => net.contains(&IpAddr::V6(ip)),
-            _ => false,
-        };
-        scheme_ok && port_ok && host_ok
-    }
-}
-
-impl std::fmt::Display for HostPattern {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-/// Loopback, private, link-local, unspecified and other non-public ranges.
-fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // CGNAT
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
-                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(IpAddr::V4(v4)))
-        }
-    }
-}
 
 /// Why a request was refused or failed.
 #[derive(Debug)]
@@ -144,6 +36,19 @@ pub enum FetchError {
     /// Connection errors and timeouts (retryable).
     Unavailable(String),
 }
+
+/// A refusal by the redirect policy or the resolver, carried through
+/// reqwest's error chain to become a [`FetchError::Denied`].
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// A response, its body capped.
 pub struct Response {
@@ -160,19 +65,22 @@ pub struct Egress {
 
 impl Egress {
     pub fn new(allow: Vec<HostPattern>) -> Result<Egress, String> {
+        Egress::with_lookup(allow, system_lookup)
+    }
+
+    fn with_lookup(allow: Vec<HostPattern>, lookup: Lookup) -> Result<Egress, String> {
         let allow = Arc::new(allow);
         let for_redirects = allow.clone();
         let client = Client::builder()
-            .dns_resolver(Arc::new(Resolver {
-                allow: allow.clone(),
-            }))
+            .no_proxy()
+            .dns_resolver(Arc::new(Resolver { lookup }))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() > MAX_REDIRECTS {
                     return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
                 }
-                match check_url(&for_redirects, attempt.url()) {
+                match check(&for_redirects, attempt.url()) {
                     Ok(()) => attempt.follow(),
-                    Err(why) => attempt.error(format!("redirect refused: {why}")),
+                    Err(why) => attempt.error(Refused(format!("redirect refused: {why}"))),
                 }
             }))
             .user_agent(concat!("keystep/", env!("CARGO_PKG_VERSION")))
@@ -181,7 +89,8 @@ impl Egress {
         Ok(Egress { allow, client })
     }
 
-    /// Sends a request; `timeout` bounds connect, send and the whole body.
+    /// Sends a request; `timeout` bounds the lookup, connect, send and the
+    /// whole body.
     pub fn fetch(
         &self,
         method: &str,
@@ -192,8 +101,7 @@ impl Egress {
         max_body: usize,
     ) -> Result<Response, FetchError> {
         let parsed = Url::parse(url).map_err(|e| FetchError::Invalid(format!("`{url}`: {e}")))?;
-        check_url(&self.allow, &parsed).map_err(FetchError::Denied)?;
-        check_addresses(&self.allow, &parsed).map_err(FetchError::Denied)?;
+        check(&self.allow, &parsed).map_err(FetchError::Denied)?;
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| FetchError::Invalid(format!("bad method `{method}`")))?;
         let mut request = self.client.request(method, parsed).timeout(timeout);
@@ -231,21 +139,16 @@ impl Egress {
 
 /// The error for a failed send, naming what went wrong in plain words.
 fn describe(url: &str, timeout: Duration, e: reqwest::Error) -> FetchError {
-    // reqwest wraps our own refusals (resolver, redirect policy).
     let mut chain = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
+        // reqwest wraps our own refusals (resolver, redirect policy).
+        if let Some(refused) = s.downcast_ref::<Refused>() {
+            return FetchError::Denied(refused.0.clone());
+        }
         chain.push_str(": ");
         chain.push_str(&s.to_string());
         source = s.source();
-    }
-    if chain.contains("refused:") || chain.contains("not in allow_hosts") {
-        let why = chain
-            .split(": ")
-            .skip_while(|p| !p.contains("refused") && !p.contains("allow_hosts"))
-            .collect::<Vec<_>>()
-            .join(": ");
-        return FetchError::Denied(why);
     }
     if e.is_timeout() {
         return FetchError::Unavailable(format!(
@@ -256,89 +159,93 @@ fn describe(url: &str, timeout: Duration, e: reqwest::Error) -> FetchError {
     FetchError::Unavailable(format!("{url}: {chain}"))
 }
 
-/// The URL must match a granted pattern.
-fn check_url(allow: &[HostPattern], url: &Url) -> Result<(), String> {
+/// One hop's checks: the URL must match a granted pattern, and an internal
+/// IP address only passes through a matching pattern that names addresses.
+fn check(allow: &[HostPattern], url: &Url) -> Result<(), String> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{url}: only http and https are allowed"));
     }
-    if allow.iter().any(|p| p.matches(url)) {
-        return Ok(());
-    }
     let origin = url.origin().ascii_serialization();
-    Err(if allow.is_empty() {
-        format!("{origin} is not in allow_hosts (the plugin is granted no hosts)")
-    } else {
-        format!("{origin} is not in allow_hosts")
-    })
-}
-
-/// An internal address passes only if a grant names it (as an IP or CIDR).
-fn address_allowed(allow: &[HostPattern], ip: IpAddr) -> bool {
-    !is_internal(ip)
-        || allow
-            .iter()
-            .any(|p| matches!(&p.host, HostMatch::Net(net) if net.contains(&ip)))
-}
-
-/// Checks where the URL's host leads, before anything is sent.
-fn check_addresses(allow: &[HostPattern], url: &Url) -> Result<(), String> {
-    match url.host() {
-        Some(url::Host::Domain(name)) => {
-            resolve_allowed(allow, name, url.port_or_known_default().unwrap_or(0)).map(|_| ())
-        }
-        Some(url::Host::Ipv4(ip)) => ip_check(allow, url, IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => ip_check(allow, url, IpAddr::V6(ip)),
-        None => Err(format!("{url}: no host")),
+    let mut matching = allow.iter().filter(|p| p.matches(url)).peekable();
+    if matching.peek().is_none() {
+        return Err(if allow.is_empty() {
+            format!("{origin} is not in allow_hosts (the plugin is granted no hosts)")
+        } else {
+            format!("{origin} is not in allow_hosts")
+        });
     }
-}
-
-fn ip_check(allow: &[HostPattern], url: &Url, ip: IpAddr) -> Result<(), String> {
-    if address_allowed(allow, ip) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{url}: {ip} is an internal address; grant it by address to allow it"
-        ))
-    }
-}
-
-/// Resolves `name` and keeps the allowed addresses; refuses when none is.
-fn resolve_allowed(
-    allow: &[HostPattern],
-    name: &str,
-    port: u16,
-) -> Result<Vec<SocketAddr>, String> {
-    let found: Vec<SocketAddr> = (name, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {name}: {e}"))?
-        .collect();
-    let (ok, refused): (Vec<_>, Vec<_>) = found
-        .into_iter()
-        .partition(|a| address_allowed(allow, a.ip()));
-    if ok.is_empty() {
-        let ips: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        _ => return Ok(()),
+    };
+    if is_internal(ip) && !matching.any(HostPattern::names_addresses) {
         return Err(format!(
-            "refused: {name} resolves to {}, an internal address; a host name never grants \
-             loopback or private addresses, grant the address itself",
-            ips.join(", ")
+            "{origin}: {ip} is an internal address; only a grant of that address \
+             with this scheme and port allows it"
         ));
     }
-    Ok(ok)
+    Ok(())
 }
 
-/// reqwest's resolver: the connection only goes to checked addresses.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How a host name is looked up; the system's resolver but in tests.
+type Lookup = fn(&str) -> std::io::Result<Vec<IpAddr>>;
+
+fn system_lookup(name: &str) -> std::io::Result<Vec<IpAddr>> {
+    Ok((name, 0).to_socket_addrs()?.map(|a| a.ip()).collect())
+}
+
+/// The most host-name lookups under way at once, in the whole process.
+const MAX_LOOKUPS: usize = 32;
+static LOOKUPS: AtomicUsize = AtomicUsize::new(0);
+
+/// reqwest's resolver (asked for host names only, never for IP literals):
+/// keeps the public addresses, and refuses a name that has none.
 struct Resolver {
-    allow: Arc<Vec<HostPattern>>,
+    lookup: Lookup,
 }
 
 impl reqwest::dns::Resolve for Resolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let allow = self.allow.clone();
+        let lookup = self.lookup;
         let name = name.as_str().to_string();
         Box::pin(async move {
-            let addrs = resolve_allowed(&allow, &name, 0)?;
-            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
-            Ok(addrs)
+            // The lookup blocks, so it runs on a thread of its own (not the
+            // runtime's pool, which its shutdown would wait for); the
+            // request's timeout drops this future, and with it the wait.
+            // A lookup left behind by a timeout still holds its thread, so
+            // only so many may be under way at once.
+            if LOOKUPS.fetch_add(1, Ordering::SeqCst) >= MAX_LOOKUPS {
+                LOOKUPS.fetch_sub(1, Ordering::SeqCst);
+                return Err(
+                    format!("cannot resolve {name}: {MAX_LOOKUPS} lookups under way").into(),
+                );
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let asked = name.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(lookup(&asked));
+                LOOKUPS.fetch_sub(1, Ordering::SeqCst);
+            });
+            let found = rx
+                .await
+                .map_err(|_| format!("cannot resolve {name}: the lookup failed"))?
+                .map_err(|e| format!("cannot resolve {name}: {e}"))?;
+            let (public, internal): (Vec<IpAddr>, Vec<IpAddr>) =
+                found.into_iter().partition(|ip| !is_internal(*ip));
+            if public.is_empty() && !internal.is_empty() {
+                let ips: Vec<String> = internal.iter().map(ToString::to_string).collect();
+                return Err(Box::new(Refused(format!(
+                    "{name} resolves to {}, an internal address; a host name never reaches \
+                     loopback or private addresses, grant and use the address itself",
+                    ips.join(", ")
+                ))) as BoxError);
+            }
+            let addrs: reqwest::dns::Addrs =
+                Box::new(public.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok::<_, BoxError>(addrs)
         })
     }
 }
@@ -346,13 +253,18 @@ impl reqwest::dns::Resolve for Resolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
+    use std::time::Instant;
 
-    fn allowed(patterns: &[&str], url: &str) -> bool {
-        let allow: Vec<_> = patterns
+    fn patterns(patterns: &[&str]) -> Vec<HostPattern> {
+        patterns
             .iter()
             .map(|p| HostPattern::parse(p).unwrap())
-            .collect();
-        check_url(&allow, &Url::parse(url).unwrap()).is_ok()
+            .collect()
+    }
+
+    fn allowed(granted: &[&str], url: &str) -> bool {
+        check(&patterns(granted), &Url::parse(url).unwrap()).is_ok()
     }
 
     #[test]
@@ -385,16 +297,86 @@ mod tests {
     }
 
     #[test]
-    fn internal_addresses_need_an_address_grant() {
-        let by_name = [HostPattern::parse("http://localhost:*").unwrap()];
-        assert!(!address_allowed(&by_name, "127.0.0.1".parse().unwrap()));
-        let by_ip = [HostPattern::parse("http://127.0.0.1:*").unwrap()];
-        assert!(address_allowed(&by_ip, "127.0.0.1".parse().unwrap()));
-        assert!(!address_allowed(&by_ip, "10.0.0.1".parse().unwrap()));
-        assert!(address_allowed(&by_name, "93.184.216.34".parse().unwrap()));
-        assert!(!address_allowed(
-            &by_name,
-            "::ffff:192.168.1.1".parse().unwrap()
+    fn an_address_grant_opens_only_its_own_scheme_and_port() {
+        let granted = ["http://127.0.0.1:8080", "http://*:*"];
+        assert!(allowed(&granted, "http://127.0.0.1:8080/"));
+        assert!(!allowed(&granted, "http://127.0.0.1:8081/"));
+        assert!(!allowed(&granted, "http://127.0.0.2:8080/"));
+        assert!(!allowed(&granted, "http://[::1]:8080/"));
+        assert!(!allowed(
+            &["https://127.0.0.1:8080", "http://*:*"],
+            "http://127.0.0.1:8080/"
         ));
+        // Public addresses and names pass through the wildcard.
+        assert!(allowed(&granted, "http://93.184.216.34:81/"));
+        assert!(allowed(&granted, "http://example.com:81/"));
+        // Other spellings of loopback are parsed to the same address.
+        assert!(!allowed(&["http://*:*"], "http://2130706433/"));
+        assert!(!allowed(&["http://*:*"], "http://0x7f.1/"));
+        assert!(!allowed(&["http://*:*"], "http://[::ffff:127.0.0.1]/"));
+    }
+
+    /// A listener on 127.0.0.1 that counts the connections it accepts.
+    fn listener() -> (u16, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                counted.fetch_add(1, Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        (port, hits)
+    }
+
+    fn fetch(egress: &Egress, url: &str, timeout: Duration) -> Result<Response, FetchError> {
+        egress.fetch("GET", url, &[], None, timeout, 1 << 20)
+    }
+
+    #[test]
+    fn a_name_that_resolves_to_an_internal_address_is_refused_before_connecting() {
+        let (port, hits) = listener();
+        let loopback: Lookup = |_| Ok(vec!["127.0.0.1".parse().unwrap()]);
+        let egress = Egress::with_lookup(
+            patterns(&["http://*:*", &format!("http://127.0.0.1:{port}")]),
+            loopback,
+        )
+        .unwrap();
+        let url = format!("http://inside.example:{port}/");
+        match fetch(&egress, &url, Duration::from_secs(5)) {
+            Err(FetchError::Denied(why)) => assert!(
+                why.contains("inside.example resolves to 127.0.0.1, an internal address"),
+                "{why}"
+            ),
+            other => panic!("{:?}", other.map(|r| r.status)),
+        }
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            0,
+            "nothing reached the listener"
+        );
+    }
+
+    #[test]
+    fn a_lookup_that_hangs_ends_at_the_timeout() {
+        let slow: Lookup = |_| {
+            std::thread::sleep(Duration::from_secs(60));
+            Ok(Vec::new())
+        };
+        let egress = Egress::with_lookup(patterns(&["http://*:*"]), slow).unwrap();
+        let started = Instant::now();
+        match fetch(&egress, "http://slow.example/", Duration::from_millis(300)) {
+            Err(FetchError::Unavailable(why)) => {
+                assert!(why.contains("no answer within 300 ms"), "{why}")
+            }
+            other => panic!("{:?}", other.map(|r| r.status)),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

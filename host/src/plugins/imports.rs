@@ -7,6 +7,7 @@ use super::bindings::host::{self, HttpRequest, HttpResponse};
 use super::bindings::types::{self, Error, Level};
 use super::egress::FetchError;
 use super::sandbox::HostState;
+use crate::text::escape;
 
 fn error(code: &str, message: impl Into<String>, retryable: bool) -> Error {
     Error {
@@ -19,13 +20,9 @@ fn error(code: &str, message: impl Into<String>, retryable: bool) -> Error {
 impl types::Host for HostState {}
 
 impl host::Host for HostState {
+    /// A line costs what it takes on stderr, its tag and line break too,
+    /// so that empty lines are not free; it is scrubbed and escaped.
     fn log(&mut self, level: Level, message: String) {
-        let budget = self.plugin.grants.limits.log_bytes;
-        if self.log_used + message.len() > budget {
-            self.log_dropped += 1;
-            return;
-        }
-        self.log_used += message.len();
         let level = match level {
             Level::Trace => "trace",
             Level::Debug => "debug",
@@ -33,7 +30,24 @@ impl host::Host for HostState {
             Level::Warn => "warn",
             Level::Error => "error",
         };
-        super::log_line(&self.plugin.name, level, &self.scrub(&message));
+        let name = &self.plugin.name;
+        let budget = self.plugin.grants.limits.log_bytes;
+        let cost =
+            |message: &str| "[plugin ] : \n".len() + name.len() + level.len() + message.len();
+        // The line as sent first, so that a flood past the budget is
+        // dropped before any work is done on it; then as printed.
+        if self.log_used + cost(&message) > budget {
+            self.log_dropped += 1;
+            return;
+        }
+        let scrubbed = self.scrub(&message);
+        let message = escape(&scrubbed);
+        if self.log_used + cost(&message) > budget {
+            self.log_dropped += 1;
+            return;
+        }
+        self.log_used += cost(&message);
+        super::log_line(name, level, &message);
     }
 
     fn http_fetch(&mut self, request: HttpRequest) -> Result<HttpResponse, Error> {
@@ -75,19 +89,22 @@ impl host::Host for HostState {
             })
     }
 
+    /// The value read when the call began: the host keeps one copy, however
+    /// often it is asked for.
     fn secret(&mut self, name: String) -> Result<String, Error> {
-        let Some(source) = self.plugin.grants.secrets.get(&name) else {
-            return Err(error(
+        match self.secrets.get(&name) {
+            Some(Ok(value)) => Ok(value.to_string()),
+            Some(Err(why)) => Err(error(
+                "unavailable",
+                format!("secret `{name}`: {why}"),
+                false,
+            )),
+            None => Err(error(
                 "denied",
                 format!("secret `{name}` is not granted to this plugin"),
                 false,
-            ));
-        };
-        let value = source
-            .read()
-            .map_err(|why| error("unavailable", format!("secret `{name}`: {why}"), false))?;
-        self.secrets_read.push(value.clone());
-        Ok(value)
+            )),
+        }
     }
 
     fn config(&mut self) -> String {

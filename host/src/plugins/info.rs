@@ -148,9 +148,10 @@ fn checked(info: api::ConnectorInfo) -> Result<ConnectorInfo, String> {
         description: info.description,
         capabilities: info.capabilities.iter().map(capability).collect(),
         actions,
+        // Text that is not JSON becomes null: a schema that refuses all.
         account_schema: info
             .account_schema
-            .and_then(|s| serde_json::from_str(&s).ok()),
+            .map(|s| serde_json::from_str(&s).unwrap_or(Json::Null)),
     })
 }
 

@@ -22,6 +22,7 @@ mod runtime;
 mod sandbox;
 pub mod schema;
 mod scratch;
+mod scrub;
 mod stderr;
 
 use std::collections::HashMap;
@@ -35,6 +36,7 @@ pub use discover::{Found, World};
 pub use grants::Grants;
 pub use info::{ActionSchema, ConnectorInfo};
 
+use crate::text::escape;
 use bindings::connector::ConnectorPluginPre as ConnectorPre;
 use bindings::function::FunctionPre;
 use discover::Index;
@@ -330,8 +332,8 @@ impl Plugins {
         }
         let instance_pre = runtime.linker.instantiate_pre(&component).map_err(|e| {
             fail(format!(
-                "cannot be linked: {e:#} (keystep provides WASI 0.2 without sockets or HTTP, \
-                 and keystep:plugin@0.1.0)"
+                "cannot be linked: {e:#} (keystep provides WASI 0.2, whose sockets refuse \
+                 every use, without wasi:http, and keystep:plugin@0.1.0)"
             ))
         })?;
         let pre = match found.world {
@@ -369,6 +371,7 @@ pub(crate) fn log_line(plugin: &str, level: &str, message: &str) {
     let threshold =
         THRESHOLD.get_or_init(|| rank(&std::env::var("KEYSTEP_PLUGIN_LOG").unwrap_or_default()));
     if rank(level) >= *threshold {
+        let (plugin, message) = (escape(plugin), escape(message));
         eprintln!("[plugin {plugin}] {level}: {message}");
     }
 }

@@ -3,8 +3,11 @@
 //!
 //! Every call gets a fresh `Store` and instance. The WASI context has no
 //! arguments, environment, preopened directories (but an optional scratch
-//! directory) or sockets; stdout is discarded and stderr is kept (bounded)
-//! so that a panic message can be shown with the error.
+//! directory) or network: the socket interfaces are linked (a component
+//! built with std imports them) but refuse every use. stdout is discarded
+//! and stderr is kept (bounded) so that a panic message can be shown with
+//! the error. The call's granted secrets are read once, when its store is
+//! made, and scrubbed from all it says ([`scrub`](super::scrub)).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,8 +18,11 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{directory, host, types};
 use super::runtime::{self, Runtime};
+use super::scrub::{self, Scrub, Secrets};
+use super::bounds;
 use super::stderr::Tail;
-use super::{DirectoryAccess, Loaded};
+use super::{DirectoryAccess, Loaded, PluginError};
+use crate::text::escape;
 
 /// How much of a plugin's stderr (its end) is kept for error messages.
 const STDERR_BYTES: usize = 8 << 10;
@@ -30,11 +36,11 @@ pub struct HostState {
     pub(super) plugin: Arc<Loaded>,
     pub(super) deadline: Instant,
     pub(super) directory: Option<Arc<dyn DirectoryAccess>>,
-    /// Bytes of log written so far, and lines dropped past the budget.
+    /// Bytes of log charged so far, and lines dropped past the budget.
     pub(super) log_used: usize,
     pub(super) log_dropped: usize,
-    /// Secret values handed out, to scrub from anything the plugin says.
-    pub(super) secrets_read: Vec<String>,
+    /// The granted secrets' values, to hand out and to scrub.
+    pub(super) secrets: Secrets,
 }
 
 impl WasiView for HostState {
@@ -127,10 +133,16 @@ pub fn store(
     let stderr = Tail::new(STDERR_BYTES);
     let mut wasi = WasiCtxBuilder::new();
     wasi.stderr(stderr.clone());
+    // No network through WASI, whatever wasmtime's defaults are.
+    wasi.allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }));
     if let Some(dir) = &plugin.grants.scratch {
         wasi.preopened_dir(dir, "/scratch", FsPerms::ReadWrite)
             .map_err(|e| format!("cannot open scratch directory {}: {e}", dir.display()))?;
     }
+    let secrets = Secrets::read(&plugin.grants.secrets)?;
     let state = HostState {
         wasi: wasi.build(),
         table: ResourceTable::new(),
@@ -145,7 +157,7 @@ pub fn store(
         directory,
         log_used: 0,
         log_dropped: 0,
-        secrets_read: Vec::new(),
+        secrets,
     };
     let mut store = Store::new(&runtime.engine, state);
     store.limiter(|s| &mut s.limiter);
@@ -165,13 +177,33 @@ pub fn store(
 }
 
 impl HostState {
-    /// Replaces every secret value handed out in this call with `[secret]`.
+    /// `text` with every granted secret's value replaced.
     pub(super) fn scrub(&self, text: &str) -> String {
-        let mut text = text.to_string();
-        for secret in self.secrets_read.iter().filter(|s| !s.is_empty()) {
-            text = text.replace(secret.as_str(), "[secret]");
+        self.secrets.scrubber().text(text).into_owned()
+    }
+
+    /// What the call returned, scrubbed.
+    pub(super) fn scrub_output<R: Scrub>(&self, output: R) -> R {
+        output.scrub(
+            self.secrets.scrubber(),
+            self.plugin.grants.limits.output_bytes,
+        )
+    }
+
+    /// The plugin's own error: its message scrubbed, its code scrubbed and
+    /// checked to be a short `[a-z0-9-]` word.
+    pub(super) fn plugin_error(&self, e: types::Error) -> PluginError {
+        let (code, valid) = scrub::error_code(self.secrets.scrubber(), &e.code);
+        let mut message = escape(&bounds::message(self.scrub(&e.message))).into_owned();
+        if !valid {
+            message.push_str(" (its error code was not a short [a-z0-9-] word)");
         }
-        text
+        PluginError {
+            plugin: self.plugin.name.clone(),
+            code,
+            message,
+            retryable: e.retryable,
+        }
     }
 
     /// Puts a failed call into words: which limit it hit, or how it trapped,
@@ -206,10 +238,11 @@ impl HostState {
         let stderr = self.stderr.text();
         let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         let tail = tail[tail.len().saturating_sub(3)..].join(" | ");
-        if tail.is_empty() {
-            self.scrub(&what)
+        let what = if tail.is_empty() {
+            what
         } else {
-            self.scrub(&format!("{what}; its stderr: {tail}"))
-        }
+            format!("{what}; its stderr: {tail}")
+        };
+        escape(&self.scrub(&what)).into_owned()
     }
 }

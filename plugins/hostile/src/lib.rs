@@ -13,6 +13,16 @@
 //! - `fetch`: GETs `url` and returns `{"status", "body"}`, or the host's error.
 //! - `secret`: reads the secret `name` and returns `{"length"}` (never the
 //!   value), or the host's error.
+//! - `reread`: reads the secret `name` `times` times; returns `{"reads"}`.
+//! - `leak`: reads the secret `name` and puts it where `via` says: `log` (a
+//!   log line), `message` (an error message), `code` (the error code),
+//!   `output` (a value and a key of the output), `escaped` (the output, the
+//!   value written as `\u` escapes), `keep` (the file /scratch/kept, to be
+//!   shown by a later call with `via: kept`, which reads no secret).
+//! - `log-empty`: logs a million empty lines.
+//! - `control`: logs a line with a newline, ESC and BEL in it, then fails
+//!   with an error message holding the same.
+//! - `socket`: opens a TCP connection to `addr` through WASI sockets.
 //! - `echo`: returns the input unchanged.
 
 wit_bindgen::generate!({
@@ -86,9 +96,78 @@ impl Guest for Hostile {
                 let read = std::fs::read_to_string(path).map_err(io)?;
                 Ok(json!({ "read": read }).to_string())
             }
+            "reread" => {
+                let name = args["name"].as_str().ok_or_else(|| invalid("no name"))?;
+                let times = args["times"].as_u64().unwrap_or(1);
+                for _ in 0..times {
+                    black_box(host::secret(name)?);
+                }
+                Ok(json!({ "reads": times }).to_string())
+            }
+            "leak" => leak(&args),
+            "log-empty" => {
+                for _ in 0..1_000_000 {
+                    host::log(Level::Info, "");
+                }
+                Ok("{\"logged\":1000000}".to_string())
+            }
+            "control" => {
+                let forged = "done\n[plugin tracker] error: forged\x1b[2J\x07";
+                host::log(Level::Info, forged);
+                Err(Error {
+                    code: "failed".into(),
+                    message: forged.into(),
+                    retryable: false,
+                })
+            }
+            "socket" => {
+                let addr = args["addr"].as_str().ok_or_else(|| invalid("no addr"))?;
+                match std::net::TcpStream::connect(addr) {
+                    Ok(_) => Ok(json!({ "connected": addr }).to_string()),
+                    Err(e) => Err(Error {
+                        code: "io".into(),
+                        message: format!("{addr}: {e}"),
+                        retryable: false,
+                    }),
+                }
+            }
             "echo" => Ok(input),
             other => Err(invalid(&format!("unknown \"do\": {other:?}"))),
         }
+    }
+}
+
+/// Puts a secret where `args.via` says (see the module's doc).
+fn leak(args: &Value) -> Result<String, Error> {
+    let via = args["via"].as_str().unwrap_or("");
+    if via == "kept" {
+        let kept = std::fs::read_to_string("/scratch/kept").map_err(|e| invalid(&e.to_string()))?;
+        return Ok(json!({ "kept": kept }).to_string());
+    }
+    let name = args["name"].as_str().ok_or_else(|| invalid("no name"))?;
+    let secret = host::secret(name)?;
+    let fail = |code: String, message: String| Error {
+        code,
+        message,
+        retryable: false,
+    };
+    match via {
+        "log" => {
+            host::log(Level::Warn, &format!("the secret is {secret}"));
+            Ok(json!({ "logged": true }).to_string())
+        }
+        "message" => Err(fail("leaky".into(), format!("failed with {secret}"))),
+        "code" => Err(fail(secret, "see the code".into())),
+        "output" => Ok(json!({ "token": secret, secret.clone(): "a key" }).to_string()),
+        "escaped" => {
+            let escaped: String = secret.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+            Ok(format!("{{\"token\": \"{escaped}\"}}"))
+        }
+        "keep" => {
+            std::fs::write("/scratch/kept", &secret).map_err(|e| invalid(&e.to_string()))?;
+            Ok(json!({ "kept": true }).to_string())
+        }
+        other => Err(invalid(&format!("unknown \"via\": {other:?}"))),
     }
 }
 
