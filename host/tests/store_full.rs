@@ -37,15 +37,15 @@ fn seed(store: &Store) {
     let grants: Vec<_> = (0..GRANTS)
         .map(|i| json!({"user": "u-ada", "entitlement": format!("app:e{i}")}))
         .collect();
-    let file: import::DirectoryFile = serde_json::from_value(json!({
+    let seed = json!({
         "users": [
             {"id": "u-ada", "display_name": "Ada", "email": "ada@example.com"},
             {"id": "u-owner", "display_name": "Owner", "email": "owner@example.com"}
         ],
         "apps": [{"id": "app", "name": "App", "owner": "u-owner", "entitlements": entitlements}],
         "grants": grants,
-    }))
-    .unwrap();
+    });
+    let file = import::parse(std::path::Path::new("seed.json"), &seed.to_string()).unwrap();
     store
         .write(|conn| import::apply(&Directory::new(conn, "test".into()), &file, import::Options::default()).map(drop))
         .unwrap();

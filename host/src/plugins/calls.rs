@@ -11,7 +11,7 @@ use super::bounds;
 use super::sandbox::{self, HostState};
 use super::scratch;
 use super::scrub::Scrub;
-use super::{DirectoryAccess, Loaded, PluginError, Plugins, Pre, World};
+use super::{ConnectorInfo, DirectoryAccess, Loaded, PluginError, Plugins, Pre, World};
 
 /// A change of access for a connector's `grant` or `revoke`.
 pub struct AccessChange<'a> {
