@@ -47,7 +47,14 @@ fn seed(store: &Store) {
     }))
     .unwrap();
     store
-        .write(|conn| import::apply(&Directory::new(conn, "test".into()), &file, import::Options::default()).map(drop))
+        .write(|conn| {
+            import::apply(
+                &Directory::new(conn, "test".into()),
+                &file,
+                import::Options::default(),
+            )
+            .map(drop)
+        })
         .unwrap();
 }
 
