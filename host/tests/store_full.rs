@@ -47,7 +47,14 @@ fn seed(store: &Store) {
     });
     let file = import::parse(std::path::Path::new("seed.json"), &seed.to_string()).unwrap();
     store
-        .write(|conn| import::apply(&Directory::new(conn, "test".into()), &file, import::Options::default()).map(drop))
+        .write(|conn| {
+            import::apply(
+                &Directory::new(conn, "test".into()),
+                &file,
+                import::Options::default(),
+            )
+            .map(drop)
+        })
         .unwrap();
 }
 

@@ -15,7 +15,7 @@ fn wait_until_holds_the_run_until_that_time_and_no_longer() {
          wait: { until: \"{{ ctx.trigger.at }}\" }\n  - id: disable\n    \
          modify_user_status: { user: subject, status: disabled }\n",
     );
-    let input = r#"{"user_id": "u-john", "at": "2090-06-01T12:00:00Z"}"#;
+    let input = r#"{"user_id": "u-john", "at": "2034-06-01T12:00:00Z"}"#;
     let out = k.json(&["run", "until", "--follow", "0s", "--input", input]);
     assert_eq!(out["state"], "waiting", "{out}");
     let id = out["run_id"].as_i64().unwrap();
@@ -23,22 +23,22 @@ fn wait_until_holds_the_run_until_that_time_and_no_longer() {
         .db()
         .query_row("SELECT wake_at FROM runs WHERE id = ?1", [id], |r| r.get(0))
         .unwrap();
-    assert_eq!(wake, "2090-06-01T12:00:00.000Z");
+    assert_eq!(wake, "2034-06-01T12:00:00.000Z");
 
     // A second before: still waiting, nothing changed.
-    k.ok(&["runs", "resume", "--now", "2090-06-01T11:59:59Z"]);
+    k.ok(&["runs", "resume", "--now", "2034-06-01T11:59:59Z"]);
     assert_eq!(k.show(id)["run"]["state"], "waiting");
     assert_eq!(
         k.json(&["directory", "show", "u-john"])["user"]["status"],
         "active"
     );
     // At the time: the wait ends with its `until`, and the run goes on.
-    k.ok(&["runs", "resume", "--now", "2090-06-01T12:00:00Z"]);
+    k.ok(&["runs", "resume", "--now", "2034-06-01T12:00:00Z"]);
     let history = k.show(id);
     assert_eq!(history["run"]["state"], "succeeded", "{history}");
     assert_eq!(
         history["run"]["outputs"]["hold"]["until"],
-        "2090-06-01T12:00:00.000Z"
+        "2034-06-01T12:00:00.000Z"
     );
     assert_eq!(
         k.json(&["directory", "show", "u-john"])["user"]["status"],

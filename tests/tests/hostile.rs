@@ -439,12 +439,11 @@ fn a_redirect_to_a_host_not_granted_is_refused() {
     );
     assert_eq!(tracker.requests().len(), 1);
 
-    // Granted 127.0.0.1:PORT, redirected to localhost:PORT (the same
-    // server, by a name not granted) and to 127.0.0.2.
-    for target in [
-        format!("http://localhost:{port}/api/groups"),
-        format!("http://127.0.0.2:{port}/api/groups"),
-    ] {
+    // Granted 127.0.0.1:PORT, redirected to localhost:PORT: the same server,
+    // by a name not granted, so a followed redirect would show in its log.
+    // (Redirects to other addresses, against listeners of their own, are in
+    // egress.rs and egress_claims.rs.)
+    for target in [format!("http://localhost:{port}/api/groups")] {
         let url = format!("{}/redirect?to={target}", tracker.url());
         let o = scenario(
             "hostile-redirect",
@@ -545,7 +544,7 @@ fn a_scratch_directory_exists_only_when_granted_and_nothing_outside_it_is_reacha
 }
 
 #[test]
-fn a_fuel_budget_stops_a_loop_deterministically() {
+fn a_fuel_budget_stops_a_loop() {
     let k = Keystep::new();
     k.share_plugin_cache();
     k.add_plugin("hostile", "hostile-fuel");

@@ -62,12 +62,6 @@ pub struct Automation {
     pub hash: String,
 }
 
-impl Automation {
-    pub fn step_index(&self, id: &str) -> Option<usize> {
-        self.steps.iter().position(|s| s.id == id)
-    }
-}
-
 /// What starts runs of an automation.
 #[derive(Debug)]
 pub struct Trigger {

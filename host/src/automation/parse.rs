@@ -23,6 +23,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Automation, Vec<Diagnostic>> {
     let mut p = Parser {
         path,
         text: body,
+        chars: std::cell::OnceCell::new(),
         diagnostics: Vec::new(),
     };
     let root = match yaml::load(body) {
@@ -102,6 +103,10 @@ fn hex_sha256(text: &str) -> String {
 struct Parser<'a> {
     path: &'a Path,
     text: &'a str,
+    /// The text's characters, made on the first error that needs a column
+    /// inside a scalar: positions count characters, and counting from the
+    /// start for every error would make a file of many errors quadratic.
+    chars: std::cell::OnceCell<Vec<char>>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -152,7 +157,8 @@ impl Parser<'_> {
         let (Node::Scalar(s), Some(start)) = (node, node.span().start()) else {
             return pos;
         };
-        let quote = match self.text.chars().nth(start.character()) {
+        let text = self.chars.get_or_init(|| self.text.chars().collect());
+        let quote = match text.get(start.character()) {
             Some('"' | '\'') => 1,
             Some('|' | '>') => return pos,
             _ => 0,
@@ -511,7 +517,14 @@ impl Parser<'_> {
 
 /// ` (did you mean `x`?)` when a known word is close to `word`.
 pub(crate) fn suggest<'a>(word: &str, known: impl Iterator<Item = &'a str>) -> String {
+    // Past this length no name is a typo of another, and the distance costs
+    // the product of the lengths.
+    const LONGEST: usize = 64;
+    if word.len() > LONGEST {
+        return String::new();
+    }
     known
+        .filter(|k| k.len() <= LONGEST && k.len().abs_diff(word.len()) <= 2.max(k.len() / 4))
         .map(|k| (edit_distance(word, k), k))
         .filter(|(d, k)| *d <= 2.max(k.len() / 4))
         .min()

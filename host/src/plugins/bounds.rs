@@ -5,8 +5,6 @@
 
 /// The longest plugin name.
 pub const NAME_MAX: usize = 64;
-/// An error code: a short word.
-pub const CODE_MAX: usize = 64;
 /// An error message; longer ones are cut, with a note.
 pub const MESSAGE_MAX: usize = 8 << 10;
 /// `info.version`.
@@ -66,14 +64,6 @@ pub fn message(text: String) -> String {
     )
 }
 
-/// A plugin's error code, cut to [`CODE_MAX`].
-pub fn code(text: String) -> String {
-    if text.len() <= CODE_MAX {
-        return text;
-    }
-    shorten(&text, CODE_MAX).to_string()
-}
-
 /// Fails when the string `what` is longer than `max` bytes.
 pub fn at_most(what: &str, text: &str, max: usize) -> Result<(), String> {
     if text.len() > max {
@@ -121,6 +111,5 @@ mod tests {
         assert!(cut.len() < MESSAGE_MAX + 200, "{}", cut.len());
         assert!(cut.contains(&format!("was {} bytes", long.len())));
         assert_eq!(message("short".into()), "short");
-        assert_eq!(code("x".repeat(1000)).len(), CODE_MAX);
     }
 }

@@ -17,9 +17,9 @@ use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::bindings::{directory, host, types};
+use super::bounds;
 use super::runtime::{self, Runtime};
 use super::scrub::{self, Scrub, Secrets};
-use super::bounds;
 use super::stderr::Tail;
 use super::{DirectoryAccess, Loaded, PluginError};
 use crate::text::escape;
