@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use cel::common::ast::{EntryExpr, Expr as Ast, IdedExpr, LiteralValue};
 use serde_json::Value as Json;
 
 use super::catalog::{Catalog, LoadError};
@@ -103,59 +102,15 @@ pub fn check(
 /// Why a literal pattern given to `matches()` is not a regular expression,
 /// if one is not: CEL compiles the pattern only when the call runs.
 fn bad_pattern(expr: &Expr) -> Option<String> {
-    let program = cel::Program::compile(expr.source()).ok()?;
-    let mut pending = vec![program.expression()];
-    while let Some(node) = pending.pop() {
-        if let Ast::Call(call) = &node.expr
-            && call.func_name == "matches"
-            && let Some(Ast::Literal(LiteralValue::String(pattern))) =
-                call.args.last().map(|a| &a.expr)
-            && let Err(e) = regex::Regex::new(pattern)
-        {
-            let why = e.to_string();
-            let why = why.lines().last().unwrap_or_default().trim();
-            return Some(format!(
-                "`{}`: `{}` is not a valid regular expression ({why})",
-                expr.source(),
-                &**pattern
-            ));
-        }
-        pending.extend(children(node));
-    }
-    None
-}
-
-/// The subexpressions of a CEL expression node.
-fn children(node: &IdedExpr) -> Vec<&IdedExpr> {
-    match &node.expr {
-        Ast::Select(select) => vec![&select.operand],
-        Ast::Call(call) => call.target.iter().map(|t| &**t).chain(&call.args).collect(),
-        Ast::Comprehension(c) => vec![
-            &c.iter_range,
-            &c.accu_init,
-            &c.loop_cond,
-            &c.loop_step,
-            &c.result,
-        ],
-        Ast::List(list) => list.elements.iter().collect(),
-        Ast::Map(map) => map
-            .entries
-            .iter()
-            .flat_map(|e| match &e.expr {
-                EntryExpr::MapEntry(m) => vec![&m.key, &m.value],
-                EntryExpr::StructField(f) => vec![&f.value],
-            })
-            .collect(),
-        Ast::Struct(s) => s
-            .entries
-            .iter()
-            .filter_map(|e| match &e.expr {
-                EntryExpr::StructField(f) => Some(&f.value),
-                EntryExpr::MapEntry(_) => None,
-            })
-            .collect(),
-        Ast::Ident(_) | Ast::Literal(_) | Ast::Unspecified => Vec::new(),
-    }
+    expr.literal_patterns().into_iter().find_map(|pattern| {
+        let e = regex::Regex::new(&pattern).err()?;
+        let why = e.to_string();
+        let why = why.lines().last().unwrap_or_default().trim().to_string();
+        Some(format!(
+            "`{}`: `{pattern}` is not a valid regular expression ({why})",
+            expr.source()
+        ))
+    })
 }
 
 /// Why `ctx.<root>` cannot be read by step `index`, if it cannot.

@@ -267,7 +267,7 @@ pub fn check_tree(
 }
 
 /// The direct parts of an expression.
-fn children(node: &IdedExpr) -> Vec<&IdedExpr> {
+pub(super) fn children(node: &IdedExpr) -> Vec<&IdedExpr> {
     match &node.expr {
         Ast::Call(call) => call
             .target

@@ -120,6 +120,25 @@ impl Expr {
         roots.dedup();
         roots
     }
+
+    /// The literal patterns given to `matches()`, which CEL compiles only
+    /// when the call runs: `validate` checks them before.
+    pub fn literal_patterns(&self) -> Vec<String> {
+        let mut patterns = Vec::new();
+        let mut pending = vec![&*self.tree];
+        while let Some(node) = pending.pop() {
+            if let cel::common::ast::Expr::Call(call) = &node.expr
+                && call.func_name == "matches"
+                && let Some(cel::common::ast::Expr::Literal(
+                    cel::common::ast::LiteralValue::String(pattern),
+                )) = call.args.last().map(|a| &a.expr)
+            {
+                patterns.push(pattern.to_string());
+            }
+            pending.extend(limits::children(node));
+        }
+        patterns
+    }
 }
 
 /// Parses `source` (already within [`limits::check`]), checks the tree's
