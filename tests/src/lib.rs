@@ -493,3 +493,32 @@ grants:
   - { user: u-grace, entitlement: tracker:developers }
   - { user: u-linus, entitlement: tracker:viewers }
 "#;
+
+/// The `validate --json` errors for files whose path ends with `file`, in
+/// order, as `LINE:COLUMN: message`.
+pub fn errors_of(out: &Json, file: &str) -> Vec<String> {
+    let errors = out["errors"].as_array().unwrap().iter();
+    errors
+        .filter(|e| e["file"].as_str().unwrap().ends_with(file))
+        .map(|e| {
+            format!(
+                "{}:{}: {}",
+                e["line"],
+                e["column"],
+                e["message"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// Asserts that `errs` are exactly `want`, in order: each `LINE:COLUMN: part`
+/// is an error at that line and column whose message contains `part`.
+#[track_caller]
+pub fn expect_errors(errs: &[String], want: &[&str]) {
+    let matches = |(got, want): (&String, &&str)| {
+        let (at, part) = want.split_once(": ").unwrap();
+        got.starts_with(&format!("{at}: ")) && got.contains(part)
+    };
+    let ok = errs.len() == want.len() && errs.iter().zip(want).all(matches);
+    assert!(ok, "expected {want:#?}\ngot {errs:#?}");
+}

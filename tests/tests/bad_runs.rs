@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use keystep_tests::{Keystep, Ran};
+use keystep_tests::{Keystep, Ran, errors_of, expect_errors};
 use serde_json::Value as Json;
 
 /// A generous cap on every command here: a hang fails the test instead of
@@ -60,32 +60,7 @@ fn expect_outcomes(k: &Keystep, ok: &[i64], bad: &[(i64, &str)]) {
 /// `LINE:COLUMN: message`.
 #[track_caller]
 fn refused(k: &Keystep, file: &str) -> Vec<String> {
-    let ran = within(k, &["--json", "validate", file], 2);
-    let out = ran.json();
-    out["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            format!(
-                "{}:{}: {}",
-                e["line"],
-                e["column"],
-                e["message"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
-/// Asserts `errors` are one per `want`, in order, each `LINE:COLUMN: part`.
-#[track_caller]
-fn expect_errors(errors: &[String], want: &[&str]) {
-    let ok = errors.len() == want.len()
-        && errors.iter().zip(want).all(|(got, want)| {
-            let (at, part) = want.split_once(": ").unwrap();
-            got.starts_with(&format!("{at}: ")) && got.contains(part)
-        });
-    assert!(ok, "expected {want:#?}\ngot {errors:#?}");
+    errors_of(&within(k, &["--json", "validate", file], 2).json(), file)
 }
 
 #[test]

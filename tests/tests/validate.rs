@@ -2,7 +2,7 @@
 //! with the file, line and column it is at, all of them at once, with exit
 //! code 2; valid files pass with exit code 0.
 
-use keystep_tests::Keystep;
+use keystep_tests::{Keystep, errors_of, expect_errors};
 use serde_json::{Value as Json, json};
 
 /// Runs `keystep --json validate ARGS` and asserts exit code `code`.
@@ -14,42 +14,13 @@ fn validate(k: &Keystep, args: &[&str], code: i32) -> Json {
     ran.json()
 }
 
-/// The errors reported for files whose path ends with `file`, in order, as
-/// `LINE:COLUMN: message`.
-fn errors_of(out: &Json, file: &str) -> Vec<String> {
-    let errors = out["errors"].as_array().unwrap().iter();
-    errors
-        .filter(|e| e["file"].as_str().unwrap().ends_with(file))
-        .map(|e| {
-            format!(
-                "{}:{}: {}",
-                e["line"],
-                e["column"],
-                e["message"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
-/// Asserts that `errs` are exactly `want`, in order: each `LINE:COLUMN: part`
-/// is an error at that line and column whose message contains `part`.
-#[track_caller]
-fn expect(errs: &[String], want: &[&str]) {
-    let matches = |(got, want): (&String, &&str)| {
-        let (at, part) = want.split_once(": ").unwrap();
-        got.starts_with(&format!("{at}: ")) && got.contains(part)
-    };
-    let ok = errs.len() == want.len() && errs.iter().zip(want).all(matches);
-    assert!(ok, "expected {want:#?}\ngot {errs:#?}");
-}
-
 /// Validates `text` as `auto.yaml` in `k` (exit 2) and checks its errors.
 #[track_caller]
 fn check_in(k: &Keystep, text: &str, want: &[&str]) {
     k.write("auto.yaml", text);
     let out = validate(k, &["auto.yaml"], 2);
     assert_eq!((&out["files"], &out["valid"]), (&json!(1), &json!([])));
-    expect(&errors_of(&out, "auto.yaml"), want);
+    expect_errors(&errors_of(&out, "auto.yaml"), want);
 }
 
 /// Validates `text` in an empty working directory.
@@ -361,19 +332,19 @@ fn run_automation_targets() {
     file("calls_hook", "manual", "hook");
     let out = validate(&k, &[], 2);
     assert_eq!(out["files"], 5);
-    expect(
+    expect_errors(
         &errors_of(&out, "/a.yaml"),
         &["6:19: run_automation.automation: run_automation cycle: a → b → a"],
     );
-    expect(
+    expect_errors(
         &errors_of(&out, "/b.yaml"),
         &["6:19: run_automation cycle: b → a → b"],
     );
-    expect(
+    expect_errors(
         &errors_of(&out, "calls_nowhere.yaml"),
         &["6:19: no automation named `nowhere`"],
     );
-    expect(
+    expect_errors(
         &errors_of(&out, "calls_hook.yaml"),
         &[
             "6:19: automation `hook` has trigger `user_created`; run_automation needs one with `trigger: manual`",
@@ -388,11 +359,11 @@ fn run_automation_targets() {
         "name: b\ntrigger: manual\nsteps:\n  - id: x\n    wiat: { duration: 1h }\n",
     );
     let out = validate(&k, &["automations/a.yaml", "automations/b.yaml"], 2);
-    expect(
+    expect_errors(
         &errors_of(&out, "/a.yaml"),
         &["6:19: automation `b` has errors of its own (./automations/b.yaml)"],
     );
-    expect(
+    expect_errors(
         &errors_of(&out, "/b.yaml"),
         &["5:5: unknown step type `wiat` (did you mean `wait`?)"],
     );
@@ -504,7 +475,7 @@ steps:
     let out = validate(&k, &["good.yaml", "bad.yaml"], 2);
     assert_eq!((&out["files"], &out["valid"]), (&json!(2), &json!(["t"])));
     let errs = errors_of(&out, "bad.yaml");
-    expect(
+    expect_errors(
         &errs,
         &[
             "2:10: unknown trigger `user_update`",
