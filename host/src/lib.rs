@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod engine;
+pub mod error;
 pub mod expr;
 pub mod files;
 pub mod fuzzing;
