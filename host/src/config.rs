@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use serde::Deserialize;
 
 use crate::automation::catalog::Catalog;
-use crate::engine::DEFAULT_MAX_DEPTH;
+use crate::engine::{DEFAULT_CONCURRENCY, DEFAULT_LEASE, DEFAULT_MAX_DEPTH};
 use crate::notify;
 use crate::plugins::Plugins;
 
@@ -68,6 +68,11 @@ struct AutomationsSection {
 #[serde(deny_unknown_fields)]
 struct EngineSection {
     max_depth: Option<u32>,
+    /// How many runs move at once.
+    concurrency: Option<usize>,
+    /// How long a process holds a run it moves before another may take it
+    /// over (`60s`); renewed while a step's effect goes on.
+    lease: Option<String>,
 }
 
 /// The settings keystep runs with.
@@ -78,6 +83,10 @@ pub struct Config {
     pub store_path: PathBuf,
     pub automation_dirs: Vec<PathBuf>,
     pub max_depth: u32,
+    /// How many runs move at once.
+    pub concurrency: usize,
+    /// How long a run's lease lasts.
+    pub lease: std::time::Duration,
     /// Plugin folders: `plugins/` beside the config, and `.keystep/plugins/`.
     pub plugin_dirs: Vec<PathBuf>,
     /// Compiled plugins, and plugins' scratch directories.
@@ -122,6 +131,18 @@ impl Config {
         }
         .resolve(base)
         .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+        let lease = match &file.engine.lease {
+            None => DEFAULT_LEASE,
+            Some(text) => humantime::parse_duration(text)
+                .ok()
+                .filter(|d| *d >= std::time::Duration::from_secs(1))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("{shown}: engine.lease is a duration of at least 1s, such as `60s`, not `{text}`")
+                })?,
+        };
+        if file.engine.concurrency == Some(0) {
+            anyhow::bail!("{shown}: engine.concurrency must be at least 1");
+        }
         Ok(Config {
             file: file_path,
             store_path: at(file
@@ -136,6 +157,8 @@ impl Config {
                 .map(at)
                 .collect(),
             max_depth: file.engine.max_depth.unwrap_or(DEFAULT_MAX_DEPTH),
+            concurrency: file.engine.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+            lease,
             plugin_dirs: file
                 .plugins
                 .dirs

@@ -17,7 +17,7 @@ use crate::automation::{self, catalog::Catalog, check};
 use crate::directory::{Directory, import};
 use crate::expr::{Expr, Scope, Template};
 use crate::plugins::schema;
-use crate::store::Store;
+use crate::store::{Keep, Store};
 
 /// `keystep validate` on one file's bytes: parsing with the step registry's
 /// checks, then the checks that need no directory or plugins.
@@ -86,10 +86,13 @@ pub fn directory_import(data: &[u8]) -> Result<(), String> {
     let json = data.trim_ascii_start().starts_with(b"{");
     let file = TempFile::new(data, if json { "json" } else { "yaml" })?;
     let parsed = import::read(&file.0).map_err(|e| e.to_string())?;
-    let store = Store::open(Path::new(":memory:")).map_err(|e| e.to_string())?;
+    let folder = TempFolder::new()?;
+    let store = Store::open(&folder.0.join("keystep.db")).map_err(|e| e.to_string())?;
+    let parsed = std::sync::Arc::new(parsed);
     let apply = || {
+        let parsed = parsed.clone();
         store
-            .write(|conn| {
+            .write_blocking(Keep::IfOk, move |conn| {
                 let dir = Directory::new(conn, "import".into());
                 import::apply(&dir, &parsed, import::Options::default())?;
                 Ok::<_, import::ImportError>(dir.counts()?)
@@ -131,5 +134,25 @@ impl TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A folder of its own in the temporary folder, removed when dropped: a
+/// store is a file with its WAL beside it.
+struct TempFolder(PathBuf);
+
+impl TempFolder {
+    fn new() -> Result<TempFolder, String> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("keystep-fuzz-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).map_err(|e| e.to_string())?;
+        Ok(TempFolder(path))
+    }
+}
+
+impl Drop for TempFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

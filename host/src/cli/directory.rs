@@ -3,12 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use rusqlite::Connection;
 use serde_json::json;
 
 use super::{Env, Exit, render};
 use crate::directory::{Directory, TaskFilter, import};
-use crate::store::Store;
+use crate::store::{Keep, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum DirectoryCommand {
@@ -57,7 +56,8 @@ pub fn directory(env: &Env, cmd: DirectoryCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         DirectoryCommand::Show { user: None, events } => {
-            let dir = store.directory("cli");
+            let reader = store.reader()?;
+            let dir = crate::directory::Directory::new(&reader, "cli".into());
             let counts = dir.counts()?;
             if env.json {
                 let mut out: serde_json::Map<String, serde_json::Value> = counts
@@ -88,7 +88,8 @@ pub fn directory(env: &Env, cmd: DirectoryCommand) -> anyhow::Result<Exit> {
             user: Some(id),
             events,
         } => {
-            let dir = store.directory("cli");
+            let reader = store.reader()?;
+            let dir = crate::directory::Directory::new(&reader, "cli".into());
             let user = dir.require_user(&id)?;
             let grants = dir.grants_of(&id)?;
             let tasks = dir.tasks(&TaskFilter {
@@ -164,20 +165,15 @@ fn import_file(
     dry_run: bool,
 ) -> anyhow::Result<()> {
     let parsed = import::read(file)?;
-    let apply =
-        |conn: &Connection| import::apply(&Directory::new(conn, "import".into()), &parsed, options);
-    let changes = if dry_run {
-        store.begin_dry_run()?;
-        let changes = apply(store.conn());
-        store.end_dry_run()?;
-        changes
-    } else {
-        store.write(apply)
-    }
-    .map_err(|e| match e {
-        import::ImportError::At(at) => anyhow::anyhow!("{}:{at}", file.display()),
-        e => anyhow::anyhow!("importing {}: {e}", file.display()),
-    })?;
+    let keep = if dry_run { Keep::Never } else { Keep::IfOk };
+    let changes = store
+        .write_blocking(keep, move |conn| {
+            import::apply(&Directory::new(conn, "import".into()), &parsed, options)
+        })
+        .map_err(|e| match e {
+            import::ImportError::At(at) => anyhow::anyhow!("{}:{at}", file.display()),
+            e => anyhow::anyhow!("importing {}: {e}", file.display()),
+        })?;
     let summary = import::Summary::of(&changes);
     if env.json {
         render::json(&json!({

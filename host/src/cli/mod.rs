@@ -18,9 +18,11 @@ macro_rules! eprintln {
 }
 
 mod directory;
+mod history;
 mod input;
 mod output;
 mod plugins;
+mod progress;
 mod render;
 mod run;
 mod runs;
@@ -33,7 +35,7 @@ use std::sync::{Arc, OnceLock};
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
-use crate::engine::Engine;
+use crate::engine::{self, Engine};
 use crate::notify::Notifier;
 use crate::plugins::Plugins;
 use crate::store::Store;
@@ -86,11 +88,13 @@ pub enum Exit {
     Interrupted = 130,
 }
 
-/// What every command gets: the configuration and how to print.
+/// What every command gets: the configuration, how to print, and the
+/// parts built from the configuration on first use (the composition root).
 pub struct Env {
     pub config: Config,
     pub json: bool,
     plugins: OnceLock<Arc<Plugins>>,
+    runtime: OnceLock<tokio::runtime::Runtime>,
 }
 
 impl Env {
@@ -105,12 +109,26 @@ impl Env {
             .clone()
     }
 
-    /// An engine on `store` with the configured depth limit and plugins.
-    pub fn engine<'s>(&self, store: &'s Store) -> Engine<'s> {
-        Engine::new(store, self.config.catalog())
-            .with_max_depth(self.config.max_depth)
-            .with_plugins(self.plugins())
-            .with_notifier(Arc::new(Notifier::new(self.config.notify.clone())))
+    /// The process's one async runtime, on which the engine moves runs.
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("keystep-worker")
+                .build()
+                .expect("the async runtime starts")
+        })
+    }
+
+    /// An engine on `store` with the configured depth limit, concurrency,
+    /// lease, plugins and channels.
+    pub fn engine(&self, store: &Store) -> engine::Builder {
+        Engine::builder(store.clone(), self.config.catalog())
+            .max_depth(self.config.max_depth)
+            .concurrency(self.config.concurrency)
+            .lease(self.config.lease)
+            .plugins(self.plugins())
+            .notifier(Arc::new(Notifier::new(self.config.notify.clone())))
     }
 }
 
@@ -125,6 +143,7 @@ pub fn main() -> i32 {
             config,
             json: cli.json,
             plugins: OnceLock::new(),
+            runtime: OnceLock::new(),
         },
         Err(e) => return output::finish(report(&e, cli.json)),
     };

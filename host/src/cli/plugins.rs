@@ -6,8 +6,8 @@ use clap::{Args, Subcommand};
 use serde_json::{Value as Json, json};
 
 use super::{Env, Exit, render};
+use crate::effects::StoreReader;
 use crate::plugins::{Entry, Plugins, World};
-use crate::steps::StoreReader;
 
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
@@ -158,7 +158,7 @@ fn details(plugins: &Plugins, e: &Entry) -> Json {
 pub fn call(env: &Env, args: CallArgs) -> anyhow::Result<Exit> {
     let input = super::input::read(&args.input)?;
     let plugins = env.plugins();
-    let directory = Arc::new(StoreReader::new(&env.config.store_path));
+    let directory = Arc::new(StoreReader::new(env.open_store()?));
     plugins.load(&args.function, World::Function)?;
     match plugins.call_function(&args.function, &input, Some(directory)) {
         Ok(output) => {

@@ -105,7 +105,7 @@ pub fn attempt_line(a: &Attempt) -> String {
     };
     format!(
         "  {} {:<22} {:<24} {:>7}{retry}  {}",
-        mark(&a.state),
+        mark(a.state.as_str()),
         escape(&a.step_id),
         a.kind,
         time,
@@ -153,7 +153,7 @@ pub fn run_line(run: &Run) -> String {
         .unwrap_or_default();
     format!(
         "{} run {} ({}) {}{error}",
-        mark(&run.state),
+        mark(run.state.as_str()),
         run.id,
         escape(&run.automation),
         run.state

@@ -10,10 +10,14 @@ use chrono::Utc;
 use clap::Args;
 use serde_json::{Value as Json, json};
 
-use super::{Env, Exit, render};
-use crate::engine::{Engine, Idle, Observer};
+use super::progress::{Printer, interrupt_flag};
+use super::{Env, Exit, history, render};
+use crate::automation::Automation;
+use crate::directory::Directory;
+use crate::effects::Functions;
+use crate::engine::{Engine, Idle};
 use crate::store::Store;
-use crate::store::runs::{self, Attempt, Run};
+use crate::store::runs::{self, Run, RunState};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -35,48 +39,6 @@ pub struct RunArgs {
     follow: Duration,
 }
 
-/// Prints each step attempt and each run end as they happen.
-pub struct Printer {
-    pub json: bool,
-}
-
-impl Observer for Printer {
-    fn attempt(&mut self, run: &Run, attempt: &Attempt) {
-        if !self.json {
-            println!(
-                "{}",
-                render::attempt_line(attempt).replacen("  ", &format!("  [{}] ", run.id), 1)
-            );
-        }
-    }
-
-    fn run_ended(&mut self, run: &Run) {
-        if !self.json {
-            println!("{}", render::run_line(run));
-        }
-    }
-}
-
-/// Sets a flag on Ctrl-C instead of dying, so a run stops between steps.
-/// A second Ctrl-C exits at once (130), in the middle of a long step: the
-/// run stays as its last committed transition left it, and the lease of a
-/// process that is gone is taken over, so `keystep runs resume` continues it.
-pub fn interrupt_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let handler = flag.clone();
-    // Only one handler per process; a second call keeps the first.
-    let _ = ctrlc::set_handler(move || {
-        if handler.swap(true, Ordering::Relaxed) {
-            eprintln!(
-                "\ninterrupted again: stopping now; the run is saved as of its last finished step, `keystep runs resume` continues it"
-            );
-            std::process::exit(Exit::Interrupted as i32);
-        }
-        eprintln!("\nstopping after the current step (Ctrl-C again to stop now)");
-    });
-    flag
-}
-
 pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
     let input = super::input::read(&args.input)?;
     let automation = match env.config.catalog().find(&args.automation) {
@@ -84,10 +46,49 @@ pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
         Err(e) => anyhow::bail!("{e}"),
     };
     let store = env.open_store()?;
-    let dir = store.directory("validate");
+    check(env, &store, &automation)?;
+    let interrupt = interrupt_flag();
+    if args.dry_run {
+        // The condition sees what the run would: the subject's directory record.
+        let trigger = env.engine(&store).build().trigger(input)?;
+        if !condition_holds(env, &automation, &trigger)? {
+            return Ok(Exit::Ok);
+        }
+        return dry_run(env, &store, automation, trigger);
+    }
+    let engine = env.engine(&store).interrupt(interrupt.clone()).build();
+    let trigger = engine.trigger(input)?;
+    if !condition_holds(env, &automation, &trigger)? {
+        return Ok(Exit::Ok);
+    }
+    let name = automation.name.clone();
+    let id = env
+        .runtime()
+        .block_on(engine.start(Arc::new(automation), trigger))?;
+    if args.detach {
+        if env.json {
+            render::json(&json!({ "run_id": id, "state": "pending" }));
+        } else {
+            println!("started run {id} ({name}); `keystep runs resume` moves it");
+        }
+        return Ok(Exit::Ok);
+    }
+    if !env.json {
+        println!("▶ run {id} ({name})");
+    }
+    let printer = Arc::new(Printer { json: env.json });
+    env.runtime()
+        .block_on(follow(env, &engine, id, args.follow, &interrupt, printer))
+}
+
+/// Refuses an automation that does not validate against this directory and
+/// these plugins.
+fn check(env: &Env, store: &Store, automation: &Automation) -> anyhow::Result<()> {
+    let reader = store.reader()?;
+    let dir = Directory::new(&reader, "validate".into());
     let directory_known = !dir.is_empty()?;
     let problems = crate::automation::check::check(
-        &automation,
+        automation,
         directory_known.then_some(&dir),
         &env.config.catalog(),
         Some(&*env.plugins()).filter(|p| !p.is_empty()),
@@ -100,31 +101,7 @@ pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
             lines.join("\n")
         );
     }
-    let interrupt = interrupt_flag();
-    let mut engine = env.engine(&store).with_interrupt(interrupt.clone());
-    // The condition sees what the run would: the subject's directory record.
-    let trigger = engine.trigger(input)?;
-    if !condition_holds(env, &automation, &trigger)? {
-        return Ok(Exit::Ok);
-    }
-    if args.dry_run {
-        return dry_run(env, &store, &mut engine, automation, trigger);
-    }
-    let name = automation.name.clone();
-    let id = engine.start(Arc::new(automation), trigger)?;
-    if args.detach {
-        if env.json {
-            render::json(&json!({ "run_id": id, "state": "pending" }));
-        } else {
-            println!("started run {id} ({name}); `keystep runs resume` moves it");
-        }
-        return Ok(Exit::Ok);
-    }
-    if !env.json {
-        println!("▶ run {id} ({name})");
-    }
-    let mut printer = Printer { json: env.json };
-    follow(env, &engine, id, args.follow, &interrupt, &mut printer)
+    Ok(())
 }
 
 /// Evaluates the trigger's `when` against `trigger`; says so when it is
@@ -156,18 +133,17 @@ fn condition_holds(
 
 /// Drives runs until `id` ends, counting down waits no longer than
 /// `follow`; returns the exit code for the run.
-pub fn follow(
+pub async fn follow(
     env: &Env,
     engine: &Engine,
     id: i64,
     follow: Duration,
     interrupt: &AtomicBool,
-    printer: &mut Printer,
+    printer: Arc<Printer>,
 ) -> anyhow::Result<Exit> {
-    let conn = engine.store().conn();
     loop {
-        let idle = engine.drive(printer)?;
-        let run = runs::load(conn, id)?.context("run vanished")?;
+        let idle = engine.drive(printer.clone()).await?;
+        let run = engine.load(id)?.context("run vanished")?;
         if run.is_terminal() {
             return finish(env, engine.store(), &run);
         }
@@ -176,15 +152,19 @@ pub fn follow(
             Idle::Until(next) => next,
         };
         let now = Utc::now();
-        let until = match (run.state.as_str(), run.wake_at) {
-            ("waiting", Some(wake)) if (wake - now).to_std().unwrap_or_default() > follow => {
+        let until = match (run.state, run.wake_at) {
+            (RunState::Waiting, Some(wake))
+                if (wake - now).to_std().unwrap_or_default() > follow =>
+            {
                 return still_waiting(env, &run);
             }
-            ("waiting", Some(wake)) => next.map_or(wake, |n| n.min(wake)),
+            (RunState::Waiting, Some(wake)) => next.map_or(wake, |n| n.min(wake)),
+            // Waiting until woken by a child that another process moves.
+            (RunState::Waiting, None) if next.is_none() => return still_waiting(env, &run),
             // Held by another process, or just woken: look again shortly.
             _ => now + chrono::Duration::milliseconds(200),
         };
-        if !countdown(&run, until, interrupt, env.json) {
+        if !countdown(&run, until, interrupt, env.json).await {
             return interrupted(env, &run);
         }
     }
@@ -192,7 +172,12 @@ pub fn follow(
 
 /// Sleeps until `until`, showing the time left on a terminal. Returns
 /// false if interrupted.
-fn countdown(run: &Run, until: chrono::DateTime<Utc>, interrupt: &AtomicBool, json: bool) -> bool {
+async fn countdown(
+    run: &Run,
+    until: chrono::DateTime<Utc>,
+    interrupt: &AtomicBool,
+    json: bool,
+) -> bool {
     let tty = !json && std::io::stdout().is_terminal();
     let mut shown = false;
     loop {
@@ -206,7 +191,7 @@ fn countdown(run: &Run, until: chrono::DateTime<Utc>, interrupt: &AtomicBool, js
             }
             return true;
         }
-        if tty && run.state == "waiting" {
+        if tty && run.state == RunState::Waiting {
             print!(
                 "\r\x1b[2K  ⏳ run {} waiting, {} left",
                 run.id,
@@ -215,15 +200,15 @@ fn countdown(run: &Run, until: chrono::DateTime<Utc>, interrupt: &AtomicBool, js
             let _ = std::io::stdout().flush();
             shown = true;
         }
-        std::thread::sleep(Duration::from_millis(left.clamp(1, 100) as u64));
+        tokio::time::sleep(Duration::from_millis(left.clamp(1, 100) as u64)).await;
     }
 }
 
 fn finish(env: &Env, store: &Store, run: &Run) -> anyhow::Result<Exit> {
     if env.json {
-        render::json(&super::runs::history(store, run)?);
+        render::json(&history::of(store, run)?);
     }
-    Ok(if run.state == "succeeded" {
+    Ok(if run.state == RunState::Succeeded {
         Exit::Ok
     } else {
         Exit::RunFailed
@@ -231,14 +216,14 @@ fn finish(env: &Env, store: &Store, run: &Run) -> anyhow::Result<Exit> {
 }
 
 fn still_waiting(env: &Env, run: &Run) -> anyhow::Result<Exit> {
-    let until = run.wake_at.map(crate::store::ts);
+    let until = run.wake_at.map(crate::time::ts);
     if env.json {
         render::json(
             &json!({ "run_id": run.id, "state": run.state, "wake_at": until, "awaiting_run": run.awaiting_run }),
         );
     } else {
         match run.awaiting_run {
-            Some(child) if until.as_deref().is_some_and(|u| u.starts_with("9999")) => println!(
+            Some(child) if until.is_none() => println!(
                 "⏳ run {} waits for run {child}; `keystep runs resume` continues both once due",
                 run.id
             ),
@@ -264,64 +249,88 @@ fn interrupted(env: &Env, run: &Run) -> anyhow::Result<Exit> {
     Ok(Exit::Interrupted)
 }
 
-/// Runs the automation inside a transaction that is rolled back: every
-/// expression is evaluated and every step shows what it would do.
-fn dry_run(
-    env: &Env,
-    store: &Store,
-    engine: &mut Engine,
-    automation: crate::automation::Automation,
-    input: Json,
-) -> anyhow::Result<Exit> {
-    engine.dry_run = true;
-    store.begin_dry_run()?;
+/// Runs the automation on a copy of the store, with effects recorded
+/// rather than sent: every expression is evaluated and every step shows
+/// what it would do; the store itself is not touched.
+fn dry_run(env: &Env, store: &Store, automation: Automation, input: Json) -> anyhow::Result<Exit> {
+    let copy = DryCopy::of(store)?;
     let planned = (|| -> anyhow::Result<Vec<Json>> {
-        let id = engine.start(Arc::new(automation), input)?;
-        engine.drive(&mut crate::engine::Quiet)?;
+        let dry = Store::open(&copy.0)?;
+        let engine = env.engine(&dry).dry_run(Functions::Record).build();
+        let id = env.runtime().block_on(async {
+            let id = engine.start(Arc::new(automation), input).await?;
+            engine.drive(Arc::new(crate::engine::Quiet)).await?;
+            anyhow::Ok(id)
+        })?;
         let mut family = vec![id];
         let mut out = Vec::new();
         while let Some(id) = family.pop() {
-            let run = runs::load(store.conn(), id)?.context("run vanished")?;
-            family.extend(
-                store
-                    .conn()
-                    .prepare("SELECT id FROM runs WHERE parent_run = ?1 ORDER BY id DESC")?
-                    .query_map([id], |r| r.get::<_, i64>(0))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
-            );
-            out.push(super::runs::history(store, &run)?);
+            let run = engine.load(id)?.context("run vanished")?;
+            let reader = dry.reader()?;
+            family.extend(runs::children(&reader, id)?.into_iter().rev());
+            out.push(history::of(&dry, &run)?);
         }
         Ok(out)
-    })();
-    store.end_dry_run()?;
-    let planned = planned?;
+    })()?;
     let failed = planned.iter().any(|r| r["run"]["state"] == "failed");
     if env.json {
         render::json(&json!({ "dry_run": true, "runs": planned }));
     } else {
         for run in &planned {
-            println!(
-                "dry run of {} (nothing was changed):",
-                render::escape(run["run"]["automation"].as_str().unwrap_or_default())
-            );
-            for step in run["steps"].as_array().into_iter().flatten() {
-                let verb = match step["state"].as_str() {
-                    Some("skipped") => "would skip",
-                    Some("failed") => "would fail",
-                    _ => "would run",
-                };
-                println!(
-                    "  {verb} {} ({})",
-                    render::escape(step["step_id"].as_str().unwrap_or_default()),
-                    render::escape(step["kind"].as_str().unwrap_or_default())
-                );
-                for key in ["input", "output", "error"] {
-                    if !step[key].is_null() {
-                        println!("    {key}: {}", step[key]);
-                    }
-                }
-            }
+            print_dry_run(run);
         }
     }
     Ok(if failed { Exit::RunFailed } else { Exit::Ok })
+}
+
+fn print_dry_run(run: &Json) {
+    println!(
+        "dry run of {} (nothing was changed):",
+        render::escape(run["run"]["automation"].as_str().unwrap_or_default())
+    );
+    for step in run["steps"].as_array().into_iter().flatten() {
+        let verb = match step["state"].as_str() {
+            Some("skipped") => "would skip",
+            Some("failed") => "would fail",
+            _ => "would run",
+        };
+        println!(
+            "  {verb} {} ({})",
+            render::escape(step["step_id"].as_str().unwrap_or_default()),
+            render::escape(step["kind"].as_str().unwrap_or_default())
+        );
+        for key in ["input", "output", "error"] {
+            if !step[key].is_null() {
+                println!("    {key}: {}", step[key]);
+            }
+        }
+    }
+}
+
+/// A dry run's copy of the store beside it, removed when dropped.
+struct DryCopy(std::path::PathBuf);
+
+impl DryCopy {
+    fn of(store: &Store) -> anyhow::Result<DryCopy> {
+        let name = format!(".dry-run-{}-{:x}.db", std::process::id(), rand_suffix());
+        let path = store.path().with_file_name(name);
+        let copy = DryCopy(path);
+        store.copy_to(&copy.0)?;
+        Ok(copy)
+    }
+}
+
+impl Drop for DryCopy {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
 }

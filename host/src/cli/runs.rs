@@ -1,14 +1,17 @@
 //! `keystep runs list|show|cancel|resume`.
 
-use anyhow::Context as _;
 use clap::Subcommand;
 use serde_json::{Value as Json, json};
 
-use super::run::{Printer, interrupt_flag};
+use std::sync::Arc;
+
+use super::history::{self, summary};
+use super::progress::{Printer, interrupt_flag};
 use super::{Env, Exit, render};
-use crate::engine::{Clock, Idle};
+use crate::engine::{Clock, Idle, RunError};
 use crate::store::Store;
-use crate::store::runs::{self, Run, RunFilter};
+use crate::store::runs::{self, RunFilter, RunState};
+use crate::time::ts;
 
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
@@ -17,8 +20,8 @@ pub enum RunsCommand {
         #[arg(long)]
         automation: Option<String>,
         /// pending, running, waiting, succeeded, failed or cancelled.
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(runs::STATES))]
-        state: Option<String>,
+        #[arg(long, value_parser = parse_state)]
+        state: Option<RunState>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
@@ -39,6 +42,10 @@ pub enum RunsCommand {
     },
 }
 
+fn parse_state(s: &str) -> Result<RunState, String> {
+    RunState::parse(s).ok_or_else(|| format!("one of {}", RunState::NAMES.join(", ")))
+}
+
 fn parse_now(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.to_utc())
@@ -54,7 +61,7 @@ pub fn runs(env: &Env, cmd: RunsCommand) -> anyhow::Result<Exit> {
             limit,
         } => {
             let list = runs::list(
-                store.conn(),
+                &*store.reader()?,
                 &RunFilter {
                     automation,
                     state,
@@ -70,16 +77,11 @@ pub fn runs(env: &Env, cmd: RunsCommand) -> anyhow::Result<Exit> {
                         vec![
                             r.id.to_string(),
                             r.automation.clone(),
-                            r.state.clone(),
+                            r.state.to_string(),
                             render::or_dash(r.subject_id.as_deref()),
                             r.cursor.to_string(),
                             r.created_at.clone(),
-                            render::or_dash(
-                                r.wake_at
-                                    .map(crate::store::ts)
-                                    .as_deref()
-                                    .filter(|w| !w.starts_with("9999")),
-                            ),
+                            render::or_dash(r.wake_at.map(ts).as_deref()),
                         ]
                     })
                     .collect();
@@ -99,8 +101,8 @@ pub fn runs(env: &Env, cmd: RunsCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         RunsCommand::Show { id } => {
-            let run = runs::load(store.conn(), id)?.with_context(|| format!("no run {id}"))?;
-            let history = history(&store, &run)?;
+            let run = runs::load(&*store.reader()?, id)?.ok_or(RunError::NoSuchRun(id))?;
+            let history = history::of(&store, &run)?;
             if env.json {
                 render::json(&history);
             } else {
@@ -109,7 +111,8 @@ pub fn runs(env: &Env, cmd: RunsCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         RunsCommand::Cancel { id, reason } => {
-            let run = env.engine(&store).cancel(id, &reason)?;
+            let engine = env.engine(&store).build();
+            let run = env.runtime().block_on(engine.cancel(id, &reason))?;
             if env.json {
                 render::json(&summary(&run));
             } else {
@@ -127,85 +130,42 @@ fn resume(
     id: Option<i64>,
     now: Option<chrono::DateTime<chrono::Utc>>,
 ) -> anyhow::Result<Exit> {
-    let mut engine = env.engine(store).with_interrupt(interrupt_flag());
+    let mut engine = env.engine(store).interrupt(interrupt_flag());
     if let Some(now) = now {
-        engine.clock = Clock::Fixed(now);
+        engine = engine.clock(Clock::Fixed(now));
     }
-    if let Some(id) = id {
-        let run = runs::load(store.conn(), id)?.with_context(|| format!("no run {id}"))?;
-        if run.state == "failed" {
-            engine.reopen(id)?;
+    let engine = engine.build();
+    let printer = Arc::new(Printer { json: env.json });
+    let idle = env.runtime().block_on(async {
+        if let Some(id) = id {
+            let run = engine.load(id)?.ok_or(RunError::NoSuchRun(id))?;
+            if run.state == RunState::Failed {
+                engine.reopen(id).await?;
+            }
         }
-    }
-    let mut printer = Printer { json: env.json };
-    let idle = engine.drive(&mut printer)?;
-    let waiting: i64 = store.conn().query_row(
-        "SELECT count(*) FROM runs WHERE state = 'waiting'",
-        [],
-        |r| r.get(0),
-    )?;
-    let focus = id
-        .map(|id| runs::load(store.conn(), id))
-        .transpose()?
-        .flatten();
+        engine.drive(printer).await
+    })?;
+    let reader = store.reader()?;
+    let waiting = runs::count_waiting(&reader)?;
+    let focus = id.map(|id| runs::load(&reader, id)).transpose()?.flatten();
     if env.json {
+        let next_wake = match &idle {
+            Idle::Until(t) => t.map(ts),
+            Idle::Interrupted => None,
+        };
         render::json(
-            &json!({ "waiting": waiting, "next_wake": match &idle { Idle::Until(t) => t.map(crate::store::ts), Idle::Interrupted => None }, "run": focus.as_ref().map(summary) }),
+            &json!({ "waiting": waiting, "next_wake": next_wake, "run": focus.as_ref().map(summary) }),
         );
     } else if let Idle::Until(Some(next)) = idle {
-        println!(
-            "{waiting} run(s) waiting; the next is due at {}",
-            crate::store::ts(next)
-        );
+        println!("{waiting} run(s) waiting; the next is due at {}", ts(next));
     } else if idle == Idle::Interrupted {
         println!("interrupted; every run is saved");
     }
     Ok(match (idle, focus) {
         (Idle::Interrupted, _) => Exit::Interrupted,
-        (_, Some(run)) if run.state == "failed" => Exit::RunFailed,
+        (_, Some(run)) if run.state == RunState::Failed => Exit::RunFailed,
         _ => Exit::Ok,
     })
-}
-
-/// A run's row, for listings.
-pub fn summary(run: &Run) -> Json {
-    json!({
-        "id": run.id,
-        "automation": run.automation,
-        "version": run.version,
-        "state": run.state,
-        "subject_id": run.subject_id,
-        "steps_done": run.cursor,
-        "parent_run": run.parent_run,
-        "awaiting_run": run.awaiting_run,
-        "error": run.error,
-        "created_at": run.created_at,
-        "finished_at": run.finished_at,
-        "wake_at": run.wake_at.map(crate::store::ts),
-    })
-}
-
-/// A run with its trigger, outputs, step attempts and child runs.
-pub fn history(store: &Store, run: &Run) -> anyhow::Result<Json> {
-    let attempts = runs::attempts(store.conn(), run.id)?;
-    let children: Vec<i64> = store
-        .conn()
-        .prepare("SELECT id FROM runs WHERE parent_run = ?1 ORDER BY id")?
-        .query_map([run.id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut run_json = summary(run);
-    run_json["trigger"] = run.trigger.clone();
-    run_json["outputs"] = Json::Object(run.outputs.clone());
-    run_json["children"] = json!(children);
-    let steps: Vec<Json> = attempts
-        .iter()
-        .map(|a| {
-            let mut v = serde_json::to_value(a).unwrap_or(Json::Null);
-            v["duration_ms"] = json!(a.duration_ms());
-            v
-        })
-        .collect();
-    Ok(json!({ "run": run_json, "steps": steps }))
 }
 
 fn show(history: &Json) {

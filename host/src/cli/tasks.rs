@@ -4,6 +4,7 @@ use clap::Subcommand;
 
 use super::{Env, Exit, render};
 use crate::directory::{Task, TaskFilter};
+use crate::store::Keep;
 
 #[derive(Debug, Subcommand)]
 pub enum TasksCommand {
@@ -51,7 +52,8 @@ pub fn tasks(env: &Env, cmd: TasksCommand) -> anyhow::Result<Exit> {
                     vec![state]
                 },
             };
-            let tasks = store.directory("cli").tasks(&filter)?;
+            let reader = store.reader()?;
+            let tasks = crate::directory::Directory::new(&reader, "cli".into()).tasks(&filter)?;
             if env.json {
                 render::json(&tasks);
             } else {
@@ -85,7 +87,7 @@ pub fn tasks(env: &Env, cmd: TasksCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         TasksCommand::Complete { id, decision } => {
-            let task = store.write(|conn| {
+            let task = store.write_blocking(Keep::IfOk, move |conn| {
                 crate::directory::Directory::new(conn, "cli".into())
                     .complete_task(id, decision.as_deref())
             })?;
@@ -93,7 +95,7 @@ pub fn tasks(env: &Env, cmd: TasksCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         TasksCommand::Cancel { id } => {
-            let task = store.write(|conn| {
+            let task = store.write_blocking(Keep::IfOk, move |conn| {
                 crate::directory::Directory::new(conn, "cli".into()).cancel_task(id)
             })?;
             print_task(env, &task);

@@ -30,7 +30,8 @@ pub fn validate(env: &Env, args: ValidateArgs) -> anyhow::Result<Exit> {
         }
     }
     let store = env.open_store()?;
-    let dir = store.directory("validate");
+    let reader = store.reader()?;
+    let dir = crate::directory::Directory::new(&reader, "validate".into());
     let directory_known = !dir.is_empty()?;
     let catalog = env.config.catalog().with_files(&files);
     let plugins = env.plugins();

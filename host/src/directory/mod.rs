@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::{Value as Json, json};
 
-use crate::store::ts;
+use crate::time::ts;
 
 pub use access::{App, Entitlement, Grant, Selector};
 pub use tasks::{Campaign, ReviewTemplate, TASK_KINDS, Task, TaskFilter};
@@ -28,6 +28,8 @@ pub enum DirError {
     Invalid(String),
     #[error("store: {0}")]
     Store(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Unavailable(#[from] crate::store::StoreError),
 }
 
 impl DirError {
@@ -37,11 +39,17 @@ impl DirError {
             id: id.to_string(),
         }
     }
+}
 
-    /// Whether trying again later may succeed (a busy or locked database, a
-    /// full disk).
-    pub fn is_transient(&self) -> bool {
-        matches!(self, DirError::Store(e) if crate::store::is_transient(e))
+/// Only a store that failed may do better on another try.
+impl From<DirError> for crate::error::Error {
+    fn from(e: DirError) -> crate::error::Error {
+        let transient = match &e {
+            DirError::Store(e) => crate::error::is_transient(e),
+            DirError::Unavailable(e) => e.transient,
+            _ => false,
+        };
+        crate::error::Error::new(e.to_string(), transient)
     }
 }
 

@@ -6,7 +6,9 @@ use rusqlite::Connection;
 use serde_json::Value as Json;
 
 use crate::automation::catalog::Catalog;
-use crate::steps::{RunInfo, RunStarter, StepError};
+use crate::directory::Directory;
+use crate::error::Error;
+use crate::steps::{RunInfo, RunStarter};
 use crate::store::runs;
 
 pub(super) struct ChildStarter<'a> {
@@ -18,20 +20,20 @@ pub(super) struct ChildStarter<'a> {
 }
 
 impl RunStarter for ChildStarter<'_> {
-    fn start_child(&self, name: &str, trigger: Json) -> Result<i64, StepError> {
+    fn start_child(&self, name: &str, trigger: Json) -> Result<i64, Error> {
         let chain = |last: &str| {
             let mut names = self.parent.lineage.clone();
             names.push(last.to_string());
             names.join(" → ")
         };
         if self.parent.lineage.iter().any(|a| a == name) {
-            return Err(StepError::fatal(format!(
+            return Err(Error::fatal(format!(
                 "run_automation cycle refused: {}",
                 chain(name)
             )));
         }
         if self.parent.lineage.len() as u32 >= self.max_depth {
-            return Err(StepError::fatal(format!(
+            return Err(Error::fatal(format!(
                 "run_automation depth limit ({}) reached: {}",
                 self.max_depth,
                 chain(name)
@@ -40,30 +42,38 @@ impl RunStarter for ChildStarter<'_> {
         let automation = self
             .catalog
             .find(name)
-            .map_err(|e| StepError::fatal(e.to_string()))?;
+            .map_err(|e| Error::fatal(e.to_string()))?;
         if automation.trigger.kind != "manual" {
-            return Err(StepError::fatal(format!(
+            return Err(Error::fatal(format!(
                 "automation `{name}` has trigger `{}`; run_automation needs `trigger: manual`",
                 automation.trigger.kind
             )));
         }
         if !trigger.is_object() {
-            return Err(StepError::fatal(
-                "the child's context must be a JSON object",
-            ));
+            return Err(Error::fatal("the child's context must be a JSON object"));
         }
-        let dir = crate::directory::Directory::new(self.conn, format!("run {}", self.parent.id));
+        let dir = Directory::new(self.conn, format!("run {}", self.parent.id));
         let trigger = super::with_subject(&dir, trigger)?;
         let mut lineage = self.parent.lineage.clone();
         lineage.push(automation.name.clone());
-        runs::insert(
+        Ok(runs::insert(
             self.conn,
-            &automation,
+            &super::version_of(&automation),
             &trigger,
             Some(self.parent.id),
             &lineage,
             self.now,
-        )
-        .map_err(|e| StepError::from(crate::directory::DirError::from(e)))
+        )?)
+    }
+}
+
+/// Refuses to start runs: the plan phase reads, it does not start runs.
+pub(super) struct NoRuns;
+
+impl RunStarter for NoRuns {
+    fn start_child(&self, _: &str, _: Json) -> Result<i64, Error> {
+        Err(Error::fatal(
+            "runs are started when a step settles, not when it plans",
+        ))
     }
 }

@@ -1,46 +1,62 @@
-//! The engine: starts runs and moves them forward, one durable transition at
-//! a time (design section 7).
+//! The engine: starts runs and moves them forward, many at once, one
+//! durable transition at a time (design section 7).
 //!
-//! A transition runs one step attempt and commits its result together with
-//! the run's next state. Runs that wait (timers, retry backoff, child runs)
-//! are rows with a `wake_at`; [`Engine::drive`] picks up every run that is
-//! due, so a process killed at any point resumes where it stopped.
+//! [`Engine`] is owned, `Send + Sync` and cheap to clone. [`Engine::drive`]
+//! moves every due run forward on the async runtime, up to `concurrency`
+//! runs at once; each run moves one transition at a time ([`transition`]),
+//! and the decisions of a transition are the pure functions of
+//! [`machine`]. A step's outside effect runs with no transaction open,
+//! between two short ones that the store's writer commits together with
+//! other runs' (group commit). Runs that wait (timers, retry backoff, child
+//! runs) are rows; a process killed at any point resumes where it stopped.
 
 mod children;
+mod drive;
 mod isolate;
+pub mod machine;
+mod settle;
 mod test_hook;
 mod transition;
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
 
 use crate::automation::{Automation, catalog::Catalog, parse};
+use crate::directory::Directory;
+use crate::effects::{Effects, Functions, Live, Recorder, StoreReader};
+use crate::error::Error;
 use crate::notify::Notifier;
 use crate::plugins::Plugins;
-use crate::steps::{PluginCx, StoreReader};
-use crate::store::Store;
-use crate::store::runs::{self, Attempt, Run};
+use crate::store::runs::{self, Attempt, Run, RunState};
+use crate::store::{Keep, Store, StoreError};
 
+pub use drive::Idle;
+pub use machine::Waits;
 pub use transition::Transition;
 
 /// How far `run_automation` may nest.
 pub const DEFAULT_MAX_DEPTH: u32 = 8;
 
+/// How many runs move at once by default: enough to hide the latency of
+/// slow receivers (a 50 ms webhook at 2,000 runs/s needs 100 in flight);
+/// CPU work is bounded by the runtime's worker threads whatever this is.
+pub const DEFAULT_CONCURRENCY: usize = 256;
+
 /// How long a process keeps a run it is working on before another process
-/// may take it over (sooner if the holder's process is gone).
-const LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+/// may take it over (sooner if the holder's process is gone). Renewed
+/// while a step's effect goes on.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// Told about each step attempt and each run that ends, as they happen.
-pub trait Observer {
-    fn attempt(&mut self, _run: &Run, _attempt: &Attempt) {}
-    fn run_ended(&mut self, _run: &Run) {}
+pub trait Observer: Send + Sync {
+    fn attempt(&self, _run: &Run, _attempt: &Attempt) {}
+    fn run_ended(&self, _run: &Run) {}
 }
 
 /// An observer that ignores everything.
@@ -48,7 +64,7 @@ pub struct Quiet;
 impl Observer for Quiet {}
 
 /// Where the engine reads the time: the real clock, or a fixed instant for
-/// `runs resume --now` and dry runs.
+/// `runs resume --now`.
 #[derive(Debug, Clone, Copy, Default)]
 pub enum Clock {
     #[default]
@@ -65,126 +81,235 @@ impl Clock {
     }
 }
 
-/// What [`Engine::drive`] stopped on.
-#[derive(Debug, PartialEq)]
-pub enum Idle {
-    /// No run is due; the next one falls due then (if any).
-    Until(Option<DateTime<Utc>>),
-    /// Interrupted (Ctrl-C).
-    Interrupted,
+/// Why the engine refused a request about a run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("no run {0}")]
+    NoSuchRun(i64),
+    #[error("run {id} has already {state}")]
+    Ended { id: i64, state: RunState },
+    #[error("run {id} has not failed ({state}); only failed runs are reopened")]
+    NotFailed { id: i64, state: RunState },
+    #[error("{0}")]
+    BadInput(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-pub struct Engine<'s> {
-    store: &'s Store,
+impl From<rusqlite::Error> for RunError {
+    fn from(e: rusqlite::Error) -> RunError {
+        RunError::Store(StoreError {
+            path: String::new(),
+            message: e.to_string(),
+            transient: crate::error::is_transient(&e),
+        })
+    }
+}
+
+/// The engine, shared by every run it moves.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
     catalog: Catalog,
     max_depth: u32,
     owner: String,
-    pub clock: Clock,
-    /// Steps with outside effects only describe what they would do.
-    pub dry_run: bool,
-    cache: RefCell<HashMap<String, Arc<Automation>>>,
+    clock: Clock,
+    waits: Waits,
+    lease: Duration,
+    concurrency: usize,
+    plugins: Arc<Plugins>,
+    effects: Arc<dyn Effects>,
     interrupt: Option<Arc<AtomicBool>>,
-    plugins: PluginCx,
-    notifier: Arc<Notifier>,
+    /// Parsed automation versions, by content hash.
+    cache: Mutex<HashMap<String, Arc<Automation>>>,
 }
 
-impl<'s> Engine<'s> {
-    pub fn new(store: &'s Store, catalog: Catalog) -> Engine<'s> {
-        Engine {
-            store,
-            catalog,
-            max_depth: DEFAULT_MAX_DEPTH,
-            owner: format!("pid:{}:{:x}", std::process::id(), rand_nonce()),
-            clock: Clock::System,
-            dry_run: false,
-            cache: RefCell::new(HashMap::new()),
-            interrupt: None,
-            plugins: PluginCx {
-                host: Arc::new(Plugins::none()),
-                directory: Arc::new(StoreReader::new(store.path())),
-            },
-            notifier: Arc::new(Notifier::outbox_only(
-                store
-                    .path()
-                    .parent()
-                    .unwrap_or(Path::new("."))
-                    .join("outbox"),
-            )),
-        }
-    }
+/// Builds an [`Engine`]; every setting has a default.
+pub struct Builder {
+    store: Store,
+    catalog: Catalog,
+    max_depth: u32,
+    clock: Clock,
+    lease: Duration,
+    concurrency: usize,
+    plugins: Arc<Plugins>,
+    notifier: Option<Arc<Notifier>>,
+    dry_run: Option<Functions>,
+    interrupt: Option<Arc<AtomicBool>>,
+}
 
-    /// Email, Slack and webhook steps send through this notifier.
-    pub fn with_notifier(mut self, notifier: Arc<Notifier>) -> Self {
-        self.notifier = notifier;
+impl Builder {
+    /// Email, Slack and webhook steps send through this notifier (default:
+    /// the outbox beside the store).
+    pub fn notifier(mut self, notifier: Arc<Notifier>) -> Self {
+        self.notifier = Some(notifier);
         self
     }
 
     /// Connector and function steps use these plugins.
-    pub fn with_plugins(mut self, plugins: Arc<Plugins>) -> Self {
-        self.plugins.host = plugins;
+    pub fn plugins(mut self, plugins: Arc<Plugins>) -> Self {
+        self.plugins = plugins;
         self
     }
 
-    pub fn with_max_depth(mut self, depth: u32) -> Self {
+    pub fn max_depth(mut self, depth: u32) -> Self {
         self.max_depth = depth;
         self
     }
 
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How many runs move at once (at least one).
+    pub fn concurrency(mut self, runs: usize) -> Self {
+        self.concurrency = runs.max(1);
+        self
+    }
+
+    /// A dry run: effects are recorded, not sent ([`Recorder`]), and waits
+    /// pass at once. Meant for a copy of the store.
+    pub fn dry_run(mut self, functions: Functions) -> Self {
+        self.dry_run = Some(functions);
+        self
+    }
+
     /// Stops [`Engine::drive`] between transitions once the flag is set.
-    pub fn with_interrupt(mut self, flag: Arc<AtomicBool>) -> Self {
+    pub fn interrupt(mut self, flag: Arc<AtomicBool>) -> Self {
         self.interrupt = Some(flag);
         self
     }
 
+    pub fn build(self) -> Engine {
+        let notifier = self.notifier.unwrap_or_else(|| {
+            let outbox = self.store.path().parent().unwrap_or(Path::new("."));
+            Arc::new(Notifier::outbox_only(outbox.join("outbox")))
+        });
+        let live = Live {
+            notifier,
+            plugins: self.plugins.clone(),
+            directory: Arc::new(StoreReader::new(self.store.clone())),
+        };
+        let (effects, waits): (Arc<dyn Effects>, Waits) = match self.dry_run {
+            None => (Arc::new(live), Waits::Real),
+            Some(functions) => (
+                Arc::new(Recorder {
+                    live,
+                    functions,
+                    log: Arc::default(),
+                }),
+                Waits::Skip,
+            ),
+        };
+        Engine {
+            inner: Arc::new(Inner {
+                store: self.store,
+                catalog: self.catalog,
+                max_depth: self.max_depth,
+                owner: format!("pid:{}:{:x}", std::process::id(), rand_nonce()),
+                clock: self.clock,
+                waits,
+                lease: self.lease,
+                concurrency: self.concurrency,
+                plugins: self.plugins,
+                effects,
+                interrupt: self.interrupt,
+                cache: Mutex::default(),
+            }),
+        }
+    }
+}
+
+impl Engine {
+    /// An engine on `store`, starting child runs from `catalog`.
+    pub fn builder(store: Store, catalog: Catalog) -> Builder {
+        Builder {
+            store,
+            catalog,
+            max_depth: DEFAULT_MAX_DEPTH,
+            clock: Clock::System,
+            lease: DEFAULT_LEASE,
+            concurrency: DEFAULT_CONCURRENCY,
+            plugins: Arc::new(Plugins::none()),
+            notifier: None,
+            dry_run: None,
+            interrupt: None,
+        }
+    }
+
     pub fn store(&self) -> &Store {
-        self.store
+        &self.inner.store
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
     }
 
     fn interrupted(&self) -> bool {
-        self.interrupt
+        self.inner
+            .interrupt
             .as_ref()
             .is_some_and(|f| f.load(Ordering::Relaxed))
     }
 
     /// Creates a pending run of `automation` with `trigger` as its
-    /// `ctx.trigger`. The subject is `trigger.user_id`, which must be a
-    /// known user when given.
-    pub fn start(&self, automation: Arc<Automation>, trigger: Json) -> anyhow::Result<i64> {
-        let trigger = self.trigger(trigger)?;
-        let now = self.clock.now();
-        let lineage = std::slice::from_ref(&automation.name);
+    /// `ctx.trigger` (see [`Engine::trigger`]).
+    pub async fn start(&self, automation: Arc<Automation>, trigger: Json) -> Result<i64, RunError> {
+        let now = self.now();
+        let hash = automation.hash.clone();
+        let pinned = automation.clone();
         let id = self
-            .store
-            .write(|conn| runs::insert(conn, &automation, &trigger, None, lineage, now))?;
-        self.cache
-            .borrow_mut()
-            .insert(automation.hash.clone(), automation);
+            .store()
+            .write(Keep::IfOk, move |conn| {
+                let lineage = std::slice::from_ref(&pinned.name);
+                runs::insert(conn, &version_of(&pinned), &trigger, None, lineage, now)
+                    .map_err(RunError::from)
+            })
+            .await?;
+        self.inner.cache.lock().unwrap().insert(hash, automation);
         Ok(id)
     }
 
     /// The `ctx.trigger` a run started with `input` gets: a JSON object,
     /// with the subject's directory record as `user` when it names a
     /// `user_id`. Refuses input that cannot start a run.
-    pub fn trigger(&self, input: Json) -> anyhow::Result<Json> {
+    pub fn trigger(&self, input: Json) -> Result<Json, RunError> {
         let input = match input {
             Json::Null => json!({}),
             t @ Json::Object(_) => t,
-            other => anyhow::bail!("the input must be a JSON object, got {other}"),
+            other => {
+                return Err(RunError::BadInput(format!(
+                    "the input must be a JSON object, got {other}"
+                )));
+            }
         };
-        with_subject(&self.store.directory("cli"), input)
-            .map_err(|e| anyhow::anyhow!("input: {}", e.message))
+        self.store()
+            .read(|conn| {
+                Ok::<_, StoreError>(with_subject(&Directory::new(conn, "cli".into()), input))
+            })?
+            .map_err(|e| RunError::BadInput(format!("input: {}", e.message)))
     }
 
     /// The automation a run is pinned to, parsed from the stored text.
     fn automation(&self, version: &str) -> anyhow::Result<Arc<Automation>> {
-        if let Some(a) = self.cache.borrow().get(version) {
+        if let Some(a) = self.inner.cache.lock().unwrap().get(version) {
             return Ok(a.clone());
         }
-        let (path, source) = match runs::version_source(self.store.conn(), version) {
-            Err(rusqlite::Error::QueryReturnedNoRows) => {
-                anyhow::bail!("pinned automation version {version} is missing from the store")
-            }
-            found => found?,
+        let found = self
+            .store()
+            .read(|conn| runs::version_source(conn, version).map_err(anyhow::Error::from))?;
+        let Some((path, source)) = found else {
+            anyhow::bail!("pinned automation version {version} is missing from the store")
         };
         let automation = parse(Path::new(&path), &source).map_err(|d| {
             anyhow::anyhow!(
@@ -193,114 +318,69 @@ impl<'s> Engine<'s> {
             )
         })?;
         let automation = Arc::new(automation);
-        self.cache
-            .borrow_mut()
+        self.inner
+            .cache
+            .lock()
+            .unwrap()
             .insert(version.to_string(), automation.clone());
         Ok(automation)
     }
 
-    /// Moves every due run forward until none is due.
-    pub fn drive(&self, observer: &mut dyn Observer) -> anyhow::Result<Idle> {
-        loop {
-            let due = runs::due(self.store.conn(), self.clock.now(), 256)?;
-            let mut progressed = false;
-            for id in due {
-                if self.interrupted() {
-                    return Ok(Idle::Interrupted);
-                }
-                progressed |= self.run_until_parked(id, observer)?;
-            }
-            if self.interrupted() {
-                return Ok(Idle::Interrupted);
-            }
-            if !progressed {
-                return Ok(Idle::Until(runs::next_wake(self.store.conn())?));
-            }
-        }
-    }
-
-    /// Runs one run's transitions until it ends or waits. Returns false if
-    /// another live process holds it. The lease is taken and given back in
-    /// the transitions' own transactions. A panic or an error of this run
-    /// alone fails it, and the engine goes on with the others.
-    fn run_until_parked(&self, id: i64, observer: &mut dyn Observer) -> anyhow::Result<bool> {
-        let Some(mut run) = runs::load(self.store.conn(), id)? else {
-            return Ok(false);
-        };
-        if runs::held_by_other(&run, &self.owner, self.clock.now(), process_alive) {
-            return Ok(false);
-        }
-        while !self.interrupted() {
-            let broken = match isolate::catch(|| self.transition(&mut run, observer)) {
-                Ok(Ok(Transition::Advanced)) => continue,
-                Ok(Ok(_)) => break,
-                Ok(Err(e)) if isolate::is_store_error(&e) => return Err(e),
-                Ok(Err(e)) => format!("{e:#}"),
-                Err(panic) => format!("keystep failed inside this run (a bug): {panic}"),
-            };
-            self.fail_broken(id, &broken, observer)?;
-            break;
-        }
-        Ok(true)
-    }
-
-    /// A step's transaction that the store refused, as the step's error:
-    /// naming the database file, and retryable when the cause may pass (a
-    /// full disk, a busy database).
-    fn store_failure(&self, e: rusqlite::Error) -> crate::steps::StepError {
-        crate::steps::StepError {
-            retryable: crate::store::is_transient(&e),
-            message: format!("store {}: {e}", self.store.path().display()),
-        }
-    }
-
     /// Until when a transition that leaves a run running keeps it leased.
     fn lease_until(&self) -> DateTime<Utc> {
-        let now = self.clock.now();
-        now.checked_add_signed(LEASE).unwrap_or(now)
+        let now = self.now();
+        machine::later(now, self.inner.lease).unwrap_or(now)
     }
 
     /// Cancels a run that has not ended, and the child runs it waits on.
-    pub fn cancel(&self, id: i64, reason: &str) -> anyhow::Result<Run> {
-        let now = self.clock.now();
-        let run = runs::load(self.store.conn(), id)?.with_context(|| format!("no run {id}"))?;
-        anyhow::ensure!(!run.is_terminal(), "run {id} has already {}", run.state);
+    pub async fn cancel(&self, id: i64, reason: &str) -> Result<Run, RunError> {
+        let now = self.now();
         let error = format!("cancelled: {reason}");
-        self.store.write(|conn| -> anyhow::Result<()> {
-            let mut next = Some(run);
-            while let Some(run) = next.filter(|r| !r.is_terminal()) {
-                if let Some(mut waiting) = runs::waiting_attempt(conn, &run)? {
-                    waiting.state = "failed".into();
-                    waiting.error = Some(error.clone());
-                    waiting.finished_at = Some(crate::store::ts(now));
-                    runs::finish_attempt(conn, &waiting)?;
+        self.store()
+            .write(Keep::IfOk, move |conn| {
+                let run = runs::load(conn, id)?.ok_or(RunError::NoSuchRun(id))?;
+                if run.is_terminal() {
+                    return Err(RunError::Ended {
+                        id,
+                        state: run.state,
+                    });
                 }
-                conn.execute(
-                    "UPDATE runs SET state = 'cancelled', error = ?2, finished_at = ?3, updated_at = ?3,
-                        wake_at = NULL, lease_owner = NULL, lease_until = NULL WHERE id = ?1",
-                    rusqlite::params![run.id, error, crate::store::ts(now)],
-                )?;
-                runs::wake_parent(conn, run.id, now)?;
-                next = run.awaiting_run.map(|c| runs::load(conn, c)).transpose()?.flatten();
-            }
-            Ok(())
-        })?;
-        Ok(runs::load(self.store.conn(), id)?.expect("run exists"))
+                runs::cancel(conn, id, &error, now)?;
+                Ok(())
+            })
+            .await?;
+        self.load(id)?.ok_or(RunError::NoSuchRun(id))
     }
 
     /// Makes a failed run runnable again: it retries the step it failed on.
-    pub fn reopen(&self, id: i64) -> anyhow::Result<()> {
-        let changed = self.store.write(|conn| {
-            conn.execute(
-                "UPDATE runs SET state = 'pending', error = NULL, finished_at = NULL, wake_at = NULL WHERE id = ?1 AND state = 'failed'",
-                [id],
-            )
-        })?;
-        anyhow::ensure!(
-            changed == 1,
-            "run {id} has not failed; only failed runs are reopened"
-        );
-        Ok(())
+    pub async fn reopen(&self, id: i64) -> Result<(), RunError> {
+        self.store()
+            .write(Keep::IfOk, move |conn| {
+                let run = runs::load(conn, id)?.ok_or(RunError::NoSuchRun(id))?;
+                if !runs::reopen(conn, id)? {
+                    return Err(RunError::NotFailed {
+                        id,
+                        state: run.state,
+                    });
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Run `id` as last committed.
+    pub fn load(&self, id: i64) -> Result<Option<Run>, RunError> {
+        self.store().read(|conn| Ok(runs::load(conn, id)?))
+    }
+}
+
+/// The version row of `automation`.
+fn version_of(automation: &Automation) -> runs::Version<'_> {
+    runs::Version {
+        name: &automation.name,
+        hash: &automation.hash,
+        path: automation.path.to_str().unwrap_or_default(),
+        source: &automation.source,
     }
 }
 
@@ -308,22 +388,19 @@ impl<'s> Engine<'s> {
 /// `user_id`, so steps can read `ctx.trigger.user.manager_id` and the like.
 /// The directory record replaces any `user` the input carries: the caller
 /// names the subject, the directory says who that is.
-pub(crate) fn with_subject(
-    dir: &crate::directory::Directory,
-    mut trigger: Json,
-) -> Result<Json, crate::steps::StepError> {
+pub(crate) fn with_subject(dir: &Directory, mut trigger: Json) -> Result<Json, Error> {
     let id = match trigger.get("user_id") {
         None => return Ok(trigger),
         Some(Json::String(id)) => id.clone(),
         Some(other) => {
-            return Err(crate::steps::StepError::fatal(format!(
+            return Err(Error::fatal(format!(
                 "user_id must be a user id (text), got {other}"
             )));
         }
     };
     let user = dir
         .user(&id)?
-        .ok_or_else(|| crate::steps::StepError::fatal(format!("user_id: unknown user `{id}`")))?;
+        .ok_or_else(|| Error::fatal(format!("user_id: unknown user `{id}`")))?;
     trigger["user"] = user.to_json();
     Ok(trigger)
 }

@@ -1,13 +1,14 @@
 //! A hook for the crash tests, compiled only with the `test-hooks` feature.
 //!
-//! With `KEYSTEP_TEST_STEP_DELAY_MS` set, each step holds its transaction
-//! open that long (at most [`MAX_DELAY_MS`]), so a `kill -9` can land inside
-//! one, and as long again after it, and stderr marks where each step's
-//! transaction opens (`in`) and where it is over (`out`), so the test can
-//! tell where a kill landed.
-//! Without the feature both functions do nothing and the variable is never
-//! read: in a release build, whoever sets the environment cannot hold the
-//! store's write lock.
+//! With `KEYSTEP_TEST_STEP_DELAY_MS` set, each transaction of a step holds
+//! open that long (at most [`MAX_DELAY_MS`]) so a `kill -9` can land inside
+//! one, a step's effect takes as long again, and so does the gap after
+//! each transaction. stderr marks where each transaction opens (`in
+//! ACTOR`), where it is over (`out ACTOR`) and where an effect is under way
+//! (`performing ACTOR`), so the test can tell where a kill landed.
+//! Without the feature these functions do nothing and the variable is
+//! never read: in a release build, whoever sets the environment cannot
+//! hold the store's write lock.
 
 /// The longest hold the hook grants, whatever the variable asks.
 #[cfg(feature = "test-hooks")]
@@ -34,13 +35,22 @@ pub(super) fn hold(actor: &str) {
 }
 
 /// After a step's transaction committed or rolled back: marks `out ACTOR`
-/// and waits as long again before the next step, so that kills land
-/// between transactions too.
+/// and waits as long again, so that kills land between transactions too.
 #[cfg(feature = "test-hooks")]
-pub(super) fn released(actor: &str) {
+pub(super) async fn released(actor: &str) {
     if let Some(delay) = delay() {
         eprintln!("keystep-test-hook: out {actor}");
-        std::thread::sleep(delay);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Before a step's effect, between its two transactions: marks
+/// `performing ACTOR` and waits, so kills land while effects are in flight.
+#[cfg(feature = "test-hooks")]
+pub(super) async fn performing(actor: &str) {
+    if let Some(delay) = delay() {
+        eprintln!("keystep-test-hook: performing {actor}");
+        tokio::time::sleep(delay).await;
     }
 }
 
@@ -48,4 +58,7 @@ pub(super) fn released(actor: &str) {
 pub(super) fn hold(_actor: &str) {}
 
 #[cfg(not(feature = "test-hooks"))]
-pub(super) fn released(_actor: &str) {}
+pub(super) async fn released(_actor: &str) {}
+
+#[cfg(not(feature = "test-hooks"))]
+pub(super) async fn performing(_actor: &str) {}

@@ -210,12 +210,9 @@ pub struct NotifyError {
     pub retryable: bool,
 }
 
-impl From<NotifyError> for crate::steps::StepError {
-    fn from(e: NotifyError) -> crate::steps::StepError {
-        crate::steps::StepError {
-            message: e.message,
-            retryable: e.retryable,
-        }
+impl From<NotifyError> for crate::error::Error {
+    fn from(e: NotifyError) -> crate::error::Error {
+        crate::error::Error::new(e.message, e.retryable)
     }
 }
 

@@ -44,7 +44,7 @@ impl Credential {
 }
 
 /// The account a connector created or found.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Account {
     pub id: String,
     pub login: String,

@@ -85,6 +85,13 @@ impl std::fmt::Display for PluginError {
 
 impl std::error::Error for PluginError {}
 
+// TEMPORARY until the plugin host fails with `crate::error::Error` itself.
+impl From<PluginError> for crate::error::Error {
+    fn from(e: PluginError) -> crate::error::Error {
+        crate::error::Error::new(e.to_string(), e.retryable).with_code(e.code)
+    }
+}
+
 /// A plugin as `plugins list` shows it.
 #[derive(Debug, Clone)]
 pub struct Entry {

@@ -1,9 +1,11 @@
 //! `call_function`: runs a function component; its JSON result is the
 //! step's output.
 
-use serde_json::{Map, Value as Json, json};
+use serde_json::json;
 
-use super::{Field, FieldKind, Outcome, Step, StepCx, StepError};
+use super::{Field, FieldKind, Input, Phases, Plan, Step, StepCx};
+use crate::effects::Effect;
+use crate::error::Error;
 
 pub struct CallFunction;
 
@@ -20,20 +22,13 @@ impl Step for CallFunction {
         FIELDS
     }
 
-    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
-        let function = input["function"].as_str().unwrap_or_default();
-        let arguments = input.get("input").cloned().unwrap_or(json!({}));
-        if cx.dry_run {
-            return Ok(Outcome::Done(json!({
-                "dry_run": format!("would call function `{function}`"),
-                "input": arguments,
-            })));
-        }
-        let output = cx.plugins.host.call_function(
-            function,
-            &arguments,
-            Some(cx.plugins.directory.clone()),
-        )?;
-        Ok(Outcome::Done(output))
+    fn phases(&self) -> Phases {
+        Phases::Plan(plan)
     }
+}
+
+fn plan(input: &Input, _cx: &StepCx<'_>) -> Result<Plan, Error> {
+    let name = input["function"].as_str().unwrap_or_default().to_string();
+    let input = input.get("input").cloned().unwrap_or(json!({}));
+    Ok(Plan::output_of(Effect::Function { name, input }))
 }

@@ -8,9 +8,11 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{Field, FieldKind, Outcome, Step, StepCx, StepError, target};
+use super::{Field, FieldKind, Input, Outcome, Phases, Plan, Step, StepCx, target};
 use crate::directory::User;
-use crate::plugins::{Credential, schema};
+use crate::effects::{Effect, Performed};
+use crate::error::Error;
+use crate::plugins::{Account, Credential, schema};
 
 pub struct CreateAccount;
 
@@ -32,79 +34,85 @@ impl Step for CreateAccount {
         FIELDS
     }
 
-    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
-        let connector = input["connector"].as_str().unwrap_or_default();
-        let method = input["method"].as_str().unwrap_or_default();
-        let credential = input
-            .get("credential")
-            .and_then(Json::as_str)
-            .map_or(Some(Credential::NoPassword), Credential::parse)
-            .ok_or_else(|| {
-                StepError::fatal(format!(
-                    "`credential` is one of {}",
-                    Credential::NAMES.join(", ")
-                ))
-            })?;
-        let user = match input.get("user") {
-            Some(_) => Some(target::user(cx, input, "user")?),
-            None => None,
-        };
-        let info = cx.plugins.host.connector_info(connector)?;
-        if !info.can("account-provisioning") {
-            return Err(StepError::fatal(format!(
-                "connector `{connector}` cannot create accounts"
-            )));
-        }
-        let app = cx.dir.app_with_connector(connector)?.ok_or_else(|| {
-            StepError::fatal(format!(
+    fn phases(&self) -> Phases {
+        Phases::Plan(plan)
+    }
+}
+
+/// The account's fields, checked against the connector's account schema.
+fn plan(input: &Input, cx: &StepCx<'_>) -> Result<Plan, Error> {
+    let connector = input["connector"].as_str().unwrap_or_default();
+    let method = input["method"].as_str().unwrap_or_default();
+    let credential = input
+        .get("credential")
+        .and_then(Json::as_str)
+        .map_or(Some(Credential::NoPassword), Credential::parse)
+        .ok_or_else(|| {
+            Error::fatal(format!(
+                "`credential` is one of {}",
+                Credential::NAMES.join(", ")
+            ))
+        })?;
+    let user = match input.get("user") {
+        Some(_) => Some(target::user(cx, input, "user")?),
+        None => None,
+    };
+    let info = cx.plugins.connector_info(connector)?;
+    if !info.can("account-provisioning") {
+        return Err(Error::fatal(format!(
+            "connector `{connector}` cannot create accounts"
+        )));
+    }
+    let app = cx.dir.app_with_connector(connector)?.ok_or_else(|| {
+            Error::fatal(format!(
                 "no app in the directory uses connector `{connector}`, so the account could not be linked"
             ))
         })?;
-        let schema = info.account_schema.clone().unwrap_or(json!({}));
-        let fields = match (method, &user) {
-            ("from_user", Some(user)) => from_user(user, &schema),
-            ("from_user", None) => {
-                return Err(StepError::fatal("`method: from_user` needs `user`"));
-            }
-            _ => input.get("fields").cloned().unwrap_or(json!({})),
+    let schema = info.account_schema.clone().unwrap_or(json!({}));
+    let fields = match (method, &user) {
+        ("from_user", Some(user)) => from_user(user, &schema),
+        ("from_user", None) => {
+            return Err(Error::fatal("`method: from_user` needs `user`"));
+        }
+        _ => input.get("fields").cloned().unwrap_or(json!({})),
+    };
+    let wrong = schema::violations(&schema, &fields);
+    if !wrong.is_empty() {
+        return Err(Error::fatal(format!(
+            "account fields do not fit `{connector}`'s account schema: {}",
+            wrong.join("; ")
+        )));
+    }
+    let (connector, app) = (connector.to_string(), app.id);
+    let effect = Effect::CreateAccount {
+        connector: connector.clone(),
+        app: app.clone(),
+        fields: fields.clone(),
+        credential,
+    };
+    Ok(Plan::perform(effect, move |cx, performed| {
+        let account = match performed {
+            Performed::Recorded(would) => return Ok(Outcome::Done(would)),
+            Performed::Done(account) => serde_json::from_value::<Account>(account)
+                .map_err(|e| Error::fatal(format!("connector `{connector}`'s account: {e}")))?,
         };
-        let wrong = schema::violations(&schema, &fields);
-        if !wrong.is_empty() {
-            return Err(StepError::fatal(format!(
-                "account fields do not fit `{connector}`'s account schema: {}",
-                wrong.join("; ")
-            )));
-        }
-        if cx.dry_run {
-            return Ok(Outcome::Done(json!({
-                "dry_run": format!("would create a `{}` account through `{connector}`", app.id),
-                "fields": fields,
-            })));
-        }
-        let account = cx.plugins.host.create_account(
-            connector,
-            &fields,
-            credential,
-            &cx.idempotency_key(),
-        )?;
-        let linked = json!({
+        cx.dir.put_account(&json!({
             "id": account.id,
-            "app": app.id,
+            "app": app,
             "user": user.as_ref().map(|u| &u.id),
             "username": account.login,
             "email": fields.get("email"),
             "attributes": account.profile,
-        });
-        cx.dir.put_account(&linked)?;
+        }))?;
         Ok(Outcome::Done(json!({
             "connector": connector,
-            "app": app.id,
+            "app": app,
             "account_id": account.id,
             "login": account.login,
             "user_id": user.map(|u| u.id),
             "already_existed": account.already_existed,
         })))
-    }
+    }))
 }
 
 /// The account fields for `user`, limited to those the schema lists (all

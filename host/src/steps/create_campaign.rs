@@ -2,10 +2,11 @@
 //! one review task per grant of each user in the template's scope, assigned
 //! by the template's reviewer policy.
 
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Value as Json, json};
 
-use super::{Field, FieldKind, Outcome, Step, StepCx, StepError, target};
+use super::{Field, FieldKind, Input, Outcome, Phases, Step, StepCx, target};
 use crate::directory::{Grant, ReviewTemplate, User};
+use crate::error::Error;
 
 pub struct CreateCampaign;
 
@@ -23,50 +24,54 @@ impl Step for CreateCampaign {
         FIELDS
     }
 
-    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
-        let template_id = target::text(input, "template")?;
-        let template = cx.dir.review_template(template_id)?.ok_or_else(|| {
-            StepError::fatal(format!(
-                "`template`: unknown review template `{template_id}`"
-            ))
-        })?;
-        let users = target::users(cx, input, "user")?;
-        let name = match input.get("name").and_then(Json::as_str) {
-            Some(n) => n.to_string(),
-            None => {
-                let names: Vec<&str> = users.iter().map(|u| u.display_name.as_str()).collect();
-                format!("{}: {}", template.name, names.join(", "))
-            }
-        };
-        let campaign = cx.dir.create_campaign(&template.id, &name)?;
-        let mut tasks = Vec::new();
-        for user in &users {
-            for grant in cx.dir.grants_of(&user.id)? {
-                if template
-                    .apps
-                    .as_ref()
-                    .is_some_and(|apps| !apps.contains(&grant.app_id))
-                {
-                    continue;
-                }
-                let reviewer = reviewer(cx, &template, user, &grant)?;
-                let task = cx.dir.open_task(
-                    "review",
-                    &user.id,
-                    &grant.entitlement_id,
-                    Some(&reviewer),
-                    Some(campaign.id),
-                )?;
-                tasks.push(task.id);
-            }
-        }
-        Ok(Outcome::Done(json!({
-            "campaign_id": campaign.id,
-            "name": name,
-            "tasks": tasks,
-            "reviews": tasks.len(),
-        })))
+    fn phases(&self) -> Phases {
+        Phases::Settle(settle)
     }
+}
+
+fn settle(input: &Input, cx: &StepCx<'_>) -> Result<Outcome, Error> {
+    let template_id = target::text(input, "template")?;
+    let template = cx.dir.review_template(template_id)?.ok_or_else(|| {
+        Error::fatal(format!(
+            "`template`: unknown review template `{template_id}`"
+        ))
+    })?;
+    let users = target::users(cx, input, "user")?;
+    let name = match input.get("name").and_then(Json::as_str) {
+        Some(n) => n.to_string(),
+        None => {
+            let names: Vec<&str> = users.iter().map(|u| u.display_name.as_str()).collect();
+            format!("{}: {}", template.name, names.join(", "))
+        }
+    };
+    let campaign = cx.dir.create_campaign(&template.id, &name)?;
+    let mut tasks = Vec::new();
+    for user in &users {
+        for grant in cx.dir.grants_of(&user.id)? {
+            if template
+                .apps
+                .as_ref()
+                .is_some_and(|apps| !apps.contains(&grant.app_id))
+            {
+                continue;
+            }
+            let reviewer = reviewer(cx, &template, user, &grant)?;
+            let task = cx.dir.open_task(
+                "review",
+                &user.id,
+                &grant.entitlement_id,
+                Some(&reviewer),
+                Some(campaign.id),
+            )?;
+            tasks.push(task.id);
+        }
+    }
+    Ok(Outcome::Done(json!({
+        "campaign_id": campaign.id,
+        "name": name,
+        "tasks": tasks,
+        "reviews": tasks.len(),
+    })))
 }
 
 /// Who reviews `grant`: the template's policy, else its fallback. Nobody
@@ -76,7 +81,7 @@ fn reviewer(
     template: &ReviewTemplate,
     user: &User,
     grant: &Grant,
-) -> Result<String, StepError> {
+) -> Result<String, Error> {
     let by_policy = match template.reviewer.as_str() {
         "manager" => user.manager_id.clone(),
         "app_owner" => cx.dir.app(&grant.app_id)?.and_then(|a| a.owner_id),
@@ -91,7 +96,7 @@ fn reviewer(
                 None => "has no fallback_reviewer".to_string(),
                 Some(f) => format!("its fallback_reviewer is {f}, who may not review their own access"),
             };
-            StepError::fatal(format!(
+            Error::fatal(format!(
                 "no reviewer for {}'s {}: template `{}` assigns `{}`, which finds nobody, and {fallback}",
                 user.id, grant.entitlement_id, template.id, template.reviewer
             ))

@@ -1,9 +1,10 @@
 //! `grant_entitlements`: opens a grant task for each named entitlement the
 //! user does not already hold. Every entitlement must exist.
 
-use serde_json::{Map, Value as Json, json};
+use serde_json::json;
 
-use super::{Field, FieldKind, Outcome, Step, StepCx, StepError, provisioning, target};
+use super::{Field, FieldKind, Input, Outcome, Phases, Plan, Step, StepCx, provisioning, target};
+use crate::error::Error;
 
 pub struct GrantEntitlements;
 
@@ -20,29 +21,31 @@ impl Step for GrantEntitlements {
         FIELDS
     }
 
-    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
-        let user = target::user(cx, input, "user")?;
-        let wanted = target::entitlement_ids(cx, &input["entitlements"], "entitlements")?;
-        let mut tasks = Vec::new();
-        let mut connector = Vec::new();
-        let mut requested = Vec::new();
-        let mut already_held = Vec::new();
-        for entitlement in wanted {
-            if cx.dir.has_grant(&user.id, &entitlement)? {
-                already_held.push(entitlement);
-                continue;
-            }
-            let request = provisioning::request(cx, "grant", &user.id, &entitlement)?;
-            tasks.push(request.task.id);
-            connector.extend(request.fulfilment);
+    fn phases(&self) -> Phases {
+        Phases::Plan(plan)
+    }
+}
+
+fn plan(input: &Input, cx: &StepCx<'_>) -> Result<Plan, Error> {
+    let user = target::user(cx, input, "user")?;
+    let wanted = target::entitlement_ids(cx, &input["entitlements"], "entitlements")?;
+    let mut requested = Vec::new();
+    let mut already_held = Vec::new();
+    for entitlement in wanted {
+        if cx.dir.has_grant(&user.id, &entitlement)? {
+            already_held.push(entitlement);
+        } else {
             requested.push(entitlement);
         }
-        Ok(Outcome::Done(json!({
+    }
+    let requests = provisioning::plan(cx, "grant", &user, &requested)?;
+    Ok(requests.into_plan(move |settled| {
+        Outcome::Done(json!({
             "user_id": user.id,
-            "tasks": tasks,
-            "connector": connector,
+            "tasks": settled.tasks,
+            "connector": settled.connector,
             "requested": requested,
             "already_held": already_held,
-        })))
-    }
+        }))
+    }))
 }

@@ -1,10 +1,18 @@
 //! The built-in steps: one file per step, every step the same shape.
 //!
-//! A step declares its fields ([`Field`]) and runs with its resolved input and
-//! a [`StepCx`]. The engine knows steps only through the [`Step`] trait and
-//! finds them by their YAML key in [`registry`]. Directory steps change the
-//! directory through `cx.dir`, inside the same transaction that records the
-//! step's result, which makes them exactly-once.
+//! A step declares its fields ([`Field`]) and says how it runs, in up to
+//! three phases ([`Phases`], design section 7):
+//!
+//! - *plan*: from the resolved input and the directory as committed (a
+//!   read connection), decide what to do;
+//! - *perform*: the outside effect (an [`Effect`]), which the engine carries
+//!   out with no transaction open, under the step's timeout;
+//! - *settle*: the directory changes that follow, inside the transaction
+//!   that records the attempt and the run's next state.
+//!
+//! A step that only changes the directory has only a settle phase, which
+//! makes it exactly-once. The engine knows steps only through the [`Step`]
+//! trait and finds them by their YAML key in [`registry`].
 
 mod call_function;
 mod create_account;
@@ -15,7 +23,6 @@ mod modify_delegate;
 mod modify_user_status;
 mod perform_connector_action;
 mod perform_task_action;
-mod plugin_directory;
 mod provisioning;
 mod remove_access_profiles;
 mod revoke_entitlements;
@@ -29,16 +36,17 @@ mod wait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json};
 
-use std::sync::Arc;
-
 use crate::automation::{Pos, StepDef};
-use crate::directory::{DirError, Directory};
+use crate::directory::Directory;
+use crate::effects::{Effect, Performed};
+use crate::error::Error;
 use crate::expr::Scope;
-use crate::notify::Notifier;
-use crate::plugins::{DirectoryAccess, PluginError, Plugins};
+use crate::plugins::Plugins;
 
 pub use fields::{Field, FieldKind, parse_duration};
-pub use plugin_directory::StoreReader;
+
+/// A step's fields with every expression evaluated.
+pub type Input = Map<String, Json>;
 
 /// One step type.
 pub trait Step: Send + Sync {
@@ -51,9 +59,54 @@ pub trait Step: Send + Sync {
     fn check(&self, _step: &StepDef) -> Vec<(Pos, String)> {
         Vec::new()
     }
-    /// Does the step's work. `input` holds the fields with every expression
-    /// evaluated.
-    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError>;
+    /// How the step runs.
+    fn phases(&self) -> Phases;
+}
+
+/// How a step runs (see the module docs).
+#[derive(Clone, Copy)]
+pub enum Phases {
+    /// Directory work only: runs inside the transaction that records the
+    /// attempt, so it happens exactly once.
+    Settle(fn(&Input, &StepCx<'_>) -> Result<Outcome, Error>),
+    /// Plans against the committed directory; what it plans is performed
+    /// and settled by the engine.
+    Plan(fn(&Input, &StepCx<'_>) -> Result<Plan, Error>),
+}
+
+/// What a step's plan phase decided.
+pub enum Plan {
+    /// An outside effect, then what follows from its result.
+    Perform { effect: Effect, then: Then },
+    /// Nothing outside to do after all: settle at once, in one transaction.
+    Settle(Settle),
+}
+
+/// The settle phase after an effect: given what it answered, inside the
+/// transaction that records the attempt.
+pub type Then = Box<dyn FnOnce(&StepCx<'_>, Performed) -> Result<Outcome, Error> + Send>;
+
+/// A settle phase decided by a plan.
+pub type Settle = Box<dyn FnOnce(&StepCx<'_>) -> Result<Outcome, Error> + Send>;
+
+impl Plan {
+    /// Performs `effect`; `then` makes the step's outcome of its answer.
+    pub fn perform(
+        effect: Effect,
+        then: impl FnOnce(&StepCx<'_>, Performed) -> Result<Outcome, Error> + Send + 'static,
+    ) -> Plan {
+        Plan::Perform {
+            effect,
+            then: Box::new(then),
+        }
+    }
+
+    /// Performs `effect`; its answer, as it is, is the step's output.
+    pub fn output_of(effect: Effect) -> Plan {
+        Plan::perform(effect, |_, performed| {
+            Ok(Outcome::Done(performed.into_json()))
+        })
+    }
 }
 
 /// Every built-in step.
@@ -93,49 +146,6 @@ pub enum Outcome {
     AwaitRun { run_id: i64 },
 }
 
-/// A step failure: a message for people, and whether trying again may help.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepError {
-    pub message: String,
-    pub retryable: bool,
-}
-
-impl StepError {
-    /// A failure that the same input will always produce.
-    pub fn fatal(message: impl Into<String>) -> StepError {
-        StepError {
-            message: message.into(),
-            retryable: false,
-        }
-    }
-
-    /// A failure that may pass on another attempt.
-    pub fn transient(message: impl Into<String>) -> StepError {
-        StepError {
-            message: message.into(),
-            retryable: true,
-        }
-    }
-}
-
-impl From<PluginError> for StepError {
-    fn from(e: PluginError) -> StepError {
-        StepError {
-            retryable: e.retryable,
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<DirError> for StepError {
-    fn from(e: DirError) -> StepError {
-        StepError {
-            retryable: e.is_transient(),
-            message: e.to_string(),
-        }
-    }
-}
-
 /// The run a step belongs to, as a step sees it.
 #[derive(Debug, Clone)]
 pub struct RunInfo {
@@ -151,10 +161,12 @@ pub struct RunInfo {
 pub trait RunStarter {
     /// Starts `automation` as a child of the current run with `trigger` as
     /// its `ctx.trigger`; returns the new run's id.
-    fn start_child(&self, automation: &str, trigger: Json) -> Result<i64, StepError>;
+    fn start_child(&self, automation: &str, trigger: Json) -> Result<i64, Error>;
 }
 
-/// Everything a step may use while it runs.
+/// Everything a step may use in its plan and settle phases. In the plan
+/// phase `dir` reads the committed directory; in the settle phase it is
+/// the open transaction.
 pub struct StepCx<'a> {
     /// The step as written: which values are literal YAML (only those may be
     /// keywords such as `subject` and `all`), and its templates.
@@ -164,27 +176,23 @@ pub struct StepCx<'a> {
     pub dir: &'a Directory<'a>,
     pub runs: &'a dyn RunStarter,
     pub run: &'a RunInfo,
-    pub step_id: &'a str,
     pub attempt: u32,
     pub now: DateTime<Utc>,
-    pub plugins: &'a PluginCx,
-    pub notify: &'a Notifier,
-    /// A dry run: steps with outside effects describe them instead.
-    pub dry_run: bool,
+    /// The plugin host, to read what a connector declares (`info`).
+    pub plugins: &'a Plugins,
 }
 
 impl StepCx<'_> {
-    /// `run_id/step_id/attempt`: what connectors receive to make a change
-    /// idempotent. A replay after a crash has the same key, because the
-    /// rolled-back attempt is tried again under its own number.
+    /// `run_id/step_id/attempt`: what connectors, mail and Slack receive to
+    /// make a change idempotent. A replay after a crash has the same key,
+    /// because the attempt left performing is performed again under its
+    /// own number.
     pub fn idempotency_key(&self) -> String {
-        format!("{}/{}/{}", self.run.id, self.step_id, self.attempt)
+        key(self.run.id, &self.def.id, self.attempt)
     }
 }
 
-/// The plugin host as steps reach it, with the read-only directory that
-/// functions get through their `directory` import.
-pub struct PluginCx {
-    pub host: Arc<Plugins>,
-    pub directory: Arc<dyn DirectoryAccess>,
+/// The idempotency key of attempt `attempt` of step `step` in run `run`.
+pub fn key(run: i64, step: &str, attempt: u32) -> String {
+    format!("{run}/{step}/{attempt}")
 }

@@ -1,10 +1,11 @@
 //! `modify_user_status`: sets a user's status in the directory, which records
 //! a `user_updated` event with the old and new user.
 
-use serde_json::{Map, Value as Json, json};
+use serde_json::json;
 
-use super::{Field, FieldKind, Outcome, Step, StepCx, StepError, target};
+use super::{Field, FieldKind, Input, Outcome, Phases, Step, StepCx, target};
 use crate::directory::USER_STATUSES;
+use crate::error::Error;
 
 pub struct ModifyUserStatus;
 
@@ -21,21 +22,25 @@ impl Step for ModifyUserStatus {
         FIELDS
     }
 
-    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
-        let user = target::user(cx, input, "user")?;
-        let status = target::text(input, "status")?;
-        if !USER_STATUSES.contains(&status) {
-            return Err(StepError::fatal(format!(
-                "`status` must be one of {}, got `{status}`",
-                USER_STATUSES.join(", ")
-            )));
-        }
-        let old = cx.dir.set_user_status(&user.id, status)?;
-        Ok(Outcome::Done(json!({
-            "user_id": user.id,
-            "old_status": old,
-            "new_status": status,
-            "changed": old != status,
-        })))
+    fn phases(&self) -> Phases {
+        Phases::Settle(settle)
     }
+}
+
+fn settle(input: &Input, cx: &StepCx<'_>) -> Result<Outcome, Error> {
+    let user = target::user(cx, input, "user")?;
+    let status = target::text(input, "status")?;
+    if !USER_STATUSES.contains(&status) {
+        return Err(Error::fatal(format!(
+            "`status` must be one of {}, got `{status}`",
+            USER_STATUSES.join(", ")
+        )));
+    }
+    let old = cx.dir.set_user_status(&user.id, status)?;
+    Ok(Outcome::Done(json!({
+        "user_id": user.id,
+        "old_status": old,
+        "new_status": status,
+        "changed": old != status,
+    })))
 }

@@ -1,9 +1,10 @@
 //! `remove_access_profiles`: unenrolls a user from access profiles, so they
 //! get no further birthright grants from them. Grants already held stay.
 
-use serde_json::{Map, Value as Json, json};
+use serde_json::json;
 
-use super::{Field, FieldKind, Outcome, Step, StepCx, StepError, target};
+use super::{Field, FieldKind, Input, Outcome, Phases, Step, StepCx, target};
+use crate::error::Error;
 
 pub struct RemoveAccessProfiles;
 
@@ -20,30 +21,34 @@ impl Step for RemoveAccessProfiles {
         FIELDS
     }
 
-    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
-        let user = target::user(cx, input, "user")?;
-        let enrolled = cx.dir.enrollments_of(&user.id)?;
-        let wanted = target::words(input.get("profiles"));
-        let (targets, not_enrolled): (Vec<String>, Vec<String>) =
-            if target::names_keyword(cx, input, "profiles", "all") {
-                (enrolled, Vec::new())
-            } else {
-                for p in &wanted {
-                    if cx.dir.access_profile(p)?.is_none() {
-                        return Err(StepError::fatal(format!(
-                            "`profiles`: unknown access profile `{p}`"
-                        )));
-                    }
-                }
-                wanted.into_iter().partition(|p| enrolled.contains(p))
-            };
-        for profile in &targets {
-            cx.dir.unenroll(profile, &user.id)?;
-        }
-        Ok(Outcome::Done(json!({
-            "user_id": user.id,
-            "removed": targets,
-            "not_enrolled": not_enrolled,
-        })))
+    fn phases(&self) -> Phases {
+        Phases::Settle(settle)
     }
+}
+
+fn settle(input: &Input, cx: &StepCx<'_>) -> Result<Outcome, Error> {
+    let user = target::user(cx, input, "user")?;
+    let enrolled = cx.dir.enrollments_of(&user.id)?;
+    let wanted = target::words(input.get("profiles"));
+    let (targets, not_enrolled): (Vec<String>, Vec<String>) =
+        if target::names_keyword(cx, input, "profiles", "all") {
+            (enrolled, Vec::new())
+        } else {
+            for p in &wanted {
+                if cx.dir.access_profile(p)?.is_none() {
+                    return Err(Error::fatal(format!(
+                        "`profiles`: unknown access profile `{p}`"
+                    )));
+                }
+            }
+            wanted.into_iter().partition(|p| enrolled.contains(p))
+        };
+    for profile in &targets {
+        cx.dir.unenroll(profile, &user.id)?;
+    }
+    Ok(Outcome::Done(json!({
+        "user_id": user.id,
+        "removed": targets,
+        "not_enrolled": not_enrolled,
+    })))
 }

@@ -2,9 +2,10 @@
 //! that the set picks (`all`, ids, selectors, an expression), less the
 //! exclusions. Entitlements named but not held are reported, not errors.
 
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Value as Json, json};
 
-use super::{Field, FieldKind, Outcome, Step, StepCx, StepError, provisioning, target};
+use super::{Field, FieldKind, Input, Outcome, Phases, Plan, Step, StepCx, provisioning, target};
+use crate::error::Error;
 
 pub struct RevokeEntitlements;
 
@@ -22,33 +23,36 @@ impl Step for RevokeEntitlements {
         FIELDS
     }
 
-    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
-        let user = target::user(cx, input, "user")?;
-        let held = cx.dir.grants_of(&user.id)?;
-        let (chosen, not_held) =
-            target::pick_held(cx, &held, &input["entitlements"], "entitlements")?;
-        let (excluded, _) = target::pick_held(
-            cx,
-            &held,
-            input.get("exclude").unwrap_or(&Json::Null),
-            "exclude",
-        )?;
-        let mut tasks = Vec::new();
-        let mut connector = Vec::new();
-        let mut revoked = Vec::new();
-        for grant in chosen.iter().filter(|g| !excluded.contains(g)) {
-            let request = provisioning::request(cx, "revoke", &user.id, &grant.entitlement_id)?;
-            tasks.push(request.task.id);
-            connector.extend(request.fulfilment);
-            revoked.push(grant.entitlement_id.clone());
-        }
-        Ok(Outcome::Done(json!({
-            "user_id": user.id,
-            "tasks": tasks,
-            "connector": connector,
-            "revoked": revoked,
-            "excluded": excluded.iter().map(|g| &g.entitlement_id).collect::<Vec<_>>(),
-            "not_held": not_held,
-        })))
+    fn phases(&self) -> Phases {
+        Phases::Plan(plan)
     }
+}
+
+fn plan(input: &Input, cx: &StepCx<'_>) -> Result<Plan, Error> {
+    let user = target::user(cx, input, "user")?;
+    let held = cx.dir.grants_of(&user.id)?;
+    let (chosen, not_held) = target::pick_held(cx, &held, &input["entitlements"], "entitlements")?;
+    let (excluded, _) = target::pick_held(
+        cx,
+        &held,
+        input.get("exclude").unwrap_or(&Json::Null),
+        "exclude",
+    )?;
+    let revoked: Vec<String> = chosen
+        .iter()
+        .filter(|g| !excluded.contains(g))
+        .map(|g| g.entitlement_id.clone())
+        .collect();
+    let excluded: Vec<String> = excluded.iter().map(|g| g.entitlement_id.clone()).collect();
+    let requests = provisioning::plan(cx, "revoke", &user, &revoked)?;
+    Ok(requests.into_plan(move |settled| {
+        Outcome::Done(json!({
+            "user_id": user.id,
+            "tasks": settled.tasks,
+            "connector": settled.connector,
+            "revoked": revoked,
+            "excluded": excluded,
+            "not_held": not_held,
+        }))
+    }))
 }

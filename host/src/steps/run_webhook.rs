@@ -1,9 +1,11 @@
 //! `run_webhook`: a signed POST to a webhook configured by name; the answer
 //! is the step's output.
 
-use serde_json::{Map, Value as Json, json};
+use serde_json::json;
 
-use super::{Field, FieldKind, Outcome, Step, StepCx, StepError, target};
+use super::{Field, FieldKind, Input, Phases, Plan, Step, StepCx, target};
+use crate::effects::Effect;
+use crate::error::Error;
 
 pub struct RunWebhook;
 
@@ -20,21 +22,15 @@ impl Step for RunWebhook {
         FIELDS
     }
 
-    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
-        let name = target::text(input, "webhook")?.to_string();
-        let payload = input.get("payload").cloned().unwrap_or(json!({}));
-        // One id for every attempt of this step, so receivers can drop repeats.
-        let id = format!("keystep-{}-{}", cx.run.id, cx.step_id);
-        if cx.dry_run {
-            let hook = cx.notify.webhook(&name)?;
-            return Ok(Outcome::Done(json!({
-                "dry_run": "would POST this signed payload",
-                "url": hook.url,
-                "webhook_id": id,
-                "payload": payload,
-            })));
-        }
-        let delivery = cx.notify.deliver_webhook(&name, &payload, &id)?;
-        Ok(Outcome::Done(delivery.body))
+    fn phases(&self) -> Phases {
+        Phases::Plan(plan)
     }
+}
+
+fn plan(input: &Input, cx: &StepCx<'_>) -> Result<Plan, Error> {
+    let name = target::text(input, "webhook")?.to_string();
+    let payload = input.get("payload").cloned().unwrap_or(json!({}));
+    // One id for every attempt of this step, so receivers can drop repeats.
+    let id = format!("keystep-{}-{}", cx.run.id, cx.def.id);
+    Ok(Plan::output_of(Effect::Webhook { name, payload, id }))
 }

@@ -2,9 +2,11 @@
 //! either, over SMTP (or into the outbox when no `[smtp]` is configured).
 //! A user without an email, or an address that is not one, fails the step.
 
-use serde_json::{Map, Value as Json, json};
+use serde_json::Value as Json;
 
-use super::{Field, FieldKind, Outcome, Step, StepCx, StepError, target};
+use super::{Field, FieldKind, Input, Phases, Plan, Step, StepCx, target};
+use crate::effects::Effect;
+use crate::error::Error;
 use crate::expr::{Part, Template};
 use crate::notify::{Email, valid_address};
 
@@ -25,38 +27,33 @@ impl Step for SendEmail {
         FIELDS
     }
 
-    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
-        let to = recipients(cx, &input["to"])?;
-        let text = target::text(input, "message")?.to_string();
-        let html = html_of(cx, &text)?;
-        let email = Email {
-            from_name: input
-                .get("title")
-                .map(|_| target::text(input, "title"))
-                .transpose()?
-                .map(str::to_string),
-            to,
-            subject: target::text(input, "subject")?.to_string(),
-            html,
-            text,
-        };
-        if cx.dry_run {
-            return Ok(Outcome::Done(json!({
-                "dry_run": "would send this email",
-                "to": email.to,
-                "title": email.from_name,
-                "subject": email.subject,
-                "message": email.text,
-            })));
-        }
-        let sent = cx.notify.send_email(&email, &cx.idempotency_key())?;
-        Ok(Outcome::Done(json!(sent)))
+    fn phases(&self) -> Phases {
+        Phases::Plan(plan)
     }
+}
+
+/// The email to send: recipients resolved, the HTML alternative made.
+fn plan(input: &Input, cx: &StepCx<'_>) -> Result<Plan, Error> {
+    let to = recipients(cx, &input["to"])?;
+    let text = target::text(input, "message")?.to_string();
+    let html = html_of(cx, &text)?;
+    let email = Email {
+        from_name: input
+            .get("title")
+            .map(|_| target::text(input, "title"))
+            .transpose()?
+            .map(str::to_string),
+        to,
+        subject: target::text(input, "subject")?.to_string(),
+        html,
+        text,
+    };
+    Ok(Plan::output_of(Effect::Email(email)))
 }
 
 /// Every recipient's address: `subject`, user ids (their directory email)
 /// and addresses, from one value or a list.
-fn recipients(cx: &StepCx, value: &Json) -> Result<Vec<String>, StepError> {
+fn recipients(cx: &StepCx, value: &Json) -> Result<Vec<String>, Error> {
     let items: Vec<(Option<usize>, &Json)> = match value {
         Json::Array(items) => items
             .iter()
@@ -66,12 +63,12 @@ fn recipients(cx: &StepCx, value: &Json) -> Result<Vec<String>, StepError> {
         other => vec![(None, other)],
     };
     if items.is_empty() {
-        return Err(StepError::fatal("`to` names no recipient"));
+        return Err(Error::fatal("`to` names no recipient"));
     }
     let mut out = Vec::new();
     for (index, item) in items {
         let Some(text) = item.as_str() else {
-            return Err(StepError::fatal(format!(
+            return Err(Error::fatal(format!(
                 "`to`: {item} is neither a user id nor an email address"
             )));
         };
@@ -80,11 +77,11 @@ fn recipients(cx: &StepCx, value: &Json) -> Result<Vec<String>, StepError> {
         } else {
             let user = target::user_ref(cx, item, "to", index)?;
             user.email.ok_or_else(|| {
-                StepError::fatal(format!("`to`: user `{}` has no email address", user.id))
+                Error::fatal(format!("`to`: user `{}` has no email address", user.id))
             })?
         };
         if !valid_address(&address) {
-            return Err(StepError::fatal(format!(
+            return Err(Error::fatal(format!(
                 "`to`: `{address}` is not a valid email address"
             )));
         }
@@ -99,7 +96,7 @@ fn recipients(cx: &StepCx, value: &Json) -> Result<Vec<String>, StepError> {
 /// it starts with a tag, else Markdown), with every value an expression put
 /// into it escaped, so that data (a display name, an input) cannot add
 /// markup, links or scripts. None for plain text.
-fn html_of(cx: &StepCx, text: &str) -> Result<Option<String>, StepError> {
+fn html_of(cx: &StepCx, text: &str) -> Result<Option<String>, Error> {
     let source = match cx.def.field("message").map(|f| &f.template) {
         Some(Template::Text(parts)) => {
             let html = matches!(parts.first(), Some(Part::Text(t)) if is_html(t));
@@ -110,7 +107,7 @@ fn html_of(cx: &StepCx, text: &str) -> Result<Option<String>, StepError> {
                     Part::Expr(e) => {
                         let value = Template::Text(vec![Part::Expr(e.clone())])
                             .render(cx.scope)
-                            .map_err(|e| StepError::fatal(format!("field `message`: {e}")))?;
+                            .map_err(|e| Error::fatal(format!("field `message`: {e}")))?;
                         source.push_str(&escape(value.as_str().unwrap_or_default(), html));
                     }
                 }

@@ -1,10 +1,10 @@
 //! `send_slack_message`: a message to a channel (by name or id), or direct
 //! messages to directory users (found in Slack by their email).
 
-use serde_json::{Map, Value as Json, json};
-
-use super::{Field, FieldKind, Outcome, Step, StepCx, StepError, target};
+use super::{Field, FieldKind, Input, Phases, Plan, Step, StepCx, target};
 use crate::automation::{Pos, StepDef};
+use crate::effects::Effect;
+use crate::error::Error;
 use crate::notify::SlackTarget;
 
 pub struct SendSlackMessage;
@@ -31,44 +31,28 @@ impl Step for SendSlackMessage {
         }
     }
 
-    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
-        let text = target::text(input, "message")?.to_string();
-        let to = match input.get("channel") {
-            Some(_) => SlackTarget::Channel(target::text(input, "channel")?.to_string()),
-            None => SlackTarget::Users(
-                target::users(cx, input, "users")?
-                    .into_iter()
-                    .map(|u| match u.email {
-                        Some(email) => Ok((u.id, email)),
-                        None => Err(StepError::fatal(format!(
-                            "`users`: user `{}` has no email address to find in Slack",
-                            u.id
-                        ))),
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-        };
-        if cx.dry_run {
-            let to = match &to {
-                SlackTarget::Channel(c) => json!({ "channel": c }),
-                SlackTarget::Users(users) => {
-                    json!({ "users": users.iter().map(|(id, _)| id).collect::<Vec<_>>() })
-                }
-            };
-            return Ok(Outcome::Done(json!({
-                "dry_run": "would post this Slack message",
-                "to": to,
-                "message": text,
-            })));
-        }
-        let (posted, via) = cx.notify.post_slack(&to, &text, &cx.idempotency_key())?;
-        Ok(Outcome::Done(match to {
-            SlackTarget::Channel(_) => json!({
-                "channel": posted[0].channel,
-                "ts": posted[0].ts,
-                "via": via,
-            }),
-            SlackTarget::Users(_) => json!({ "messages": posted, "via": via }),
-        }))
+    fn phases(&self) -> Phases {
+        Phases::Plan(plan)
     }
+}
+
+/// Where the message goes: a channel, or each user's address in Slack.
+fn plan(input: &Input, cx: &StepCx<'_>) -> Result<Plan, Error> {
+    let text = target::text(input, "message")?.to_string();
+    let to = match input.get("channel") {
+        Some(_) => SlackTarget::Channel(target::text(input, "channel")?.to_string()),
+        None => SlackTarget::Users(
+            target::users(cx, input, "users")?
+                .into_iter()
+                .map(|u| match u.email {
+                    Some(email) => Ok((u.id, email)),
+                    None => Err(Error::fatal(format!(
+                        "`users`: user `{}` has no email address to find in Slack",
+                        u.id
+                    ))),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+    };
+    Ok(Plan::output_of(Effect::Slack { to, text }))
 }

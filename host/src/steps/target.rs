@@ -2,14 +2,15 @@
 
 use serde_json::{Map, Value as Json};
 
-use super::{StepCx, StepError};
+use super::StepCx;
 use crate::directory::{Grant, Selector, User};
+use crate::error::Error;
 use crate::expr::Template;
 
 /// A required string field.
-pub fn text<'a>(input: &'a Map<String, Json>, field: &str) -> Result<&'a str, StepError> {
+pub fn text<'a>(input: &'a Map<String, Json>, field: &str) -> Result<&'a str, Error> {
     input.get(field).and_then(Json::as_str).ok_or_else(|| {
-        StepError::fatal(format!(
+        Error::fatal(format!(
             "`{field}` must be text, got {}",
             shown(input.get(field))
         ))
@@ -77,10 +78,10 @@ pub fn user_ref(
     value: &Json,
     field: &str,
     index: Option<usize>,
-) -> Result<User, StepError> {
+) -> Result<User, Error> {
     let id = match value {
         v if keyword(cx, v, "subject", field, index) => cx.run.subject.clone().ok_or_else(|| {
-            StepError::fatal(format!(
+            Error::fatal(format!(
                 "`{field}: subject`, but this run has no subject user (give user_id in the input)"
             ))
         })?,
@@ -88,13 +89,13 @@ pub fn user_ref(
         Json::Object(o) => match o.get("id").and_then(Json::as_str) {
             Some(id) => id.to_string(),
             None => {
-                return Err(StepError::fatal(format!(
+                return Err(Error::fatal(format!(
                     "`{field}`: a user object needs an `id`"
                 )));
             }
         },
         other => {
-            return Err(StepError::fatal(format!(
+            return Err(Error::fatal(format!(
                 "`{field}` must be `subject` or a user id, got {other}"
             )));
         }
@@ -105,20 +106,20 @@ pub fn user_ref(
         } else {
             ""
         };
-        StepError::fatal(format!("`{field}`: unknown user `{id}`{hint}"))
+        Error::fatal(format!("`{field}`: unknown user `{id}`{hint}"))
     })
 }
 
 /// The user a field names.
-pub fn user(cx: &StepCx, input: &Map<String, Json>, field: &str) -> Result<User, StepError> {
+pub fn user(cx: &StepCx, input: &Map<String, Json>, field: &str) -> Result<User, Error> {
     match input.get(field) {
         Some(v) => user_ref(cx, v, field, None),
-        None => Err(StepError::fatal(format!("missing `{field}`"))),
+        None => Err(Error::fatal(format!("missing `{field}`"))),
     }
 }
 
 /// The users a field names: one reference or a list of them.
-pub fn users(cx: &StepCx, input: &Map<String, Json>, field: &str) -> Result<Vec<User>, StepError> {
+pub fn users(cx: &StepCx, input: &Map<String, Json>, field: &str) -> Result<Vec<User>, Error> {
     match input.get(field) {
         Some(Json::Array(items)) => items
             .iter()
@@ -126,7 +127,7 @@ pub fn users(cx: &StepCx, input: &Map<String, Json>, field: &str) -> Result<Vec<
             .map(|(i, v)| user_ref(cx, v, field, Some(i)))
             .collect(),
         Some(v) => Ok(vec![user_ref(cx, v, field, None)?]),
-        None => Err(StepError::fatal(format!("missing `{field}`"))),
+        None => Err(Error::fatal(format!("missing `{field}`"))),
     }
 }
 
@@ -137,15 +138,15 @@ enum Pick {
     Select(Selector),
 }
 
-fn picks(cx: &StepCx, value: &Json, field: &str) -> Result<Vec<Pick>, StepError> {
-    let one = |v: &Json, index: Option<usize>| -> Result<Pick, StepError> {
+fn picks(cx: &StepCx, value: &Json, field: &str) -> Result<Vec<Pick>, Error> {
+    let one = |v: &Json, index: Option<usize>| -> Result<Pick, Error> {
         match v {
             v if keyword(cx, v, "all", field, index) => Ok(Pick::All),
             Json::String(s) => Ok(Pick::Id(s.clone())),
             Json::Object(_) => serde_json::from_value(v.clone())
                 .map(Pick::Select)
-                .map_err(|e| StepError::fatal(format!("`{field}`: bad selector {v}: {e}"))),
-            other => Err(StepError::fatal(format!(
+                .map_err(|e| Error::fatal(format!("`{field}`: bad selector {v}: {e}"))),
+            other => Err(Error::fatal(format!(
                 "`{field}`: expected an entitlement id or a selector, got {other}"
             ))),
         }
@@ -168,7 +169,7 @@ pub fn pick_held<'g>(
     held: &'g [Grant],
     value: &Json,
     field: &str,
-) -> Result<(Vec<&'g Grant>, Vec<String>), StepError> {
+) -> Result<(Vec<&'g Grant>, Vec<String>), Error> {
     let picks = picks(cx, value, field)?;
     let chosen = held
         .iter()
@@ -191,7 +192,7 @@ pub fn pick_held<'g>(
 }
 
 /// The entitlement ids a grant-style field names; every one must exist.
-pub fn entitlement_ids(cx: &StepCx, value: &Json, field: &str) -> Result<Vec<String>, StepError> {
+pub fn entitlement_ids(cx: &StepCx, value: &Json, field: &str) -> Result<Vec<String>, Error> {
     let mut ids = Vec::new();
     for pick in picks(cx, value, field)? {
         match pick {
@@ -207,7 +208,7 @@ pub fn entitlement_ids(cx: &StepCx, value: &Json, field: &str) -> Result<Vec<Str
                     .map(|e| e.id),
             ),
             Pick::All => {
-                return Err(StepError::fatal(format!(
+                return Err(Error::fatal(format!(
                     "`{field}: all` is not allowed here; name the entitlements"
                 )));
             }

@@ -2,12 +2,13 @@
 //! or task is held while it waits.
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Value as Json, json};
 
 use super::fields::{MAX_DURATION, parse_duration};
-use super::{Field, FieldKind, Outcome, Step, StepCx, StepError};
+use super::{Field, FieldKind, Input, Outcome, Phases, Step, StepCx};
 use crate::automation::{Pos, StepDef};
-use crate::store::ts;
+use crate::error::Error;
+use crate::time::ts;
 
 pub struct Wait;
 
@@ -43,24 +44,28 @@ impl Step for Wait {
         }
     }
 
-    fn run(&self, input: &Map<String, Json>, cx: &mut StepCx<'_>) -> Result<Outcome, StepError> {
-        let until = match (input.get("duration"), input.get("until")) {
-            (Some(Json::String(d)), _) => {
-                let d = parse_duration(d).map_err(StepError::fatal)?;
-                // `parse_duration` keeps `d` within ten years.
-                chrono::Duration::from_std(d)
-                    .ok()
-                    .and_then(|d| cx.now.checked_add_signed(d))
-                    .ok_or_else(|| StepError::fatal("`duration` is too long"))?
-            }
-            (_, Some(Json::String(t))) => check_until(t, cx.now).map_err(StepError::fatal)?,
-            _ => return Err(StepError::fatal("`duration` or `until` must be text")),
-        };
-        Ok(Outcome::Sleep {
-            until,
-            output: json!({"until": ts(until)}),
-        })
+    fn phases(&self) -> Phases {
+        Phases::Settle(settle)
     }
+}
+
+fn settle(input: &Input, cx: &StepCx<'_>) -> Result<Outcome, Error> {
+    let until = match (input.get("duration"), input.get("until")) {
+        (Some(Json::String(d)), _) => {
+            let d = parse_duration(d).map_err(Error::fatal)?;
+            // `parse_duration` keeps `d` within ten years.
+            chrono::Duration::from_std(d)
+                .ok()
+                .and_then(|d| cx.now.checked_add_signed(d))
+                .ok_or_else(|| Error::fatal("`duration` is too long"))?
+        }
+        (_, Some(Json::String(t))) => check_until(t, cx.now).map_err(Error::fatal)?,
+        _ => return Err(Error::fatal("`duration` or `until` must be text")),
+    };
+    Ok(Outcome::Sleep {
+        until,
+        output: json!({"until": ts(until)}),
+    })
 }
 
 /// Parses an `until` timestamp, which may lie at most ten years after `now`.

@@ -1,4 +1,5 @@
-//! Run and step-attempt rows: the durable state of every run.
+//! Run and step-attempt rows: the durable state of every run, and every
+//! SQL statement of the run state machine.
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
@@ -6,21 +7,124 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
-use super::{parse_ts, ts};
-use crate::automation::Automation;
+use crate::time::{parse_ts, ts};
 
-/// Every state a run can be in (the schema's `CHECK`).
-pub const STATES: &[&str] = &[
-    "pending",
-    "running",
-    "waiting",
-    "succeeded",
-    "failed",
-    "cancelled",
-];
+/// Where a run is (the schema's `CHECK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// Started, no step attempted yet.
+    Pending,
+    /// Moving: a process holds its lease.
+    Running,
+    /// Parked on a timer, a retry's backoff or a child run.
+    Waiting,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
 
-/// The states a run ends in.
-pub const TERMINAL: &[&str] = &["succeeded", "failed", "cancelled"];
+impl RunState {
+    pub const ALL: [RunState; 6] = [
+        RunState::Pending,
+        RunState::Running,
+        RunState::Waiting,
+        RunState::Succeeded,
+        RunState::Failed,
+        RunState::Cancelled,
+    ];
+
+    /// Every state's name, for the CLI's `--state`.
+    pub const NAMES: &[&str] = &[
+        "pending",
+        "running",
+        "waiting",
+        "succeeded",
+        "failed",
+        "cancelled",
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(name: &str) -> Option<RunState> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Self::ALL[i])
+    }
+
+    /// Whether a run in this state has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RunState::Succeeded | RunState::Failed | RunState::Cancelled
+        )
+    }
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a step attempt is (the schema's `CHECK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttemptState {
+    /// Recorded before its outside effect started; settled after it. An
+    /// attempt found in this state after a crash is performed again, with
+    /// the same idempotency key.
+    Performing,
+    /// A timer or a child run: finished when it fires or the child ends.
+    Waiting,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+impl AttemptState {
+    const ALL: [AttemptState; 5] = [
+        AttemptState::Performing,
+        AttemptState::Waiting,
+        AttemptState::Succeeded,
+        AttemptState::Failed,
+        AttemptState::Skipped,
+    ];
+    const NAMES: [&str; 5] = ["performing", "waiting", "succeeded", "failed", "skipped"];
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(name: &str) -> Option<AttemptState> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Self::ALL[i])
+    }
+}
+
+impl std::fmt::Display for AttemptState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A state column that holds a name the schema does not allow (written by
+/// another tool): read as an error rather than guessed.
+fn state_of<T>(r: &Row, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let name = text(r, "state")?;
+    parse(&name).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown state `{name}`").into(),
+        )
+    })
+}
 
 /// One run, as stored.
 #[derive(Debug, Clone, Serialize)]
@@ -28,7 +132,7 @@ pub struct Run {
     pub id: i64,
     pub automation: String,
     pub version: String,
-    pub state: String,
+    pub state: RunState,
     pub trigger: Json,
     pub subject_id: Option<String>,
     /// Each finished step's output, by step id.
@@ -37,6 +141,7 @@ pub struct Run {
     pub cursor: usize,
     /// Attempts made of the step at `cursor`.
     pub attempt: u32,
+    /// When a waiting run is due; none while it waits until woken.
     pub wake_at: Option<DateTime<Utc>>,
     pub awaiting_run: Option<i64>,
     pub parent_run: Option<i64>,
@@ -51,12 +156,12 @@ pub struct Run {
 
 impl Run {
     pub fn is_terminal(&self) -> bool {
-        TERMINAL.contains(&self.state.as_str())
+        self.state.is_terminal()
     }
 
     /// The run as `update` left it, without reading it back.
     pub fn apply(&mut self, update: &RunUpdate, owner: &str, lease_until: DateTime<Utc>) {
-        self.state = update.state.to_string();
+        self.state = update.state;
         if let Some((key, output)) = &update.output {
             self.outputs.insert(key.clone(), output.clone());
         }
@@ -65,7 +170,7 @@ impl Run {
         self.wake_at = update.wake_at;
         self.awaiting_run = update.awaiting_run;
         self.error = update.error.clone();
-        let running = update.state == "running";
+        let running = update.state == RunState::Running;
         self.lease_owner = running.then(|| owner.to_string());
         self.lease_until = running.then_some(lease_until);
     }
@@ -76,7 +181,7 @@ impl Run {
             id: r.get("id")?,
             automation: text(r, "automation")?,
             version: text(r, "version")?,
-            state: text(r, "state")?,
+            state: state_of(r, RunState::parse)?,
             trigger: json(text(r, "trigger")?),
             subject_id: opt_text(r, "subject_id")?,
             outputs: serde_json::from_str(&text(r, "outputs")?).unwrap_or_default(),
@@ -115,12 +220,21 @@ fn text(r: &Row, column: &str) -> rusqlite::Result<String> {
     Ok(opt_text(r, column)?.unwrap_or_default())
 }
 
-/// Inserts a pending run of `automation` (and the version it is pinned to,
-/// once). Its subject is `trigger.user_id`; `lineage` lists the automations
-/// that led to it, itself last.
+/// The automation version a new run is pinned to.
+pub struct Version<'a> {
+    pub name: &'a str,
+    /// The content hash.
+    pub hash: &'a str,
+    pub path: &'a str,
+    pub source: &'a str,
+}
+
+/// Inserts a pending run of `version` (and the version's text, once). Its
+/// subject is `trigger.user_id`; `lineage` lists the automations that led
+/// to it, itself last.
 pub fn insert(
     conn: &Connection,
-    automation: &Automation,
+    version: &Version,
     trigger: &Json,
     parent_run: Option<i64>,
     lineage: &[String],
@@ -131,21 +245,14 @@ pub fn insert(
         "INSERT INTO automation_versions (hash, name, path, source, first_used) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT DO NOTHING",
     )?
-    .execute(params![
-            automation.hash,
-            automation.name,
-            automation.path.to_string_lossy(),
-            automation.source,
-            now
-        ],
-    )?;
+    .execute(params![version.hash, version.name, version.path, version.source, now])?;
     conn.prepare_cached(
         "INSERT INTO runs (automation, version, state, trigger, subject_id, parent_run, lineage, created_at, updated_at)
          VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?7)",
     )?
     .execute(params![
-            automation.name,
-            automation.hash,
+            version.name,
+            version.hash,
             trigger.to_string(),
             trigger.get("user_id").and_then(Json::as_str),
             parent_run,
@@ -163,12 +270,13 @@ pub fn load(conn: &Connection, id: i64) -> rusqlite::Result<Option<Run>> {
 }
 
 /// The pinned text of an automation version: (path, source).
-pub fn version_source(conn: &Connection, hash: &str) -> rusqlite::Result<(String, String)> {
+pub fn version_source(conn: &Connection, hash: &str) -> rusqlite::Result<Option<(String, String)>> {
     conn.query_row(
         "SELECT path, source FROM automation_versions WHERE hash = ?1",
         [hash],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
+    .optional()
 }
 
 /// Runs that can make progress now, oldest first.
@@ -183,7 +291,8 @@ pub fn due(conn: &Connection, now: DateTime<Utc>, limit: usize) -> rusqlite::Res
     rows.collect()
 }
 
-/// The earliest time a waiting run falls due.
+/// The earliest time a waiting run falls due (runs waiting until woken
+/// have none).
 pub fn next_wake(conn: &Connection) -> rusqlite::Result<Option<DateTime<Utc>>> {
     let at: Option<String> = conn.query_row(
         "SELECT min(wake_at) FROM runs WHERE state = 'waiting'",
@@ -193,11 +302,27 @@ pub fn next_wake(conn: &Connection) -> rusqlite::Result<Option<DateTime<Utc>>> {
     Ok(at.as_deref().and_then(parse_ts))
 }
 
+/// How many runs wait.
+pub fn count_waiting(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT count(*) FROM runs WHERE state = 'waiting'",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// The runs `run` started, oldest first.
+pub fn children(conn: &Connection, run: i64) -> rusqlite::Result<Vec<i64>> {
+    conn.prepare_cached("SELECT id FROM runs WHERE parent_run = ?1 ORDER BY id")?
+        .query_map([run], |r| r.get(0))?
+        .collect()
+}
+
 /// Which runs to list.
 #[derive(Debug, Default)]
 pub struct RunFilter {
     pub automation: Option<String>,
-    pub state: Option<String>,
+    pub state: Option<RunState>,
     pub limit: usize,
 }
 
@@ -207,7 +332,11 @@ pub fn list(conn: &Connection, filter: &RunFilter) -> rusqlite::Result<Vec<Run>>
          ORDER BY id DESC LIMIT ?3",
     )?;
     let rows = stmt.query_map(
-        params![filter.automation, filter.state, filter.limit as i64],
+        params![
+            filter.automation,
+            filter.state.map(RunState::as_str),
+            filter.limit as i64
+        ],
         Run::from_row,
     )?;
     rows.collect()
@@ -221,7 +350,10 @@ pub struct Attempt {
     pub step_id: String,
     pub kind: String,
     pub attempt: u32,
-    pub state: String,
+    pub state: AttemptState,
+    /// What the outside world received to recognise a replay.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
     pub input: Option<Json>,
     pub output: Option<Json>,
     pub error: Option<String>,
@@ -239,7 +371,8 @@ impl Attempt {
             step_id: text(r, "step_id")?,
             kind: text(r, "kind")?,
             attempt: r.get("attempt")?,
-            state: text(r, "state")?,
+            state: state_of(r, AttemptState::parse)?,
+            idempotency_key: opt_text(r, "idempotency_key")?,
             input: json(opt_text(r, "input")?),
             output: json(opt_text(r, "output")?),
             error: opt_text(r, "error")?,
@@ -259,8 +392,8 @@ impl Attempt {
 
 pub fn insert_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "INSERT INTO step_attempts (run_id, step_index, step_id, kind, attempt, state, input, output, error, retryable, started_at, finished_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO step_attempts (run_id, step_index, step_id, kind, attempt, state, idempotency_key, input, output, error, retryable, started_at, finished_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         a.run_id,
@@ -268,7 +401,8 @@ pub fn insert_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
         a.step_id,
         a.kind,
         a.attempt,
-        a.state,
+        a.state.as_str(),
+        a.idempotency_key,
         a.input.as_ref().map(Json::to_string),
         a.output.as_ref().map(Json::to_string),
         a.error,
@@ -279,7 +413,7 @@ pub fn insert_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Ends a waiting attempt.
+/// Ends an attempt that was waiting or performing.
 pub fn finish_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE step_attempts SET state = ?4, output = ?5, error = ?6, retryable = ?7, finished_at = ?8
@@ -289,7 +423,7 @@ pub fn finish_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
         a.run_id,
         a.step_index as i64,
         a.attempt,
-        a.state,
+        a.state.as_str(),
         a.output.as_ref().map(Json::to_string),
         a.error,
         a.retryable,
@@ -306,79 +440,36 @@ pub fn attempts(conn: &Connection, run_id: i64) -> rusqlite::Result<Vec<Attempt>
     rows.collect()
 }
 
-/// The attempt a waiting run is in, if any.
-pub fn waiting_attempt(conn: &Connection, run: &Run) -> rusqlite::Result<Option<Attempt>> {
+/// The attempt `run` is in (at its cursor, numbered `run.attempt`) if it is
+/// in `state`: the waiting attempt of a waiting run, or the performing one
+/// a crashed process left.
+pub fn open_attempt(
+    conn: &Connection,
+    run: &Run,
+    state: AttemptState,
+) -> rusqlite::Result<Option<Attempt>> {
     conn.prepare_cached(
-        "SELECT * FROM step_attempts WHERE run_id = ?1 AND step_index = ?2 AND attempt = ?3 AND state = 'waiting'",
+        "SELECT * FROM step_attempts WHERE run_id = ?1 AND step_index = ?2 AND attempt = ?3 AND state = ?4",
     )?
-    .query_row(params![run.id, run.cursor as i64, run.attempt], Attempt::from_row)
+    .query_row(
+        params![run.id, run.cursor as i64, run.attempt, state.as_str()],
+        Attempt::from_row,
+    )
     .optional()
 }
 
 /// The next state of a run, written by one transition.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunUpdate {
-    pub state: &'static str,
+    pub state: RunState,
     /// A step's output to add to the run's outputs.
     pub output: Option<(String, Json)>,
     pub cursor: usize,
     pub attempt: u32,
+    /// When a waiting run is due; none: until woken.
     pub wake_at: Option<DateTime<Utc>>,
     pub awaiting_run: Option<i64>,
     pub error: Option<String>,
-}
-
-impl RunUpdate {
-    /// On to the next step (recording `output`), or the run's success after
-    /// the last of its `steps`.
-    pub fn advance(run: &Run, output: Option<(String, Json)>, steps: usize) -> RunUpdate {
-        let cursor = run.cursor + 1;
-        RunUpdate {
-            state: if cursor >= steps {
-                "succeeded"
-            } else {
-                "running"
-            },
-            output,
-            cursor,
-            attempt: 0,
-            wake_at: None,
-            awaiting_run: None,
-            error: None,
-        }
-    }
-
-    /// Waits in attempt `attempt` of the same step until `wake_at` (or
-    /// until the run `awaiting` ends).
-    pub fn wait(
-        run: &Run,
-        attempt: u32,
-        wake_at: DateTime<Utc>,
-        awaiting: Option<i64>,
-    ) -> RunUpdate {
-        RunUpdate {
-            state: "waiting",
-            output: None,
-            cursor: run.cursor,
-            attempt,
-            wake_at: Some(wake_at),
-            awaiting_run: awaiting,
-            error: None,
-        }
-    }
-
-    /// The run fails on the step at its cursor.
-    pub fn fail(run: &Run, attempt: u32, error: String) -> RunUpdate {
-        RunUpdate {
-            state: "failed",
-            output: None,
-            cursor: run.cursor,
-            attempt,
-            wake_at: None,
-            awaiting_run: None,
-            error: Some(error),
-        }
-    }
 }
 
 /// Whether another process, still running, holds the lease on `run`.
@@ -406,9 +497,9 @@ pub fn update(
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> rusqlite::Result<bool> {
-    let finished = TERMINAL.contains(&update.state).then(|| ts(now));
+    let finished = update.state.is_terminal().then(|| ts(now));
     let (lease_owner, lease_until) = match update.state {
-        "running" => (Some(owner), Some(ts(lease_until))),
+        RunState::Running => (Some(owner), Some(ts(lease_until))),
         _ => (None, None),
     };
     let (key, output) = match &update.output {
@@ -425,7 +516,7 @@ pub fn update(
                AND (lease_owner IS ?14 OR lease_owner = ?17)",
         )?
         .execute(params![
-            update.state,
+            update.state.as_str(),
             key,
             output,
             update.cursor as i64,
@@ -449,6 +540,22 @@ pub fn update(
     Ok(changed == 1)
 }
 
+/// Extends `owner`'s lease on run `id` (while a step's effect goes on);
+/// returns whether `owner` still held it.
+pub fn renew_lease(
+    conn: &Connection,
+    id: i64,
+    owner: &str,
+    until: DateTime<Utc>,
+) -> rusqlite::Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE runs SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2 AND state = 'running'",
+        )?
+        .execute(params![id, owner, ts(until)])?;
+    Ok(changed == 1)
+}
+
 /// A parent waiting on `child` becomes due.
 pub fn wake_parent(conn: &Connection, child: i64, now: DateTime<Utc>) -> rusqlite::Result<()> {
     conn.prepare_cached(
@@ -456,4 +563,46 @@ pub fn wake_parent(conn: &Connection, child: i64, now: DateTime<Utc>) -> rusqlit
     )?
     .execute(params![child, ts(now)])?;
     Ok(())
+}
+
+/// Cancels run `id` with `error` as its reason, its open (waiting or
+/// performing) attempt, and the child runs it waits on, in turn. Returns
+/// the cancelled runs' ids; none when `id` had already ended.
+pub fn cancel(
+    conn: &Connection,
+    id: i64,
+    error: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Vec<i64>> {
+    let mut cancelled = Vec::new();
+    let mut next = load(conn, id)?;
+    while let Some(run) = next.filter(|r| !r.is_terminal()) {
+        conn.prepare_cached(
+            "UPDATE step_attempts SET state = 'failed', error = ?3, finished_at = ?4
+             WHERE run_id = ?1 AND step_index = ?2 AND state IN ('waiting', 'performing')",
+        )?
+        .execute(params![run.id, run.cursor as i64, error, ts(now)])?;
+        conn.prepare_cached(
+            "UPDATE runs SET state = 'cancelled', error = ?2, finished_at = ?3, updated_at = ?3,
+                wake_at = NULL, lease_owner = NULL, lease_until = NULL WHERE id = ?1",
+        )?
+        .execute(params![run.id, error, ts(now)])?;
+        wake_parent(conn, run.id, now)?;
+        cancelled.push(run.id);
+        next = match run.awaiting_run {
+            Some(child) => load(conn, child)?,
+            None => None,
+        };
+    }
+    Ok(cancelled)
+}
+
+/// Makes failed run `id` pending again, to retry the step it failed on;
+/// returns whether it had failed.
+pub fn reopen(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+    let changed = conn.execute(
+        "UPDATE runs SET state = 'pending', error = NULL, finished_at = NULL, wake_at = NULL WHERE id = ?1 AND state = 'failed'",
+        [id],
+    )?;
+    Ok(changed == 1)
 }

@@ -152,7 +152,7 @@ CREATE TABLE runs (
     outputs        TEXT NOT NULL DEFAULT '{}',
     cursor         INTEGER NOT NULL DEFAULT 0,   -- index of the step to run next
     attempt        INTEGER NOT NULL DEFAULT 0,   -- attempts made of the step at cursor
-    wake_at        TEXT,                         -- when a waiting run is due
+    wake_at        TEXT,                         -- when a waiting run is due; NULL: until woken
     awaiting_run   INTEGER,                      -- the child run a step waits for
     parent_run     INTEGER,                      -- the run whose step started this one
     lineage        TEXT NOT NULL DEFAULT '[]',   -- automations that led here
@@ -173,7 +173,8 @@ CREATE TABLE step_attempts (
     step_id     TEXT NOT NULL,
     kind        TEXT NOT NULL,
     attempt     INTEGER NOT NULL,
-    state       TEXT NOT NULL CHECK (state IN ('waiting', 'succeeded', 'failed', 'skipped')),
+    state       TEXT NOT NULL CHECK (state IN ('performing', 'waiting', 'succeeded', 'failed', 'skipped')),
+    idempotency_key TEXT,                        -- what the outside world received: run/step/attempt
     input       TEXT,
     output      TEXT,
     error       TEXT,

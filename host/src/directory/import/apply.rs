@@ -33,6 +33,8 @@ pub enum ImportError {
     Directory(#[from] DirError),
     #[error("store: {0}")]
     Store(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Unavailable(#[from] crate::store::StoreError),
 }
 
 type Result<T> = std::result::Result<T, ImportError>;

@@ -1,50 +1,32 @@
 //! The read-only directory functions see through their `directory` import.
 //!
-//! It reads through its own connection to the store, opened on first use,
-//! so it sees what is committed (every earlier step of the run) and cannot
-//! write: the connection is opened read-only.
+//! It reads through the store's read connections, so it sees what is
+//! committed (every earlier step of the run; in a dry run, the run's own
+//! changes to its copy of the store) and cannot write.
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-
-use rusqlite::{Connection, OpenFlags};
 use serde_json::{Map, Value as Json, json};
 
-use crate::directory::Directory;
+use crate::directory::{DirError, Directory};
 use crate::plugins::DirectoryAccess;
+use crate::store::Store;
 
-/// Directory reads on a read-only connection of the store at `path`.
+/// Directory reads on the store's read connections.
 pub struct StoreReader {
-    path: PathBuf,
-    conn: Mutex<Option<Connection>>,
+    store: Store,
 }
 
 impl StoreReader {
-    pub fn new(path: &Path) -> StoreReader {
-        StoreReader {
-            path: path.to_path_buf(),
-            conn: Mutex::new(None),
-        }
+    pub fn new(store: Store) -> StoreReader {
+        StoreReader { store }
     }
 
     fn with<T>(
         &self,
         f: impl FnOnce(&Directory) -> crate::directory::Result<T>,
     ) -> Result<T, String> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if conn.is_none() {
-            let opened = Connection::open_with_flags(
-                &self.path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(|e| format!("cannot read the directory: {e}"))?;
-            opened
-                .busy_timeout(std::time::Duration::from_secs(5))
-                .map_err(|e| e.to_string())?;
-            *conn = Some(opened);
-        }
-        let dir = Directory::new(conn.as_ref().unwrap(), "plugin".into());
-        f(&dir).map_err(|e| e.to_string())
+        self.store
+            .read(|conn| f(&Directory::new(conn, "plugin".into())))
+            .map_err(|e: DirError| e.to_string())
     }
 }
 

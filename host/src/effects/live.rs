@@ -1,0 +1,125 @@
+//! Effects carried out: mail and Slack through the notifier, webhooks
+//! signed and POSTed, plugin calls on the plugin host's bounded pool of
+//! threads (a plugin call is synchronous wasmtime and must not hold one of
+//! the runtime's workers).
+
+use std::sync::Arc;
+
+use serde_json::{Value as Json, json};
+
+use super::{AccessCall, Effect, Effects, Performed};
+use crate::error::Error;
+use crate::notify::{Notifier, SlackTarget};
+use crate::plugins::{AccessChange, DirectoryAccess, Plugins};
+
+/// The real outside world.
+pub struct Live {
+    pub notifier: Arc<Notifier>,
+    pub plugins: Arc<Plugins>,
+    /// What functions read through their `directory` import.
+    pub directory: Arc<dyn DirectoryAccess>,
+}
+
+#[async_trait::async_trait]
+impl Effects for Live {
+    async fn perform(&self, effect: Effect, key: &str) -> Result<Performed, Error> {
+        let answer = match effect {
+            // TEMPORARY until the async channels land: the sync notifier on
+            // the blocking pool.
+            Effect::Email(email) => {
+                let (notifier, key) = (self.notifier.clone(), key.to_string());
+                blocking(move || Ok(json!(notifier.send_email(&email, &key)?))).await?
+            }
+            Effect::Slack { to, text } => {
+                let (notifier, key) = (self.notifier.clone(), key.to_string());
+                blocking(move || {
+                    let (posted, via) = notifier.post_slack(&to, &text, &key)?;
+                    Ok(match to {
+                        SlackTarget::Channel(_) => json!({
+                            "channel": posted[0].channel,
+                            "ts": posted[0].ts,
+                            "via": via,
+                        }),
+                        SlackTarget::Users(_) => json!({ "messages": posted, "via": via }),
+                    })
+                })
+                .await?
+            }
+            Effect::Webhook { name, payload, id } => {
+                let notifier = self.notifier.clone();
+                blocking(move || Ok(notifier.deliver_webhook(&name, &payload, &id)?.body)).await?
+            }
+            other => self.plugin(other, key).await?,
+        };
+        Ok(Performed::Done(answer))
+    }
+}
+
+impl Live {
+    /// A plugin effect, on a thread of the plugin host's pool.
+    async fn plugin(&self, effect: Effect, key: &str) -> Result<Json, Error> {
+        let plugins = self.plugins.clone();
+        let directory = self.directory.clone();
+        let key = key.to_string();
+        blocking(move || match effect {
+            Effect::Function { name, input } => {
+                Ok(plugins.call_function(&name, &input, Some(directory))?)
+            }
+            Effect::Access(calls) => Ok(Json::Array(
+                calls.iter().map(|call| access(&plugins, call)).collect(),
+            )),
+            Effect::CreateAccount {
+                connector,
+                fields,
+                credential,
+                ..
+            } => plugins
+                .create_account(&connector, &fields, credential, &key)
+                .map(|account| json!(account))
+                .map_err(Error::from),
+            Effect::Action {
+                connector,
+                action,
+                args,
+            } => Ok(plugins.invoke_action(&connector, &action, &args, &key)?),
+            _ => unreachable!("channels are not plugins"),
+        })
+        .await
+    }
+}
+
+/// One grant or revoke: `{"ok": answer}` or `{"error": message}`; a
+/// failure leaves the task open for the app owner rather than failing the
+/// step.
+fn access(plugins: &Plugins, call: &AccessCall) -> Json {
+    let change = AccessChange {
+        user: &call.user,
+        account_id: call.account_id.as_deref(),
+        entitlement: &call.entitlement,
+        idempotency_key: &call.key,
+    };
+    let answer = if call.grant {
+        plugins.grant(&call.connector, &change)
+    } else {
+        plugins.revoke(&call.connector, &change)
+    };
+    match answer {
+        Ok(answer) => json!({ "ok": answer }),
+        Err(e) => json!({ "error": e.to_string() }),
+    }
+}
+
+/// Runs `f` on the blocking pool; a panic inside is the call's error.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    match tokio::task::spawn_blocking(move || crate::panics::catch(f)).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => Err(Error::fatal(format!(
+            "keystep failed inside a plugin call (a bug): {panic}"
+        ))),
+        Err(e) => Err(Error::transient(format!(
+            "the plugin call was dropped: {e}"
+        ))),
+    }
+}

@@ -1,0 +1,358 @@
+//! The writing half of a transition: the first short transaction of a step
+//! with an effect (the attempt recorded as performing), the effect itself
+//! under the step's timeout with the lease renewed, the settle
+//! transaction, and the end of a waiting attempt.
+
+use std::future::Future;
+use std::pin::pin;
+
+use super::machine::{self, Child, Woken};
+use super::transition::{At, Failure, Settling, Transition};
+use super::{Engine, Observer, test_hook};
+use crate::automation::Automation;
+use crate::directory::Directory;
+use crate::effects::Effect;
+use crate::error::Error;
+use crate::steps::{self, Then};
+use crate::store::Keep;
+use crate::store::runs::{self, Attempt, AttemptState, Run, RunUpdate};
+
+/// Whether an attempt's row is in the store already (a waiting attempt, or
+/// one recorded as performing), so that ending it updates the row.
+fn is_stored(attempt: &Attempt) -> bool {
+    attempt.state == AttemptState::Waiting || attempt.idempotency_key.is_some()
+}
+
+/// `run ID/STEP/ATTEMPT`: who a step's directory changes are recorded as.
+fn actor(run: i64, step: &str, attempt: u32) -> String {
+    format!("run {run}/{step}/{attempt}")
+}
+
+impl Engine {
+    /// Records the attempt as performing (taking the run's lease), performs
+    /// the effect, then settles what follows from its answer.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn perform(
+        &self,
+        run: &mut Run,
+        at: &At,
+        mut record: Attempt,
+        effect: Effect,
+        then: Then,
+        replayed: bool,
+        observer: &dyn Observer,
+    ) -> anyhow::Result<Transition> {
+        let step = at.step();
+        let number = record.attempt;
+        let key = steps::key(run.id, &step.id, number);
+        record.idempotency_key = Some(key.clone());
+        let actor = actor(run.id, &step.id, number);
+        let (seen, next, first) = (
+            run.clone(),
+            machine::performing(run, number),
+            record.clone(),
+        );
+        let (owner, now, lease_until) = (self.inner.owner.clone(), self.now(), self.lease_until());
+        let hook = actor.clone();
+        let recorded = self
+            .store()
+            .write(Keep::IfOk, {
+                let next = next.clone();
+                move |conn| -> Result<bool, Failure> {
+                    if !runs::update(conn, &seen, &next, &owner, now, lease_until)? {
+                        return Err(Failure::Lost);
+                    }
+                    if !replayed {
+                        runs::insert_attempt(conn, &first)?;
+                    }
+                    test_hook::hold(&hook);
+                    Ok(true)
+                }
+            })
+            .await;
+        test_hook::released(&actor).await;
+        match recorded {
+            Ok(_) => run.apply(&next, &self.inner.owner, lease_until),
+            Err(Failure::Lost) => return Ok(Transition::Lost),
+            Err(Failure::Step(e)) => {
+                record.idempotency_key = None;
+                return self.fail(run, at, record, e, observer).await;
+            }
+        }
+        test_hook::performing(&actor).await;
+        let effects = self.inner.effects.clone();
+        let timeout = step.timeout;
+        let performed = self
+            .leased(run, async move {
+                let perform = effects.perform(effect, &key);
+                match timeout {
+                    Some(limit) => tokio::time::timeout(limit, perform)
+                        .await
+                        .unwrap_or_else(|_| Err(machine::timed_out(at.step()))),
+                    None => perform.await,
+                }
+            })
+            .await;
+        match performed {
+            Ok(performed) => {
+                let work = Settling::After(then, performed);
+                self.settle(run, at, record, work, observer).await
+            }
+            Err(e) => self.fail(run, at, record, e, observer).await,
+        }
+    }
+
+    /// Awaits `work`, renewing `run`'s lease every third of its length so
+    /// that no other process takes the run over while the effect goes on.
+    async fn leased<T>(&self, run: &mut Run, work: impl Future<Output = T>) -> T {
+        let period = self.inner.lease / 3;
+        let mut work = pin!(work);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = tick.tick() => {
+                    let (id, owner, until) = (run.id, self.inner.owner.clone(), self.lease_until());
+                    let renewed = self
+                        .store()
+                        .write(Keep::IfOk, move |conn| -> Result<bool, Error> {
+                            Ok(runs::renew_lease(conn, id, &owner, until)?)
+                        })
+                        .await;
+                    if let Ok(true) = renewed {
+                        run.lease_until = Some(until);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The settle phase: the step's directory work with the attempt's
+    /// record and the run's next state, in one guarded transaction.
+    pub(super) async fn settle(
+        &self,
+        run: &mut Run,
+        at: &At,
+        record: Attempt,
+        work: Settling,
+        observer: &dyn Observer,
+    ) -> anyhow::Result<Transition> {
+        let number = record.attempt;
+        let actor = actor(run.id, &at.step().id, number);
+        let (engine, at_owned, seen, first) =
+            (self.clone(), at.clone(), run.clone(), record.clone());
+        let hook = actor.clone();
+        let written = self
+            .store()
+            .write(
+                Keep::IfOk,
+                move |conn| -> Result<(Attempt, RunUpdate), Failure> {
+                    let at = at_owned;
+                    let now = engine.now();
+                    let dir = Directory::new(conn, hook.clone());
+                    let starter = super::children::ChildStarter {
+                        conn,
+                        catalog: &engine.inner.catalog,
+                        parent: &at.info,
+                        max_depth: engine.inner.max_depth,
+                        now,
+                    };
+                    let cx = engine.cx(&at, &dir, &starter, number, now);
+                    let outcome = match work {
+                        Settling::Local(settle, input) => settle(&input, &cx),
+                        Settling::Planned(settle) => settle(&cx),
+                        Settling::After(then, performed) => then(&cx, performed),
+                    }?;
+                    test_hook::hold(&hook);
+                    let finished = engine.now();
+                    let stored = is_stored(&first);
+                    let (record, next) = machine::outcome(
+                        &seen,
+                        at.step(),
+                        at.steps(),
+                        first,
+                        outcome,
+                        finished,
+                        engine.inner.waits,
+                    );
+                    let lease_until = engine.lease_until();
+                    if !runs::update(
+                        conn,
+                        &seen,
+                        &next,
+                        &engine.inner.owner,
+                        finished,
+                        lease_until,
+                    )? {
+                        return Err(Failure::Lost);
+                    }
+                    write_attempt(conn, &record, stored)?;
+                    Ok((record, next))
+                },
+            )
+            .await;
+        test_hook::released(&actor).await;
+        match written {
+            Ok((record, next)) => Ok(self.report(run, &record, &next, observer)),
+            Err(Failure::Lost) => Ok(Transition::Lost),
+            Err(Failure::Step(e)) => self.fail(run, at, record, e, observer).await,
+        }
+    }
+
+    /// A waiting attempt whose time has come: a timer that fired, a child
+    /// run that ended, or a deadline that passed.
+    pub(super) async fn wake(
+        &self,
+        run: &mut Run,
+        automation: &std::sync::Arc<Automation>,
+        waiting: Attempt,
+        observer: &dyn Observer,
+    ) -> anyhow::Result<Transition> {
+        let at = self.at(run, automation.clone(), waiting.attempt);
+        let step = at.step();
+        let now = self.now();
+        let child = match run.awaiting_run {
+            Some(id) => match self.load(id)? {
+                Some(child) => Some(child),
+                None => {
+                    let e = Error::fatal(format!("child run {id} is missing from the store"));
+                    return self.fail(run, &at, waiting, e, observer).await;
+                }
+            },
+            None => None,
+        };
+        let seen = child.as_ref().map(|c| Child {
+            id: c.id,
+            automation: &c.automation,
+            state: c.state,
+            error: c.error.as_deref(),
+            outputs: &c.outputs,
+        });
+        match machine::woken(step, &waiting, seen, now, self.inner.waits) {
+            Woken::Done(output) => {
+                let mut record = waiting;
+                record.state = AttemptState::Succeeded;
+                record.finished_at = Some(crate::time::ts(now));
+                record.output = Some(output.clone());
+                let next = machine::advance(run, Some((step.id.clone(), output)), at.steps());
+                self.commit(run, next, record, true, observer).await
+            }
+            Woken::Failed(e) => self.fail(run, &at, waiting, e, observer).await,
+            Woken::CancelChild(child) => {
+                let why = format!("parent run {} timed out waiting", run.id);
+                match self.cancel(child, &why).await {
+                    Ok(_) | Err(super::RunError::Ended { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                self.fail(run, &at, waiting, machine::timed_out(step), observer)
+                    .await
+            }
+            Woken::StillWaiting => {
+                let started = crate::time::parse_ts(&waiting.started_at).unwrap_or(now);
+                let next = machine::wait(
+                    run,
+                    run.attempt,
+                    machine::deadline(step, started),
+                    run.awaiting_run,
+                );
+                let (seen, update) = (run.clone(), next.clone());
+                let (owner, lease_until) = (self.inner.owner.clone(), self.lease_until());
+                let moved = self
+                    .store()
+                    .write(Keep::IfOk, move |conn| {
+                        runs::update(conn, &seen, &update, &owner, now, lease_until)
+                            .map_err(anyhow::Error::from)
+                    })
+                    .await?;
+                if !moved {
+                    return Ok(Transition::Lost);
+                }
+                run.apply(&next, &self.inner.owner, lease_until);
+                Ok(Transition::Parked)
+            }
+        }
+    }
+
+    /// Records a failed attempt and decides: retry later, continue, or fail
+    /// the run.
+    pub(super) async fn fail(
+        &self,
+        run: &mut Run,
+        at: &At,
+        record: Attempt,
+        error: Error,
+        observer: &dyn Observer,
+    ) -> anyhow::Result<Transition> {
+        let stored = is_stored(&record);
+        let (record, next) = machine::failure(
+            run,
+            at.step(),
+            at.steps(),
+            record,
+            &error,
+            self.now(),
+            self.inner.waits,
+        );
+        self.commit(run, next, record, stored, observer).await
+    }
+
+    /// Writes an attempt (new, or ending a stored one) and the run's next
+    /// state in one guarded transaction.
+    pub(super) async fn commit(
+        &self,
+        run: &mut Run,
+        next: RunUpdate,
+        record: Attempt,
+        stored: bool,
+        observer: &dyn Observer,
+    ) -> anyhow::Result<Transition> {
+        let (seen, update, written) = (run.clone(), next.clone(), record.clone());
+        let (owner, now, lease_until) = (self.inner.owner.clone(), self.now(), self.lease_until());
+        let moved = self
+            .store()
+            .write(Keep::IfOk, move |conn| -> anyhow::Result<bool> {
+                // The guard first: a run another process moved is left alone.
+                if !runs::update(conn, &seen, &update, &owner, now, lease_until)? {
+                    return Ok(false);
+                }
+                write_attempt(conn, &written, stored)?;
+                Ok(true)
+            })
+            .await?;
+        if !moved {
+            return Ok(Transition::Lost);
+        }
+        Ok(self.report(run, &record, &next, observer))
+    }
+
+    /// Brings `run` up to date with a committed update, and tells the
+    /// observer about the attempt and about the run's end.
+    fn report(
+        &self,
+        run: &mut Run,
+        record: &Attempt,
+        next: &RunUpdate,
+        observer: &dyn Observer,
+    ) -> Transition {
+        run.apply(next, &self.inner.owner, self.lease_until());
+        observer.attempt(run, record);
+        if !next.state.is_terminal() {
+            return Transition::Advanced;
+        }
+        observer.run_ended(run);
+        Transition::Ended
+    }
+}
+
+/// Inserts a new attempt, or ends a stored one.
+fn write_attempt(
+    conn: &rusqlite::Connection,
+    record: &Attempt,
+    stored: bool,
+) -> rusqlite::Result<()> {
+    if stored {
+        runs::finish_attempt(conn, record)
+    } else {
+        runs::insert_attempt(conn, record)
+    }
+}

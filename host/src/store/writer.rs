@@ -1,0 +1,227 @@
+//! The writer: one thread owns the write connection and commits the work of
+//! many callers together (group commit).
+//!
+//! Callers hand over a job; the thread takes every job waiting, opens one
+//! transaction, runs each job in its own savepoint (released if the job
+//! succeeded, rolled back if it failed or panicked), commits, and only then
+//! answers each caller. One fsync-free WAL commit thus carries the
+//! transitions of many runs, and one run's failed guard rolls back only
+//! that run's part.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::StoreError;
+
+/// The most jobs committed in one transaction.
+const BATCH: usize = 512;
+
+/// Whether a job's changes are kept when it succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Committed (the usual case).
+    IfOk,
+    /// Rolled back even on success: a rehearsal (`directory import
+    /// --dry-run`) that reports what it would change.
+    Never,
+}
+
+/// One caller's work, and its answer.
+trait Job: Send {
+    /// Runs inside its savepoint; whether to keep what it did.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the transaction's fate is known (`Err`: the
+    /// commit failed, or the job could not run at all).
+    fn reply(self: Box<Self>, committed: Result<(), StoreError>);
+}
+
+struct Typed<F, R, E> {
+    work: Option<F>,
+    keep: Keep,
+    result: Option<Result<R, E>>,
+    answer: oneshot::Sender<Result<R, E>>,
+    path: PathBuf,
+}
+
+impl<F, R, E> Job for Typed<F, R, E>
+where
+    F: FnOnce(&Connection) -> Result<R, E> + Send,
+    R: Send,
+    E: From<StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let result = crate::panics::catch(|| work(conn)).unwrap_or_else(|panic| {
+            Err(E::from(StoreError::new(
+                &self.path,
+                format!("keystep failed inside a write (a bug): {panic}"),
+                false,
+            )))
+        });
+        let kept = self.keep == Keep::IfOk && result.is_ok();
+        self.result = Some(result);
+        kept
+    }
+
+    fn reply(self: Box<Self>, committed: Result<(), StoreError>) {
+        let answer = match (committed, self.result) {
+            (Ok(()), Some(result)) => result,
+            // The job's own error stands; a success that was not committed
+            // is the commit's error.
+            (Err(_), Some(Err(e))) => Err(e),
+            (Err(e), _) => Err(E::from(e)),
+            (Ok(()), None) => Err(E::from(StoreError::new(
+                &self.path,
+                "the write was never run",
+                true,
+            ))),
+        };
+        let _ = self.answer.send(answer);
+    }
+}
+
+pub struct Writer {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+    path: PathBuf,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`.
+    pub fn start(conn: Connection, path: PathBuf) -> anyhow::Result<Writer> {
+        let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
+        let thread_path = path.clone();
+        std::thread::Builder::new()
+            .name("keystep-writer".into())
+            .spawn(move || run(conn, &thread_path, queue))?;
+        Ok(Writer { jobs, path })
+    }
+
+    fn send<R, E>(
+        &self,
+        keep: Keep,
+        f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
+    ) -> oneshot::Receiver<Result<R, E>>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (answer, receive) = oneshot::channel();
+        let job = Typed {
+            work: Some(f),
+            keep,
+            result: None,
+            answer,
+            path: self.path.clone(),
+        };
+        // When the thread is gone the job (and its answer) is dropped, and
+        // the receiver says so.
+        let _ = self.jobs.send(Box::new(job));
+        receive
+    }
+
+    pub async fn submit<R, E>(
+        &self,
+        keep: Keep,
+        f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let gone = || Err(self.gone());
+        self.send(keep, f).await.unwrap_or_else(|_| gone())
+    }
+
+    pub fn submit_blocking<R, E>(
+        &self,
+        keep: Keep,
+        f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let gone = || Err(self.gone());
+        self.send(keep, f)
+            .blocking_recv()
+            .unwrap_or_else(|_| gone())
+    }
+
+    fn gone<E: From<StoreError>>(&self) -> E {
+        E::from(StoreError::new(
+            &self.path,
+            "the store's writer has stopped",
+            false,
+        ))
+    }
+}
+
+/// The writer thread: batches until every sender is gone.
+fn run(conn: Connection, path: &Path, queue: mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit(&conn, path, batch);
+    }
+}
+
+/// Runs `batch` in one transaction and answers every job.
+fn commit(conn: &Connection, path: &Path, batch: Vec<Box<dyn Job>>) {
+    let fail = |e: rusqlite::Error| StoreError::sqlite(path, &e);
+    let lost = || StoreError::new(path, "the transaction was rolled back by SQLite", true);
+    let mut ran: Vec<Box<dyn Job>> = Vec::with_capacity(batch.len());
+    let mut open = false;
+    for mut job in batch {
+        if open && conn.is_autocommit() {
+            // A statement that failed hard (a full disk) ended the whole
+            // transaction: what ran before it is gone; say so, and start
+            // again for the rest.
+            ran.drain(..).for_each(|j| j.reply(Err(lost())));
+            open = false;
+        }
+        if !open {
+            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                job.reply(Err(fail(e)));
+                continue;
+            }
+            open = true;
+        }
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            job.reply(Err(fail(e)));
+            continue;
+        }
+        let keep = job.run(conn);
+        if !conn.is_autocommit() {
+            let end = if keep {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
+            let _ = conn.execute_batch(end);
+        }
+        ran.push(job);
+    }
+    let committed = if !open {
+        Ok(())
+    } else if conn.is_autocommit() {
+        Err(lost())
+    } else {
+        conn.execute_batch("COMMIT").map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            fail(e)
+        })
+    };
+    for job in ran {
+        job.reply(committed.clone());
+    }
+}
