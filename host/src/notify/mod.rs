@@ -14,11 +14,13 @@ mod webhook;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde_json::Value as Json;
 
+use crate::error::Error;
 use crate::secret::SecretSource;
 
 pub use email::{Email, SentEmail, valid_address};
@@ -202,56 +204,37 @@ impl Sections {
     }
 }
 
-/// Why something could not be sent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NotifyError {
-    pub message: String,
-    /// Whether the same send may succeed later.
-    pub retryable: bool,
-}
-
-impl From<NotifyError> for crate::steps::StepError {
-    fn from(e: NotifyError) -> crate::steps::StepError {
-        crate::steps::StepError {
-            message: e.message,
-            retryable: e.retryable,
-        }
-    }
-}
-
-impl NotifyError {
-    pub fn fatal(message: impl Into<String>) -> NotifyError {
-        NotifyError {
-            message: message.into(),
-            retryable: false,
-        }
-    }
-
-    pub fn transient(message: impl Into<String>) -> NotifyError {
-        NotifyError {
-            message: message.into(),
-            retryable: true,
-        }
-    }
-}
-
-/// The sending side: settings, one HTTP client with its connection pool, and
-/// the Slack channel ids resolved so far.
+/// The sending side: settings, one HTTP client with its connection pool, the
+/// SMTP transport (built on first use, then shared by every message) and the
+/// Slack channel ids resolved so far.
 pub struct Notifier {
     pub settings: Settings,
-    http: reqwest::blocking::Client,
+    http: reqwest::Client,
+    smtp: OnceLock<Result<email::Transport, Error>>,
     channels: Mutex<BTreeMap<String, String>>,
 }
+
+// The engine shares one notifier between its tasks, and sends from any of
+// them: the notifier and what its sending methods return must cross threads.
+const _: fn(&Notifier, &Email, &SlackTarget, &Json) = |n, email, target, payload| {
+    fn send<T: Send + Sync>(_: &T) {}
+    send(n);
+    fn future<F: std::future::Future + Send>(_: F) {}
+    future(n.send_email(email, ""));
+    future(n.post_slack(target, "", ""));
+    future(n.deliver_webhook("", payload, ""));
+};
 
 impl Notifier {
     pub fn new(settings: Settings) -> Notifier {
         Notifier {
             settings,
-            http: reqwest::blocking::Client::builder()
+            http: reqwest::Client::builder()
                 .user_agent(concat!("keystep/", env!("CARGO_PKG_VERSION")))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("an HTTP client with default settings builds"),
+            smtp: OnceLock::new(),
             channels: Mutex::default(),
         }
     }
@@ -263,4 +246,23 @@ impl Notifier {
             ..Settings::default()
         })
     }
+}
+
+/// Runs `f` to its end on the calling thread, for the synchronous engine's
+/// steps.
+///
+/// Temporary: removed when the async engine lands (its steps await the
+/// channels on the process's runtime). One runtime serves every call, so
+/// that the connections the HTTP client keeps stay tied to a live runtime
+/// from one call to the next.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a current-thread runtime builds")
+        })
+        .block_on(f)
 }

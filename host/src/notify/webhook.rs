@@ -6,18 +6,17 @@
 //! repeats. 2xx succeeds (the answer, parsed, is returned); other 4xx fail
 //! for good; 5xx, connection errors and timeouts may be retried.
 
-use std::io::Read;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
 use serde_json::{Value as Json, json};
 use sha2::Sha256;
 
-use super::{Notifier, NotifyError, Webhook};
+use super::{Notifier, Webhook};
+use crate::error::Error;
 
 /// The largest answer read from a receiver.
-const MAX_BODY: u64 = 1 << 20;
+const MAX_BODY: usize = 1 << 20;
 
 /// A delivered webhook.
 #[derive(Debug, Clone)]
@@ -39,10 +38,10 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Result<String
 
 impl Notifier {
     /// The webhook called `name`.
-    pub fn webhook(&self, name: &str) -> Result<&Webhook, NotifyError> {
+    pub fn webhook(&self, name: &str) -> Result<&Webhook, Error> {
         self.settings.webhooks.get(name).ok_or_else(|| {
             let known: Vec<&String> = self.settings.webhooks.keys().collect();
-            NotifyError::fatal(if known.is_empty() {
+            Error::fatal(if known.is_empty() {
                 format!("no webhook `{name}`: keystep.toml configures none ([webhooks.{name}])")
             } else {
                 format!(
@@ -58,21 +57,21 @@ impl Notifier {
     }
 
     /// POSTs `payload` to webhook `name` as message `id`.
-    pub fn deliver_webhook(
+    pub async fn deliver_webhook(
         &self,
         name: &str,
         payload: &Json,
         id: &str,
-    ) -> Result<Delivery, NotifyError> {
+    ) -> Result<Delivery, Error> {
         let hook = self.webhook(name)?;
         let secret = hook
             .secret
             .read()
-            .map_err(|why| NotifyError::fatal(format!("webhooks.{name}.secret: {why}")))?;
+            .map_err(|why| Error::fatal(format!("webhooks.{name}.secret: {why}")))?;
         let body = payload.to_string();
         let timestamp = chrono::Utc::now().timestamp();
         let signature = sign(&secret, id, timestamp, &body)
-            .map_err(|why| NotifyError::fatal(format!("webhooks.{name}.secret: {why}")))?;
+            .map_err(|why| Error::fatal(format!("webhooks.{name}.secret: {why}")))?;
         let mut request = self
             .http
             .post(&hook.url)
@@ -84,8 +83,8 @@ impl Notifier {
         for (header, value) in &hook.headers {
             request = request.header(header, value);
         }
-        let response = request.body(body).send().map_err(|e| {
-            NotifyError::transient(if e.is_timeout() {
+        let response = request.body(body).send().await.map_err(|e| {
+            Error::transient(if e.is_timeout() {
                 format!(
                     "webhook `{name}`: no answer within {} ms",
                     hook.timeout.as_millis()
@@ -95,26 +94,22 @@ impl Notifier {
             })
         })?;
         let status = response.status();
-        let mut raw = Vec::new();
-        response
-            .take(MAX_BODY + 1)
-            .read_to_end(&mut raw)
-            .map_err(|e| {
-                NotifyError::transient(format!("webhook `{name}`: reading the answer: {e}"))
-            })?;
-        if raw.len() as u64 > MAX_BODY {
-            return Err(NotifyError::fatal(format!(
+        let raw = read_capped(response).await.map_err(|e| match e {
+            Capped::Larger => Error::fatal(format!(
                 "webhook `{name}`: the answer is larger than {MAX_BODY} bytes"
-            )));
-        }
+            )),
+            Capped::Read(e) => {
+                Error::transient(format!("webhook `{name}`: reading the answer: {e}"))
+            }
+        })?;
         let text = String::from_utf8_lossy(&raw);
         if !status.is_success() {
             let shown: String = text.chars().take(200).collect();
             let message = format!("webhook `{name}` answered {status}: {shown}");
             return Err(if status.is_server_error() || status.as_u16() == 429 {
-                NotifyError::transient(message)
+                Error::transient(message)
             } else {
-                NotifyError::fatal(message)
+                Error::fatal(message)
             });
         }
         Ok(Delivery {
@@ -122,6 +117,26 @@ impl Notifier {
             body: serde_json::from_str(&text).unwrap_or_else(|_| json!({"text": text})),
         })
     }
+}
+
+/// Why an answer could not be read whole.
+enum Capped {
+    /// It is longer than [`MAX_BODY`].
+    Larger,
+    Read(reqwest::Error),
+}
+
+/// The answer's body, chunk by chunk, stopping as soon as it passes
+/// [`MAX_BODY`]: no more than that (and one chunk) is ever held.
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, Capped> {
+    let mut raw = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Capped::Read)? {
+        if raw.len() + chunk.len() > MAX_BODY {
+            return Err(Capped::Larger);
+        }
+        raw.extend_from_slice(&chunk);
+    }
+    Ok(raw)
 }
 
 /// The innermost cause of a reqwest error, which says what went wrong.

@@ -127,6 +127,15 @@ impl From<PluginError> for StepError {
     }
 }
 
+impl From<crate::error::Error> for StepError {
+    fn from(e: crate::error::Error) -> StepError {
+        StepError {
+            retryable: e.is_retryable(),
+            message: e.message,
+        }
+    }
+}
+
 impl From<DirError> for StepError {
     fn from(e: DirError) -> StepError {
         StepError {

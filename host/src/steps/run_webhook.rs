@@ -34,7 +34,7 @@ impl Step for RunWebhook {
                 "payload": payload,
             })));
         }
-        let delivery = cx.notify.deliver_webhook(&name, &payload, &id)?;
+        let delivery = crate::notify::block_on(cx.notify.deliver_webhook(&name, &payload, &id))?;
         Ok(Outcome::Done(delivery.body))
     }
 }

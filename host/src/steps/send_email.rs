@@ -49,7 +49,7 @@ impl Step for SendEmail {
                 "message": email.text,
             })));
         }
-        let sent = cx.notify.send_email(&email, &cx.idempotency_key())?;
+        let sent = crate::notify::block_on(cx.notify.send_email(&email, &cx.idempotency_key()))?;
         Ok(Outcome::Done(json!(sent)))
     }
 }

@@ -61,7 +61,8 @@ impl Step for SendSlackMessage {
                 "message": text,
             })));
         }
-        let (posted, via) = cx.notify.post_slack(&to, &text, &cx.idempotency_key())?;
+        let (posted, via) =
+            crate::notify::block_on(cx.notify.post_slack(&to, &text, &cx.idempotency_key()))?;
         Ok(Outcome::Done(match to {
             SlackTarget::Channel(_) => json!({
                 "channel": posted[0].channel,
