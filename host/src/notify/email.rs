@@ -165,3 +165,67 @@ async fn deliver(smtp: &Smtp, transport: &Transport, message: Message) -> Result
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::notify::{Settings, test_runtime};
+
+    fn email() -> Email {
+        Email {
+            from_name: None,
+            to: vec!["ada@example.com".into()],
+            subject: "hello".into(),
+            text: "hi".into(),
+            html: None,
+        }
+    }
+
+    /// A server that greets, then reads and never answers: the send ends
+    /// with the timeout error, within the timeout.
+    #[test]
+    fn a_server_that_stalls_after_the_greeting_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.write_all(b"220 stalling ESMTP\r\n").unwrap();
+            // Take whatever comes (EHLO) until the client hangs up.
+            let mut sink = Vec::new();
+            let _ = stream.read_to_end(&mut sink);
+        });
+        let notifier = Notifier::new(Settings {
+            smtp: Some(Smtp {
+                host: "127.0.0.1".into(),
+                port,
+                tls: Tls::None,
+                ca_file: None,
+                user: None,
+                password: None,
+                from: "keystep@example.com".into(),
+                timeout: Duration::from_millis(300),
+            }),
+            ..Settings::default()
+        });
+        let outcome = test_runtime().block_on(async {
+            // Generous: the send's own bound is 300 ms.
+            tokio::time::timeout(
+                Duration::from_secs(20),
+                notifier.send_email(&email(), "r/s/1"),
+            )
+            .await
+        });
+        let error = outcome.expect("the send ends by itself").unwrap_err();
+        assert_eq!(
+            error,
+            Error::transient(format!(
+                "SMTP server 127.0.0.1:{port}: timed out: no answer within 300 ms"
+            ))
+        );
+        server.join().unwrap();
+    }
+}

@@ -266,3 +266,12 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         })
         .block_on(f)
 }
+
+/// A runtime for the channels' tests.
+#[cfg(test)]
+fn test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}

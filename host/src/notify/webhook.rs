@@ -150,7 +150,136 @@ fn root_cause(e: &reqwest::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::thread::JoinHandle;
+    use std::time::Duration;
+
     use super::*;
+    use crate::notify::{Settings, test_runtime};
+    use crate::secret::SecretSource;
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    /// A receiver on 127.0.0.1 that takes one request and answers `head`
+    /// then `body`; joins to the request it got (head lines and body).
+    fn receiver(head: String, body: Vec<u8>) -> (String, JoinHandle<(Vec<String>, String)>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let served = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut lines = Vec::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim_end().is_empty() {
+                    break;
+                }
+                lines.push(line.trim_end().to_string());
+            }
+            let length: usize = lines
+                .iter()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            let mut request_body = vec![0; length];
+            reader.read_exact(&mut request_body).unwrap();
+            let mut stream = stream;
+            // The client may hang up part way through a long answer.
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+            (lines, String::from_utf8(request_body).unwrap())
+        });
+        (url, served)
+    }
+
+    fn notifier(url: String, dir: &std::path::Path) -> Notifier {
+        let secret = dir.join("secret");
+        std::fs::write(&secret, SECRET).unwrap();
+        Notifier::new(Settings {
+            webhooks: BTreeMap::from([(
+                "hook".to_string(),
+                Webhook {
+                    url,
+                    secret: SecretSource::File(secret),
+                    headers: BTreeMap::new(),
+                    timeout: Duration::from_secs(30),
+                },
+            )]),
+            ..Settings::default()
+        })
+    }
+
+    fn header<'a>(lines: &'a [String], name: &str) -> Option<&'a str> {
+        lines.iter().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    #[test]
+    fn a_delivery_is_signed_and_its_answer_returned() {
+        let dir = tempfile::tempdir().unwrap();
+        let answer = r#"{"ok":true}"#;
+        let (url, served) = receiver(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                answer.len()
+            ),
+            answer.into(),
+        );
+        let payload = json!({"user": "u-ada"});
+        let delivery = test_runtime()
+            .block_on(notifier(url, dir.path()).deliver_webhook("hook", &payload, "msg-1"))
+            .unwrap();
+        assert_eq!((delivery.status, delivery.body), (200, json!({"ok": true})));
+        let (lines, body) = served.join().unwrap();
+        assert_eq!(body, payload.to_string());
+        assert_eq!(header(&lines, "webhook-id"), Some("msg-1"));
+        let timestamp: i64 = header(&lines, "webhook-timestamp")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let expected = sign(SECRET, "msg-1", timestamp, &body).unwrap();
+        assert_eq!(header(&lines, "webhook-signature"), Some(expected.as_str()));
+        assert!(
+            header(&lines, "user-agent")
+                .unwrap()
+                .starts_with("keystep/")
+        );
+    }
+
+    #[test]
+    fn an_answer_past_the_cap_fails_the_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, served) = receiver(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".into(),
+            // 2 MB in 64 KiB chunks, with no length announced up front.
+            (0..32)
+                .flat_map(|_| {
+                    let mut chunk = b"10000\r\n".to_vec();
+                    chunk.extend(std::iter::repeat_n(b'a', 1 << 16));
+                    chunk.extend(b"\r\n");
+                    chunk
+                })
+                .chain(*b"0\r\n\r\n")
+                .collect(),
+        );
+        let notifier = notifier(url, dir.path());
+        let error = test_runtime()
+            .block_on(notifier.deliver_webhook("hook", &json!({}), "msg-2"))
+            .unwrap_err();
+        assert_eq!(
+            error,
+            Error::fatal("webhook `hook`: the answer is larger than 1048576 bytes")
+        );
+        served.join().unwrap();
+    }
 
     #[test]
     fn signs_as_the_specification_example() {
