@@ -5,7 +5,11 @@
 //! Nothing here knows of automations: a step hands over what to send and
 //! gets back what was sent, or an error that says whether trying again may
 //! help. Secrets (the SMTP password, the Slack token, webhook secrets) are
-//! read from their source when needed and never appear in an error.
+//! read from their source when needed (the SMTP password once, when the
+//! SMTP client is built) and never appear in an error.
+//!
+//! The sending methods are async and hold no thread while they wait; the
+//! outbox's small file writes stay synchronous.
 
 mod email;
 mod outbox;
