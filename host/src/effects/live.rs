@@ -24,30 +24,23 @@ pub struct Live {
 impl Effects for Live {
     async fn perform(&self, effect: Effect, key: &str) -> Result<Performed, Error> {
         let answer = match effect {
-            // TEMPORARY until the async channels land: the sync notifier on
-            // the blocking pool.
             Effect::Email(email) => {
-                let (notifier, key) = (self.notifier.clone(), key.to_string());
-                blocking(move || Ok(json!(notifier.send_email(&email, &key)?))).await?
+                let sent = self.notifier.send_email(&email, key).await?;
+                json!(sent)
             }
             Effect::Slack { to, text } => {
-                let (notifier, key) = (self.notifier.clone(), key.to_string());
-                blocking(move || {
-                    let (posted, via) = notifier.post_slack(&to, &text, &key)?;
-                    Ok(match to {
-                        SlackTarget::Channel(_) => json!({
-                            "channel": posted[0].channel,
-                            "ts": posted[0].ts,
-                            "via": via,
-                        }),
-                        SlackTarget::Users(_) => json!({ "messages": posted, "via": via }),
-                    })
-                })
-                .await?
+                let (posted, via) = self.notifier.post_slack(&to, &text, key).await?;
+                match to {
+                    SlackTarget::Channel(_) => json!({
+                        "channel": posted[0].channel,
+                        "ts": posted[0].ts,
+                        "via": via,
+                    }),
+                    SlackTarget::Users(_) => json!({ "messages": posted, "via": via }),
+                }
             }
             Effect::Webhook { name, payload, id } => {
-                let notifier = self.notifier.clone();
-                blocking(move || Ok(notifier.deliver_webhook(&name, &payload, &id)?.body)).await?
+                self.notifier.deliver_webhook(&name, &payload, &id).await?.body
             }
             other => self.plugin(other, key).await?,
         };

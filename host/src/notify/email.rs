@@ -8,7 +8,11 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls as SmtpTls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{Notifier, NotifyError, Smtp, Tls, outbox};
+use super::{Notifier, Smtp, Tls, outbox};
+use crate::error::Error;
+
+/// The SMTP client: the server, its TLS settings and the credentials.
+pub(super) type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
 /// A message to send. Addresses are checked by the caller.
 pub struct Email {
@@ -41,7 +45,7 @@ pub fn valid_address(address: &str) -> bool {
 impl Notifier {
     /// Sends `email`. `key` (the step's idempotency key) makes the
     /// Message-ID, so a replay after a crash carries the same one.
-    pub fn send_email(&self, email: &Email, key: &str) -> Result<SentEmail, NotifyError> {
+    pub async fn send_email(&self, email: &Email, key: &str) -> Result<SentEmail, Error> {
         let message_id = format!(
             "<{}@keystep>",
             key.replace(
@@ -72,17 +76,22 @@ impl Notifier {
                 Ok(sent("outbox", Some(path)))
             }
             Some(smtp) => {
-                deliver(smtp, message)?;
+                let transport = self
+                    .smtp
+                    .get_or_init(|| transport(smtp))
+                    .as_ref()
+                    .map_err(Clone::clone)?;
+                deliver(smtp, transport, message).await?;
                 Ok(sent("smtp", None))
             }
         }
     }
 }
 
-fn build(email: &Email, from: &str, message_id: &str) -> Result<Message, NotifyError> {
+fn build(email: &Email, from: &str, message_id: &str) -> Result<Message, Error> {
     let from_address = from
         .parse()
-        .map_err(|e| NotifyError::fatal(format!("the sender address `{from}` is invalid: {e}")))?;
+        .map_err(|e| Error::fatal(format!("the sender address `{from}` is invalid: {e}")))?;
     let mut builder = Message::builder()
         .from(Mailbox::new(email.from_name.clone(), from_address))
         .subject(email.subject.clone())
@@ -90,7 +99,7 @@ fn build(email: &Email, from: &str, message_id: &str) -> Result<Message, NotifyE
     for to in &email.to {
         let address = to
             .parse()
-            .map_err(|e| NotifyError::fatal(format!("`{to}` is not an email address: {e}")))?;
+            .map_err(|e| Error::fatal(format!("`{to}` is not an email address: {e}")))?;
         builder = builder.to(Mailbox::new(None, address));
     }
     let built = match &email.html {
@@ -100,28 +109,28 @@ fn build(email: &Email, from: &str, message_id: &str) -> Result<Message, NotifyE
         )),
         None => builder.singlepart(SinglePart::plain(email.text.clone())),
     };
-    built.map_err(|e| NotifyError::fatal(format!("cannot build the message: {e}")))
+    built.map_err(|e| Error::fatal(format!("cannot build the message: {e}")))
 }
 
-/// Sends through the SMTP server, on a small runtime of its own.
-fn deliver(smtp: &Smtp, message: Message) -> Result<(), NotifyError> {
+/// The client for `smtp`, built once: it reads the CA file and the password.
+fn transport(smtp: &Smtp) -> Result<Transport, Error> {
     let mut params = TlsParameters::builder(smtp.host.clone());
     if let Some(ca) = &smtp.ca_file {
         let pem = std::fs::read(ca)
-            .map_err(|e| NotifyError::fatal(format!("smtp.ca_file {}: {e}", ca.display())))?;
+            .map_err(|e| Error::fatal(format!("smtp.ca_file {}: {e}", ca.display())))?;
         let cert = Certificate::from_pem(&pem)
-            .map_err(|e| NotifyError::fatal(format!("smtp.ca_file {}: {e}", ca.display())))?;
+            .map_err(|e| Error::fatal(format!("smtp.ca_file {}: {e}", ca.display())))?;
         params = params.add_root_certificate(cert);
     }
     let params = params
         .build()
-        .map_err(|e| NotifyError::fatal(format!("TLS settings for {}: {e}", smtp.host)))?;
+        .map_err(|e| Error::fatal(format!("TLS settings for {}: {e}", smtp.host)))?;
     let tls = match smtp.tls {
         Tls::StartTls => SmtpTls::Required(params),
         Tls::Implicit => SmtpTls::Wrapper(params),
         Tls::None => SmtpTls::None,
     };
-    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
+    let mut transport = Transport::builder_dangerous(smtp.host.clone())
         .port(smtp.port)
         .tls(tls)
         .timeout(Some(smtp.timeout));
@@ -129,45 +138,94 @@ fn deliver(smtp: &Smtp, message: Message) -> Result<(), NotifyError> {
         let password = match &smtp.password {
             Some(source) => source
                 .read()
-                .map_err(|why| NotifyError::fatal(format!("smtp.password: {why}")))?,
+                .map_err(|why| Error::fatal(format!("smtp.password: {why}")))?,
             None => String::new(),
         };
         transport = transport.credentials(Credentials::new(user.clone(), password));
     }
-    let transport = transport.build();
+    Ok(transport.build())
+}
+
+/// Sends `message` through the SMTP server. lettre's own timeout bounds the
+/// connect and each read or write; this one bounds the whole conversation,
+/// so a server that stalls (or trickles) cannot hold the step.
+async fn deliver(smtp: &Smtp, transport: &Transport, message: Message) -> Result<(), Error> {
     let server = format!("{}:{}", smtp.host, smtp.port);
-    // lettre's own timeout covers the connect only; the whole conversation
-    // runs on a thread of its own, and this one stops waiting when the time
-    // is up, so a server that stalls cannot hold the run.
-    let (done, outcome) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("keystep-smtp".into())
-        .spawn(move || {
-            let sent = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|runtime| runtime.block_on(transport.send(message)));
-            let _ = done.send(sent);
-        })
-        .map_err(|e| NotifyError::transient(format!("cannot start the SMTP client: {e}")))?;
-    match outcome.recv_timeout(smtp.timeout) {
-        Ok(Ok(Ok(_))) => Ok(()),
-        Ok(Ok(Err(e))) => {
-            let what = format!("SMTP server {server}: {e}");
+    match tokio::time::timeout(smtp.timeout, transport.send(message)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
             // A refusal (5xx) or a certificate we do not trust will not
             // change by trying again.
-            Err(if e.is_permanent() || e.is_tls() {
-                NotifyError::fatal(what)
-            } else {
-                NotifyError::transient(what)
-            })
+            let permanent = e.is_permanent() || e.is_tls();
+            Err(Error::new(format!("SMTP server {server}: {e}"), !permanent))
         }
-        Ok(Err(e)) => Err(NotifyError::transient(format!(
-            "cannot start the SMTP client: {e}"
-        ))),
-        Err(_) => Err(NotifyError::transient(format!(
+        Err(_) => Err(Error::transient(format!(
             "SMTP server {server}: timed out: no answer within {} ms",
             smtp.timeout.as_millis()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::notify::{Settings, test_runtime};
+
+    fn email() -> Email {
+        Email {
+            from_name: None,
+            to: vec!["ada@example.com".into()],
+            subject: "hello".into(),
+            text: "hi".into(),
+            html: None,
+        }
+    }
+
+    /// A server that greets, then reads and never answers: the send ends
+    /// with the timeout error, within the timeout.
+    #[test]
+    fn a_server_that_stalls_after_the_greeting_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.write_all(b"220 stalling ESMTP\r\n").unwrap();
+            // Take whatever comes (EHLO) until the client hangs up.
+            let mut sink = Vec::new();
+            let _ = stream.read_to_end(&mut sink);
+        });
+        let notifier = Notifier::new(Settings {
+            smtp: Some(Smtp {
+                host: "127.0.0.1".into(),
+                port,
+                tls: Tls::None,
+                ca_file: None,
+                user: None,
+                password: None,
+                from: "keystep@example.com".into(),
+                timeout: Duration::from_millis(300),
+            }),
+            ..Settings::default()
+        });
+        let outcome = test_runtime().block_on(async {
+            // Generous: the send's own bound is 300 ms.
+            tokio::time::timeout(
+                Duration::from_secs(20),
+                notifier.send_email(&email(), "r/s/1"),
+            )
+            .await
+        });
+        let error = outcome.expect("the send ends by itself").unwrap_err();
+        assert_eq!(
+            error,
+            Error::transient(format!(
+                "SMTP server 127.0.0.1:{port}: timed out: no answer within 300 ms"
+            ))
+        );
+        server.join().unwrap();
     }
 }

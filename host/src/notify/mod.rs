@@ -5,7 +5,11 @@
 //! Nothing here knows of automations: a step hands over what to send and
 //! gets back what was sent, or an error that says whether trying again may
 //! help. Secrets (the SMTP password, the Slack token, webhook secrets) are
-//! read from their source when needed and never appear in an error.
+//! read from their source when needed (the SMTP password once, when the
+//! SMTP client is built) and never appear in an error.
+//!
+//! The sending methods are async and hold no thread while they wait; the
+//! outbox's small file writes stay synchronous.
 
 mod email;
 mod outbox;
@@ -14,11 +18,13 @@ mod webhook;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde_json::Value as Json;
 
+use crate::error::Error;
 use crate::secret::SecretSource;
 
 pub use email::{Email, SentEmail, valid_address};
@@ -202,53 +208,37 @@ impl Sections {
     }
 }
 
-/// Why something could not be sent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NotifyError {
-    pub message: String,
-    /// Whether the same send may succeed later.
-    pub retryable: bool,
-}
-
-impl From<NotifyError> for crate::error::Error {
-    fn from(e: NotifyError) -> crate::error::Error {
-        crate::error::Error::new(e.message, e.retryable)
-    }
-}
-
-impl NotifyError {
-    pub fn fatal(message: impl Into<String>) -> NotifyError {
-        NotifyError {
-            message: message.into(),
-            retryable: false,
-        }
-    }
-
-    pub fn transient(message: impl Into<String>) -> NotifyError {
-        NotifyError {
-            message: message.into(),
-            retryable: true,
-        }
-    }
-}
-
-/// The sending side: settings, one HTTP client with its connection pool, and
-/// the Slack channel ids resolved so far.
+/// The sending side: settings, one HTTP client with its connection pool, the
+/// SMTP transport (built on first use, then shared by every message) and the
+/// Slack channel ids resolved so far.
 pub struct Notifier {
     pub settings: Settings,
-    http: reqwest::blocking::Client,
+    http: reqwest::Client,
+    smtp: OnceLock<Result<email::Transport, Error>>,
     channels: Mutex<BTreeMap<String, String>>,
 }
+
+// The engine shares one notifier between its tasks, and sends from any of
+// them: the notifier and what its sending methods return must cross threads.
+const _: fn(&Notifier, &Email, &SlackTarget, &Json) = |n, email, target, payload| {
+    fn send<T: Send + Sync>(_: &T) {}
+    send(n);
+    fn future<F: std::future::Future + Send>(_: F) {}
+    future(n.send_email(email, ""));
+    future(n.post_slack(target, "", ""));
+    future(n.deliver_webhook("", payload, ""));
+};
 
 impl Notifier {
     pub fn new(settings: Settings) -> Notifier {
         Notifier {
             settings,
-            http: reqwest::blocking::Client::builder()
+            http: reqwest::Client::builder()
                 .user_agent(concat!("keystep/", env!("CARGO_PKG_VERSION")))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("an HTTP client with default settings builds"),
+            smtp: OnceLock::new(),
             channels: Mutex::default(),
         }
     }
@@ -260,4 +250,13 @@ impl Notifier {
             ..Settings::default()
         })
     }
+}
+
+/// A runtime for the channels' tests.
+#[cfg(test)]
+fn test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }

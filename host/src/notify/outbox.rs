@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::NotifyError;
+use crate::error::Error;
 
 /// Writes `contents` to `<outbox>/<kind>-<key>.<ext>`; returns the path.
 pub fn write(
@@ -14,7 +14,7 @@ pub fn write(
     key: &str,
     ext: &str,
     contents: &[u8],
-) -> Result<PathBuf, NotifyError> {
+) -> Result<PathBuf, Error> {
     let key: String = key
         .chars()
         .map(|c| {
@@ -27,7 +27,7 @@ pub fn write(
         .collect();
     let path = outbox.join(format!("{kind}-{key}.{ext}"));
     crate::files::write_atomically(&path, contents).map_err(|e| {
-        NotifyError::transient(format!("cannot write the outbox {}: {e}", path.display()))
+        Error::transient(format!("cannot write the outbox {}: {e}", path.display()))
     })?;
     Ok(path)
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
-use super::{Notifier, NotifyError, Slack, outbox};
+use super::{Notifier, Slack, outbox};
+use crate::error::Error;
 
 /// Where a message goes.
 pub enum SlackTarget {
@@ -48,12 +49,12 @@ const RETRYABLE: &[&str] = &[
 impl Notifier {
     /// Posts `text` to `target`; returns each message and whether it went to
     /// Slack (`slack`) or the outbox (`outbox`).
-    pub fn post_slack(
+    pub async fn post_slack(
         &self,
         target: &SlackTarget,
         text: &str,
         key: &str,
-    ) -> Result<(Vec<Posted>, &'static str), NotifyError> {
+    ) -> Result<(Vec<Posted>, &'static str), Error> {
         let Some(slack) = &self.settings.slack else {
             let (to, posted) = match target {
                 SlackTarget::Channel(c) => (json!({"channel": c}), vec![outbox_post(c, None)]),
@@ -81,24 +82,28 @@ impl Notifier {
             token: slack
                 .token
                 .read()
-                .map_err(|why| NotifyError::fatal(format!("slack.token: {why}")))?,
+                .map_err(|why| Error::fatal(format!("slack.token: {why}")))?,
         };
         let mut posted = Vec::new();
         match target {
             SlackTarget::Channel(channel) => {
-                let id = self.channel_id(&api, channel)?;
-                posted.push(api.post(&id, text, None)?);
+                let id = self.channel_id(&api, channel).await?;
+                posted.push(api.post(&id, text, None).await?);
             }
             SlackTarget::Users(users) => {
                 for (user, email) in users {
-                    let found = api.call("users.lookupByEmail", json!({"email": email}))?;
+                    let found = api
+                        .call("users.lookupByEmail", json!({"email": email}))
+                        .await?;
                     let slack_user = found["user"]["id"].as_str().unwrap_or_default().to_string();
-                    let opened = api.call("conversations.open", json!({"users": slack_user}))?;
+                    let opened = api
+                        .call("conversations.open", json!({"users": slack_user}))
+                        .await?;
                     let channel = opened["channel"]["id"]
                         .as_str()
                         .unwrap_or_default()
                         .to_string();
-                    posted.push(api.post(&channel, text, Some(user))?);
+                    posted.push(api.post(&channel, text, Some(user)).await?);
                 }
             }
         }
@@ -106,7 +111,7 @@ impl Notifier {
     }
 
     /// A channel's id: given as one, remembered, or looked up by name.
-    fn channel_id(&self, api: &Api, channel: &str) -> Result<String, NotifyError> {
+    async fn channel_id(&self, api: &Api<'_>, channel: &str) -> Result<String, Error> {
         let name = channel.trim_start_matches('#');
         if looks_like_id(name) {
             return Ok(name.to_string());
@@ -119,7 +124,7 @@ impl Notifier {
             let page = api.call(
                 "conversations.list",
                 json!({"types": "public_channel,private_channel", "limit": 200, "cursor": cursor, "exclude_archived": true}),
-            )?;
+            ).await?;
             let mut channels = self.channels.lock().unwrap();
             for c in page["channels"].as_array().into_iter().flatten() {
                 if let (Some(n), Some(id)) = (c["name"].as_str(), c["id"].as_str()) {
@@ -134,7 +139,7 @@ impl Notifier {
                 .unwrap_or_default()
                 .to_string();
             if cursor.is_empty() {
-                return Err(NotifyError::fatal(format!(
+                return Err(Error::fatal(format!(
                     "Slack conversations.list: channel_not_found{}: no channel named #{name}",
                     hint("channel_not_found")
                 )));
@@ -168,16 +173,18 @@ struct Api<'a> {
 }
 
 impl Api<'_> {
-    fn post(
+    async fn post(
         &self,
         channel: &str,
         text: &str,
         user: Option<&String>,
-    ) -> Result<Posted, NotifyError> {
-        let answer = self.call(
-            "chat.postMessage",
-            json!({"channel": channel, "text": text}),
-        )?;
+    ) -> Result<Posted, Error> {
+        let answer = self
+            .call(
+                "chat.postMessage",
+                json!({"channel": channel, "text": text}),
+            )
+            .await?;
         Ok(Posted {
             channel: answer["channel"].as_str().unwrap_or(channel).to_string(),
             ts: answer["ts"].as_str().unwrap_or_default().to_string(),
@@ -187,7 +194,7 @@ impl Api<'_> {
 
     /// Calls a Web API method; waits out 429s; turns `ok: false` into an
     /// error.
-    fn call(&self, method: &str, body: Json) -> Result<Json, NotifyError> {
+    async fn call(&self, method: &str, body: Json) -> Result<Json, Error> {
         let url = format!("{}/{method}", self.slack.api_url);
         for attempt in 1..=RATE_LIMIT_TRIES {
             let response = self
@@ -198,9 +205,8 @@ impl Api<'_> {
                 .form(&form(&body))
                 .timeout(self.slack.timeout)
                 .send()
-                .map_err(|e| {
-                    NotifyError::transient(format!("Slack {method}: {}", without_url(&e)))
-                })?;
+                .await
+                .map_err(|e| Error::transient(format!("Slack {method}: {}", without_url(&e))))?;
             let status = response.status();
             if status.as_u16() == 429 {
                 let wait = response
@@ -210,25 +216,24 @@ impl Api<'_> {
                     .and_then(|v| v.parse().ok())
                     .map_or(Duration::from_secs(1), Duration::from_secs);
                 if attempt == RATE_LIMIT_TRIES || wait > MAX_RETRY_AFTER {
-                    return Err(NotifyError::transient(format!(
+                    return Err(Error::transient(format!(
                         "Slack {method}: rate limited (Retry-After {}s)",
                         wait.as_secs()
                     )));
                 }
-                std::thread::sleep(wait);
+                tokio::time::sleep(wait).await;
                 continue;
             }
             if status.is_server_error() {
-                return Err(NotifyError::transient(format!(
-                    "Slack {method}: HTTP {status}"
-                )));
+                return Err(Error::transient(format!("Slack {method}: HTTP {status}")));
             }
             let answer: Json = response
                 .text()
+                .await
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .ok_or_else(|| {
-                    NotifyError::transient(format!("Slack {method}: an answer that is not JSON"))
+                    Error::transient(format!("Slack {method}: an answer that is not JSON"))
                 })?;
             if answer["ok"] == Json::Bool(true) {
                 return Ok(answer);
@@ -236,9 +241,9 @@ impl Api<'_> {
             let error = answer["error"].as_str().unwrap_or("unknown_error");
             let message = format!("Slack {method}: {error}{}", hint(error));
             return Err(if RETRYABLE.contains(&error) {
-                NotifyError::transient(message)
+                Error::transient(message)
             } else {
-                NotifyError::fatal(message)
+                Error::fatal(message)
             });
         }
         unreachable!("the loop returns on its last try")
