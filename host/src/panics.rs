@@ -108,12 +108,11 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let caught = runtime.block_on(caught(async {
+        let ended: Result<(), String> = runtime.block_on(caught(async {
             tokio::task::yield_now().await;
             panic!("inside a run");
         }));
-        let err: Result<(), String> = caught;
-        assert!(err.unwrap_err().starts_with("inside a run (at "));
+        assert!(ended.unwrap_err().starts_with("inside a run (at "));
         assert_eq!(runtime.block_on(caught(async { 3 })), Ok(3));
     }
 }

@@ -15,8 +15,8 @@ use chrono::{TimeDelta, Utc};
 use keystep::automation::{catalog::Catalog, parse};
 use keystep::directory::{Directory, import};
 use keystep::engine::{Clock, Engine, Quiet};
-use keystep::store::Store;
-use keystep::store::runs;
+use keystep::store::runs::{self, AttemptState, RunState};
+use keystep::store::{Keep, Store};
 use serde_json::json;
 
 const GRANTS: usize = 300;
@@ -47,7 +47,7 @@ fn seed(store: &Store) {
     });
     let file = import::parse(std::path::Path::new("seed.json"), &seed.to_string()).unwrap();
     store
-        .write(|conn| {
+        .write_blocking(Keep::IfOk, move |conn| {
             import::apply(
                 &Directory::new(conn, "test".into()),
                 &file,
@@ -59,7 +59,27 @@ fn seed(store: &Store) {
 }
 
 fn count(store: &Store, sql: &str) -> i64 {
-    store.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+    store
+        .reader()
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Sets a pragma on the store's write connection, the one steps write on.
+fn on_the_writer(store: &Store, pragma: String) {
+    store
+        .write_blocking(Keep::IfOk, move |conn| {
+            conn.execute_batch(&pragma)
+                .map_err(keystep::error::Error::from)
+        })
+        .unwrap();
+}
+
+fn engine_at(store: &Store, now: chrono::DateTime<Utc>) -> Engine {
+    Engine::builder(store.clone(), Catalog::new(Vec::new()))
+        .clock(Clock::Fixed(now))
+        .build()
 }
 
 #[test]
@@ -69,27 +89,24 @@ fn a_full_store_during_a_step_is_a_retryable_failure_that_loses_nothing() {
     seed(&store);
     let automation = Arc::new(parse(Path::new("revoke.yaml"), REVOKE).unwrap());
     let now = Utc::now();
-    let mut engine = Engine::new(&store, Catalog::new(Vec::new()));
-    engine.clock = Clock::Fixed(now);
-    let id = engine
-        .start(automation, json!({"user_id": "u-ada"}))
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let engine = engine_at(&store, now);
+    let id = runtime
+        .block_on(engine.start(automation, json!({"user_id": "u-ada"})))
         .unwrap();
 
     // A few pages of room: enough to record a failure, not the step's tasks.
     let pages = count(&store, "PRAGMA page_count");
-    store
-        .conn()
-        .execute_batch(&format!("PRAGMA max_page_count = {}", pages + 4))
-        .unwrap();
-    engine.drive(&mut Quiet).unwrap();
-    let run = runs::load(store.conn(), id).unwrap().unwrap();
-    let attempts = runs::attempts(store.conn(), id).unwrap();
+    on_the_writer(&store, format!("PRAGMA max_page_count = {}", pages + 4));
+    runtime.block_on(engine.drive(Arc::new(Quiet))).unwrap();
+    let run = engine.load(id).unwrap().unwrap();
+    let attempts = runs::attempts(&store.reader().unwrap(), id).unwrap();
     assert_eq!(attempts.len(), 1, "{attempts:?}");
     let error = attempts[0].error.clone().unwrap_or_default();
-    assert_eq!(attempts[0].state, "failed");
+    assert_eq!(attempts[0].state, AttemptState::Failed);
     assert!(error.contains("full"), "{error}");
     assert_eq!(attempts[0].retryable, Some(true), "{error}");
-    assert_eq!(run.state, "waiting", "retried later: {run:?}");
+    assert_eq!(run.state, RunState::Waiting, "retried later: {run:?}");
     assert_eq!(count(&store, "SELECT count(*) FROM tasks"), 0);
     assert_eq!(
         count(
@@ -100,20 +117,18 @@ fn a_full_store_during_a_step_is_a_retryable_failure_that_loses_nothing() {
     );
 
     // Room again, and the backoff has passed: the retry does the work once.
-    store
-        .conn()
-        .execute_batch("PRAGMA max_page_count = 1073741823")
-        .unwrap();
-    engine.clock = Clock::Fixed(now + TimeDelta::minutes(2));
-    engine.drive(&mut Quiet).unwrap();
-    let run = runs::load(store.conn(), id).unwrap().unwrap();
-    assert_eq!(run.state, "succeeded", "{run:?}");
+    on_the_writer(&store, "PRAGMA max_page_count = 1073741823".into());
+    let engine = engine_at(&store, now + TimeDelta::minutes(2));
+    runtime.block_on(engine.drive(Arc::new(Quiet))).unwrap();
+    let run = engine.load(id).unwrap().unwrap();
+    assert_eq!(run.state, RunState::Succeeded, "{run:?}");
     assert_eq!(
         count(&store, "SELECT count(*) FROM tasks WHERE kind = 'revoke'"),
         GRANTS as i64
     );
     let integrity: String = store
-        .conn()
+        .reader()
+        .unwrap()
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(integrity, "ok");

@@ -40,7 +40,10 @@ impl Effects for Live {
                 }
             }
             Effect::Webhook { name, payload, id } => {
-                self.notifier.deliver_webhook(&name, &payload, &id).await?.body
+                self.notifier
+                    .deliver_webhook(&name, &payload, &id)
+                    .await?
+                    .body
             }
             other => self.plugin(other, key).await?,
         };
