@@ -110,11 +110,14 @@ impl Env {
     }
 
     /// The process's one async runtime, on which the engine moves runs.
+    /// Its threads have 8 MiB stacks: a CEL expression at the nesting
+    /// limit takes about 4 MiB to evaluate in a debug build.
     pub fn runtime(&self) -> &tokio::runtime::Runtime {
         self.runtime.get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("keystep-worker")
+                .thread_stack_size(crate::engine::STACK_BYTES)
                 .build()
                 .expect("the async runtime starts")
         })

@@ -53,6 +53,10 @@ pub const DEFAULT_CONCURRENCY: usize = 256;
 /// while a step's effect goes on.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
+/// The stack each thread that moves runs needs: evaluating a CEL
+/// expression at the nesting limit takes about 4 MiB in a debug build.
+pub const STACK_BYTES: usize = 8 << 20;
+
 /// Told about each step attempt and each run that ends, as they happen.
 pub trait Observer: Send + Sync {
     fn attempt(&self, _run: &Run, _attempt: &Attempt) {}

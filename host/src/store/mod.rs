@@ -11,6 +11,7 @@
 
 mod readers;
 pub mod runs;
+mod states;
 mod writer;
 
 use std::path::{Path, PathBuf};
