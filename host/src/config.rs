@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::automation::catalog::Catalog;
 use crate::engine::DEFAULT_MAX_DEPTH;
 use crate::notify;
+use crate::files::parse_toml;
 use crate::plugins::Plugins;
 
 #[derive(Debug, Default, Deserialize)]
@@ -159,19 +160,4 @@ impl Config {
     pub fn plugins(&self) -> Plugins {
         Plugins::new(self.plugin_dirs.clone(), self.plugin_cache.clone())
     }
-}
-
-/// Parses a TOML file's text; the error names file, line and column.
-pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, String> {
-    toml::from_str(text).map_err(|e| {
-        let at = e
-            .span()
-            .map(|s| {
-                let line = text[..s.start].lines().count().max(1);
-                let column = s.start - text[..s.start].rfind('\n').map_or(0, |n| n + 1) + 1;
-                format!(":{line}:{column}")
-            })
-            .unwrap_or_default();
-        format!("{}{at}: {}", path.display(), e.message())
-    })
 }

@@ -36,6 +36,7 @@ pub use discover::{Found, World};
 pub use grants::Grants;
 pub use info::{ActionSchema, ConnectorInfo};
 
+use crate::error::Error;
 use crate::text::escape;
 use bindings::connector::ConnectorPluginPre as ConnectorPre;
 use bindings::function::FunctionPre;
@@ -52,38 +53,21 @@ pub trait DirectoryAccess: Send + Sync {
     fn list_grants(&self, user: &str) -> Result<Vec<Json>, String>;
 }
 
-/// Why a plugin call failed. `code` is the plugin's own error code, or
-/// `trap`, `limit`, `not-found` and `load` for the host's reasons.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PluginError {
-    pub plugin: String,
-    pub code: String,
-    pub message: String,
-    pub retryable: bool,
+/// A plugin's failure as users see it, "plugin `NAME`: CODE: MESSAGE",
+/// final unless made retryable. `code` is the plugin's own error code, or
+/// `trap`, `limit`, `not-found`, `load` and `invalid-output` for the
+/// host's reasons.
+pub fn plugin_error(plugin: &str, code: &str, message: impl std::fmt::Display) -> Error {
+    Error::fatal(format!("plugin `{plugin}`: {code}: {message}")).with_code(code)
 }
 
-impl PluginError {
-    pub(crate) fn new(plugin: &str, code: &str, message: impl Into<String>) -> PluginError {
-        PluginError {
-            plugin: plugin.to_string(),
-            code: code.to_string(),
-            message: message.into(),
-            retryable: false,
-        }
-    }
+/// What a failure of `plugin` says after its "plugin `NAME`: CODE: ".
+pub fn detail<'a>(plugin: &str, e: &'a Error) -> &'a str {
+    let code = e.code.as_deref().unwrap_or_default();
+    e.message
+        .strip_prefix(&format!("plugin `{plugin}`: {code}: "))
+        .unwrap_or(&e.message)
 }
-
-impl std::fmt::Display for PluginError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "plugin `{}`: {}: {}",
-            self.plugin, self.code, self.message
-        )
-    }
-}
-
-impl std::error::Error for PluginError {}
 
 /// A plugin as `plugins list` shows it.
 #[derive(Debug, Clone)]
@@ -103,7 +87,7 @@ pub struct Loaded {
     egress: Option<Egress>,
     pre: Pre,
     /// A connector's `info` (or why it failed), asked once.
-    info: OnceLock<Result<ConnectorInfo, PluginError>>,
+    info: OnceLock<Result<ConnectorInfo, Error>>,
 }
 
 enum Pre {
@@ -219,7 +203,7 @@ impl Plugins {
         if entry.found.world == Some(World::Connector) && entry.info.is_none() {
             let info = self
                 .connector_info(&entry.name)
-                .map_err(|e| format!("{}: {}", entry.found.path.display(), e.message))?;
+                .map_err(|e| format!("{}: {}", entry.found.path.display(), detail(&entry.name, &e)))?;
             entry.info = Some(info);
         }
         Ok(entry)
@@ -241,7 +225,7 @@ impl Plugins {
 
     /// The plugin called `name`. When a file of that name could not be
     /// used, the error says why.
-    pub fn find(&self, name: &str) -> Result<Entry, PluginError> {
+    pub fn find(&self, name: &str) -> Result<Entry, Error> {
         // The last scan first; the folders again only for a name it lacks.
         let known = self.listing.lock().unwrap().clone();
         if let Some(e) = known.into_iter().flatten().find(|e| e.name == name) {
@@ -256,10 +240,10 @@ impl Plugins {
             }
         }
         if let Some(why) = broken {
-            return Err(PluginError::new(name, "load", why));
+            return Err(plugin_error(name, "load", why));
         }
         let folders: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
-        Err(PluginError::new(
+        Err(plugin_error(
             name,
             "not-found",
             format!("no plugin by this name in {}", folders.join(", ")),
@@ -269,14 +253,14 @@ impl Plugins {
     /// `name`, compiled and linked, checked to be of `world`. The folders
     /// are scanned only for a name not loaded before, so a plugin dropped
     /// in is found by the next call that asks for it.
-    pub fn load(&self, name: &str, world: World) -> Result<Arc<Loaded>, PluginError> {
+    pub fn load(&self, name: &str, world: World) -> Result<Arc<Loaded>, Error> {
         let known = self.by_name.lock().unwrap().get(name).cloned();
         if let Some(loaded) = known.filter(|l| l.found.world == Some(world)) {
             return Ok(loaded);
         }
         let entry = self.find(name)?;
         if entry.found.world != Some(world) {
-            return Err(PluginError::new(
+            return Err(plugin_error(
                 name,
                 "load",
                 format!(
@@ -290,7 +274,7 @@ impl Plugins {
         }
         let grants = entry
             .grants
-            .map_err(|e| PluginError::new(name, "load", e))?;
+            .map_err(|e| plugin_error(name, "load", e))?;
         let loaded = self.load_found(name, entry.found, grants)?;
         if world == World::Connector {
             // A connector whose `info` fails or lies is not used at all.
@@ -308,13 +292,13 @@ impl Plugins {
         name: &str,
         found: Found,
         grants: Grants,
-    ) -> Result<Arc<Loaded>, PluginError> {
+    ) -> Result<Arc<Loaded>, Error> {
         if let Some(loaded) = self.loaded.lock().unwrap().get(&found.path)
             && loaded.found.sha256 == found.sha256
         {
             return Ok(loaded.clone());
         }
-        let fail = |m: String| PluginError::new(name, "load", m);
+        let fail = |m: String| plugin_error(name, "load", m);
         let runtime = self
             .runtimes
             .get(grants.limits.fuel.is_some())

@@ -21,7 +21,8 @@ use super::bounds;
 use super::runtime::{self, Runtime};
 use super::scrub::{self, Scrub, Secrets};
 use super::stderr::Tail;
-use super::{DirectoryAccess, Loaded, PluginError};
+use super::{DirectoryAccess, Loaded, plugin_error};
+use crate::error::Error;
 use crate::text::escape;
 
 /// How much of a plugin's stderr (its end) is kept for error messages.
@@ -192,18 +193,13 @@ impl HostState {
 
     /// The plugin's own error: its message scrubbed, its code scrubbed and
     /// checked to be a short `[a-z0-9-]` word.
-    pub(super) fn plugin_error(&self, e: types::Error) -> PluginError {
+    pub(super) fn plugin_error(&self, e: types::Error) -> Error {
         let (code, valid) = scrub::error_code(self.secrets.scrubber(), &e.code);
         let mut message = escape(&bounds::message(self.scrub(&e.message))).into_owned();
         if !valid {
             message.push_str(" (its error code was not a short [a-z0-9-] word)");
         }
-        PluginError {
-            plugin: self.plugin.name.clone(),
-            code,
-            message,
-            retryable: e.retryable,
-        }
+        plugin_error(&self.plugin.name, &code, message).retryable(e.retryable)
     }
 
     /// Puts a failed call into words: which limit it hit, or how it trapped,

@@ -35,7 +35,7 @@ use crate::automation::{Pos, StepDef};
 use crate::directory::{DirError, Directory};
 use crate::expr::Scope;
 use crate::notify::Notifier;
-use crate::plugins::{DirectoryAccess, PluginError, Plugins};
+use crate::plugins::{DirectoryAccess, Plugins};
 
 pub use fields::{Field, FieldKind, parse_duration};
 pub use plugin_directory::StoreReader;
@@ -118,11 +118,11 @@ impl StepError {
     }
 }
 
-impl From<PluginError> for StepError {
-    fn from(e: PluginError) -> StepError {
+impl From<crate::error::Error> for StepError {
+    fn from(e: crate::error::Error) -> StepError {
         StepError {
-            retryable: e.retryable,
-            message: e.to_string(),
+            retryable: e.is_retryable(),
+            message: e.message,
         }
     }
 }
