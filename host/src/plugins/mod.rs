@@ -99,7 +99,7 @@ enum Pre {
 pub struct Plugins {
     dirs: Vec<PathBuf>,
     cache: PathBuf,
-    runtimes: Runtimes,
+    runtimes: Runtimes<HostState>,
     /// Plugins loaded so far, by file; a plugin is loaded once per process.
     loaded: Mutex<HashMap<PathBuf, Arc<Loaded>>>,
     /// The same plugins by name, so that a call needs no folder scan.
@@ -115,7 +115,7 @@ impl Plugins {
         Plugins {
             dirs,
             cache,
-            runtimes: Runtimes::default(),
+            runtimes: Runtimes::new(sandbox::link),
             loaded: Mutex::default(),
             by_name: Mutex::default(),
             listing: Mutex::default(),

@@ -126,7 +126,7 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 
 /// A fresh store for one call of `plugin`.
 pub fn store(
-    runtime: &Runtime,
+    runtime: &Runtime<HostState>,
     plugin: &Arc<Loaded>,
     directory: Option<Arc<dyn DirectoryAccess>>,
 ) -> Result<Store<HostState>, String> {
@@ -144,6 +144,7 @@ pub fn store(
             .map_err(|e| format!("cannot open scratch directory {}: {e}", dir.display()))?;
     }
     let secrets = Secrets::read(&plugin.grants.secrets)?;
+    let deadline = Instant::now() + limits.timeout;
     let state = HostState {
         wasi: wasi.build(),
         table: ResourceTable::new(),
@@ -154,7 +155,7 @@ pub fn store(
         },
         stderr,
         plugin: plugin.clone(),
-        deadline: Instant::now() + limits.timeout,
+        deadline,
         directory,
         log_used: 0,
         log_dropped: 0,
@@ -163,7 +164,7 @@ pub fn store(
     let mut store = Store::new(&runtime.engine, state);
     store.limiter(|s| &mut s.limiter);
     match &plugin.grants.scratch {
-        Some(dir) => super::scratch::watch(&mut store, dir.clone(), limits.clone()),
+        Some(dir) => super::scratch::watch(&mut store, dir.clone(), limits.clone(), deadline),
         None => {
             store.set_epoch_deadline(runtime::ticks(limits.timeout));
             store.epoch_deadline_trap();
