@@ -196,53 +196,70 @@ impl Plugins {
         directory: Option<Arc<dyn DirectoryAccess>>,
         call: impl FnOnce(&mut Store<HostState>, &Pre) -> wasmtime::Result<Result<R, types::Error>>,
     ) -> Result<R, Error> {
+        let mut store = self.sandbox(plugin, directory)?;
+        let result = call(&mut store, &plugin.pre);
+        finish(plugin, &store, result)
+    }
+
+    /// A fresh store for a call of `plugin`, its limits set; refused while
+    /// the plugin's scratch directory is over quota.
+    pub(super) fn sandbox(
+        &self,
+        plugin: &Arc<Loaded>,
+        directory: Option<Arc<dyn DirectoryAccess>>,
+    ) -> Result<Store<HostState>, Error> {
         let runtime = self
             .runtimes
             .get(plugin.grants.limits.fuel.is_some())
             .map_err(|e| plugin_error(&plugin.name, "load", e))?;
-        let over_quota = |when: &str| {
-            let dir = plugin.grants.scratch.as_deref()?;
-            let why = scratch::check(dir, &plugin.grants.limits).err()?;
-            Some(plugin_error(
-                &plugin.name,
-                "limit",
-                format!("its scratch directory {why}{when}"),
-            ))
-        };
-        if let Some(e) = over_quota("; no call is made until room is made in it") {
+        if let Some(e) = over_quota(plugin, "; no call is made until room is made in it") {
             return Err(e);
         }
-        let mut store = sandbox::store(runtime, plugin, directory)
-            .map_err(|e| plugin_error(&plugin.name, "load", e))?;
-        let result = call(&mut store, &plugin.pre);
-        if let Some(e) = over_quota("; the call that did this fails") {
-            return Err(e);
-        }
-        let state = store.data();
-        if state.log_dropped > 0 {
-            super::log_line(
-                &plugin.name,
-                "warn",
-                &format!(
-                    "{} log lines dropped: over the log budget of {} KiB",
-                    state.log_dropped,
-                    plugin.grants.limits.log_bytes >> 10
-                ),
-            );
-        }
-        match result {
-            Ok(Ok(value)) => Ok(state.scrub_output(value)),
-            Ok(Err(e)) => Err(state.plugin_error(e)),
-            Err(trap) => Err(plugin_error(
-                &plugin.name,
-                "trap",
-                state.describe(&trap),
-            )),
-        }
+        sandbox::store(runtime, plugin, directory).map_err(|e| plugin_error(&plugin.name, "load", e))
     }
 }
 
-fn check_size(plugin: &Loaded, what: &str, size: usize, limit: usize) -> Result<(), Error> {
+/// A call's outcome in `store`, scrubbed, or its failure put into words.
+pub(super) fn finish<R: Scrub>(
+    plugin: &Loaded,
+    store: &Store<HostState>,
+    result: wasmtime::Result<Result<R, types::Error>>,
+) -> Result<R, Error> {
+    if let Some(e) = over_quota(plugin, "; the call that did this fails") {
+        return Err(e);
+    }
+    let state = store.data();
+    if state.log_dropped > 0 {
+        super::log_line(
+            &plugin.name,
+            "warn",
+            &format!(
+                "{} log lines dropped: over the log budget of {} KiB",
+                state.log_dropped,
+                plugin.grants.limits.log_bytes >> 10
+            ),
+        );
+    }
+    match result {
+        Ok(Ok(value)) => Ok(state.scrub_output(value)),
+        Ok(Err(e)) => Err(state.plugin_error(e)),
+        Err(trap) => Err(plugin_error(&plugin.name, "trap", state.describe(&trap))),
+    }
+}
+
+/// Why `plugin` may not run, if its scratch directory is over quota;
+/// `when` says what follows.
+fn over_quota(plugin: &Loaded, when: &str) -> Option<Error> {
+    let dir = plugin.grants.scratch.as_deref()?;
+    let why = scratch::check(dir, &plugin.grants.limits).err()?;
+    Some(plugin_error(
+        &plugin.name,
+        "limit",
+        format!("its scratch directory {why}{when}"),
+    ))
+}
+
+pub(super) fn check_size(plugin: &Loaded, what: &str, size: usize, limit: usize) -> Result<(), Error> {
     if size > limit {
         return Err(plugin_error(
             &plugin.name,
@@ -254,7 +271,7 @@ fn check_size(plugin: &Loaded, what: &str, size: usize, limit: usize) -> Result<
 }
 
 /// A plugin's JSON output, checked for size and syntax.
-fn parse_output(plugin: &Loaded, output: &str) -> Result<Json, Error> {
+pub(super) fn parse_output(plugin: &Loaded, output: &str) -> Result<Json, Error> {
     check_size(
         plugin,
         "output",

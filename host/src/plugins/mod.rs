@@ -10,6 +10,8 @@
 //! ([`bindings`]); [`schema`] checks arguments against the JSON Schemas a
 //! connector declares.
 
+#[doc(hidden)]
+pub mod async_calls;
 mod bindings;
 pub mod bounds;
 mod calls;
@@ -18,6 +20,7 @@ pub mod egress;
 pub mod grants;
 mod imports;
 mod info;
+mod pool;
 mod runtime;
 mod sandbox;
 pub mod schema;
@@ -42,6 +45,7 @@ use bindings::connector::ConnectorPluginPre as ConnectorPre;
 use bindings::function::FunctionPre;
 use discover::Index;
 use egress::Egress;
+use pool::Pool;
 use runtime::Runtimes;
 use sandbox::HostState;
 
@@ -106,6 +110,8 @@ pub struct Plugins {
     by_name: Mutex<HashMap<String, Arc<Loaded>>>,
     /// The last scan of the folders.
     listing: Mutex<Vec<Result<Entry, String>>>,
+    /// Where calls from async code run ([`Plugins::blocking`]).
+    pool: Pool,
 }
 
 impl Plugins {
@@ -119,7 +125,31 @@ impl Plugins {
             loaded: Mutex::default(),
             by_name: Mutex::default(),
             listing: Mutex::default(),
+            pool: Pool::default(),
         }
+    }
+
+    /// The same host running at most `calls` plugin calls at once from
+    /// async code (at least one; unless set, twice the cores, from 4 to 50).
+    pub fn with_concurrency(mut self, calls: usize) -> Plugins {
+        self.pool = Pool::new(calls);
+        self
+    }
+
+    /// How many calls from async code run at once.
+    pub fn concurrency(&self) -> usize {
+        self.pool.size()
+    }
+
+    /// Runs `f`, a plugin call of the synchronous API, from async code: on
+    /// tokio's blocking pool, at most [`Plugins::concurrency`] at once; the
+    /// call's time limit counts from when it starts running.
+    pub async fn blocking<R: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Plugins) -> R + Send + 'static,
+    ) -> R {
+        let plugins = self.clone();
+        self.pool.run(move || f(&plugins)).await
     }
 
     /// No plugin folders at all.

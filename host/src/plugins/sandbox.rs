@@ -118,6 +118,19 @@ impl ResourceLimiter for Limiter {
 /// serves both worlds; a connector simply doesn't import `directory`.
 pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    link_keystep(linker)
+}
+
+/// [`link`] with WASI's async host functions, for calls made with
+/// wasmtime's async API ([`super::async_calls`]).
+pub fn link_async(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    link_keystep(linker)
+}
+
+/// keystep's own imports (synchronous host functions, which an async call
+/// may use too).
+fn link_keystep(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     host::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     directory::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
