@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use crate::automation::catalog::Catalog;
 use crate::engine::DEFAULT_MAX_DEPTH;
-use crate::notify;
 use crate::files::parse_toml;
+use crate::notify;
 use crate::plugins::Plugins;
 
 #[derive(Debug, Default, Deserialize)]

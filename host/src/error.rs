@@ -100,7 +100,9 @@ mod tests {
         assert!(Error::transient("busy").is_retryable());
         assert!(!Error::fatal("no such user").is_retryable());
         assert!(Error::new("x", true).is_retryable());
-        let e = Error::fatal("gone").with_code("not-found").context("plugin `p`");
+        let e = Error::fatal("gone")
+            .with_code("not-found")
+            .context("plugin `p`");
         assert_eq!(e.to_string(), "plugin `p`: gone");
         assert_eq!(e.code.as_deref(), Some("not-found"));
         assert!(e.retryable(true).is_retryable());

@@ -20,13 +20,16 @@ use super::sandbox::{self, HostState};
 use super::{Loaded, Plugins, Pre, World, plugin_error};
 use crate::error::Error;
 
+/// A function as loaded by the host, with its async instance-pre.
+type Linked = (Arc<Loaded>, Arc<FunctionPre<HostState>>);
+
 /// Functions called with wasmtime's async API.
 pub struct AsyncFunctions {
     plugins: Arc<Plugins>,
     /// WASI's async host functions and keystep's imports, on the engine of
     /// `plugins` (one engine serves sync and async calls).
     linker: Linker<HostState>,
-    pres: Mutex<HashMap<String, (Arc<Loaded>, Arc<FunctionPre<HostState>>)>>,
+    pres: Mutex<HashMap<String, Linked>>,
 }
 
 impl AsyncFunctions {
@@ -67,7 +70,7 @@ impl AsyncFunctions {
     }
 
     /// `name`, loaded by the host and linked for async calls, once.
-    fn pre(&self, name: &str) -> Result<(Arc<Loaded>, Arc<FunctionPre<HostState>>), Error> {
+    fn pre(&self, name: &str) -> Result<Linked, Error> {
         if let Some(known) = self.pres.lock().unwrap().get(name) {
             return Ok(known.clone());
         }

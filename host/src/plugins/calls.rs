@@ -94,12 +94,7 @@ impl Plugins {
         self.change_access(name, change, false)
     }
 
-    fn change_access(
-        &self,
-        name: &str,
-        change: &AccessChange,
-        grant: bool,
-    ) -> Result<Json, Error> {
+    fn change_access(&self, name: &str, change: &AccessChange, grant: bool) -> Result<Json, Error> {
         let plugin = self.load(name, World::Connector)?;
         let change = api::AccessChange {
             user: change.user.to_string(),
@@ -215,7 +210,8 @@ impl Plugins {
         if let Some(e) = over_quota(plugin, "; no call is made until room is made in it") {
             return Err(e);
         }
-        sandbox::store(runtime, plugin, directory).map_err(|e| plugin_error(&plugin.name, "load", e))
+        sandbox::store(runtime, plugin, directory)
+            .map_err(|e| plugin_error(&plugin.name, "load", e))
     }
 }
 
@@ -259,7 +255,12 @@ fn over_quota(plugin: &Loaded, when: &str) -> Option<Error> {
     ))
 }
 
-pub(super) fn check_size(plugin: &Loaded, what: &str, size: usize, limit: usize) -> Result<(), Error> {
+pub(super) fn check_size(
+    plugin: &Loaded,
+    what: &str,
+    size: usize,
+    limit: usize,
+) -> Result<(), Error> {
     if size > limit {
         return Err(plugin_error(
             &plugin.name,

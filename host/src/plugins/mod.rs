@@ -231,9 +231,13 @@ impl Plugins {
     /// error says why the connector cannot be used.
     pub fn with_info(&self, mut entry: Entry) -> Result<Entry, String> {
         if entry.found.world == Some(World::Connector) && entry.info.is_none() {
-            let info = self
-                .connector_info(&entry.name)
-                .map_err(|e| format!("{}: {}", entry.found.path.display(), detail(&entry.name, &e)))?;
+            let info = self.connector_info(&entry.name).map_err(|e| {
+                format!(
+                    "{}: {}",
+                    entry.found.path.display(),
+                    detail(&entry.name, &e)
+                )
+            })?;
             entry.info = Some(info);
         }
         Ok(entry)
@@ -302,9 +306,7 @@ impl Plugins {
                 ),
             ));
         }
-        let grants = entry
-            .grants
-            .map_err(|e| plugin_error(name, "load", e))?;
+        let grants = entry.grants.map_err(|e| plugin_error(name, "load", e))?;
         let loaded = self.load_found(name, entry.found, grants)?;
         if world == World::Connector {
             // A connector whose `info` fails or lies is not used at all.
@@ -317,12 +319,7 @@ impl Plugins {
         Ok(loaded)
     }
 
-    fn load_found(
-        &self,
-        name: &str,
-        found: Found,
-        grants: Grants,
-    ) -> Result<Arc<Loaded>, Error> {
+    fn load_found(&self, name: &str, found: Found, grants: Grants) -> Result<Arc<Loaded>, Error> {
         if let Some(loaded) = self.loaded.lock().unwrap().get(&found.path)
             && loaded.found.sha256 == found.sha256
         {

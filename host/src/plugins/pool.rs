@@ -123,10 +123,18 @@ mod tests {
     fn a_queued_call_past_its_time_limit_fails_with_the_time_limit_error() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let wasm = root.join("examples/plugins/hostile.wasm");
-        assert!(wasm.is_file(), "{} is missing: run `bash plugins/build.sh`", wasm.display());
+        assert!(
+            wasm.is_file(),
+            "{} is missing: run `bash plugins/build.sh`",
+            wasm.display()
+        );
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(&wasm, dir.path().join("hostile.wasm")).unwrap();
-        std::fs::write(dir.path().join("hostile.toml"), "[limits]\ntimeout_ms = 200\n").unwrap();
+        std::fs::write(
+            dir.path().join("hostile.toml"),
+            "[limits]\ntimeout_ms = 200\n",
+        )
+        .unwrap();
         let cache = root.join("target/plugin-cache-unit");
         let plugins = Arc::new(Plugins::new(vec![dir.path().into()], cache).with_concurrency(1));
         let runtime = tokio::runtime::Builder::new_multi_thread()
