@@ -386,3 +386,25 @@ pub(crate) fn log_line(plugin: &str, level: &str, message: &str) {
         eprintln!("[plugin {plugin}] {level}: {message}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_error_reads_as_before_and_keeps_its_code() {
+        let e = plugin_error("risk", "not-found", "no plugin by this name in p");
+        assert_eq!(
+            e.to_string(),
+            "plugin `risk`: not-found: no plugin by this name in p"
+        );
+        assert_eq!(e.code.as_deref(), Some("not-found"));
+        assert!(!e.is_retryable());
+        assert_eq!(detail("risk", &e), "no plugin by this name in p");
+        assert!(
+            plugin_error("risk", "busy", "later")
+                .retryable(true)
+                .is_retryable()
+        );
+    }
+}
