@@ -79,10 +79,13 @@ impl Default for Pool {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use serde_json::json;
+    use tempfile::TempDir;
 
     use super::*;
     use crate::plugins::Plugins;
@@ -117,10 +120,9 @@ mod tests {
         assert!((1..=3).contains(&most), "{most} calls ran at once");
     }
 
-    /// A call queued behind others still gets its whole time limit once it
-    /// runs, and a call past it fails with the time-limit error.
-    #[test]
-    fn a_queued_call_past_its_time_limit_fails_with_the_time_limit_error() {
+    /// The `hostile` example plugin, granted `grants`, in a host running
+    /// `calls` calls at once; and a runtime like the engine's.
+    fn hostile(grants: &str, calls: usize) -> (Arc<Plugins>, tokio::runtime::Runtime, TempDir) {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let wasm = root.join("examples/plugins/hostile.wasm");
         assert!(
@@ -130,17 +132,22 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(&wasm, dir.path().join("hostile.wasm")).unwrap();
-        std::fs::write(
-            dir.path().join("hostile.toml"),
-            "[limits]\ntimeout_ms = 200\n",
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("hostile.toml"), grants).unwrap();
         let cache = root.join("target/plugin-cache-unit");
-        let plugins = Arc::new(Plugins::new(vec![dir.path().into()], cache).with_concurrency(1));
+        let plugins = Plugins::new(vec![dir.path().into()], cache).with_concurrency(calls);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .enable_all()
             .build()
             .unwrap();
+        (Arc::new(plugins), runtime, dir)
+    }
+
+    /// A call queued behind others still gets its whole time limit once it
+    /// runs, and a call past it fails with the time-limit error.
+    #[test]
+    fn a_queued_call_past_its_time_limit_fails_with_the_time_limit_error() {
+        let (plugins, runtime, _dir) = hostile("[limits]\ntimeout_ms = 200\n", 1);
         let outcomes = runtime.block_on(async {
             let mut calls = tokio::task::JoinSet::new();
             for _ in 0..3 {
@@ -148,7 +155,7 @@ mod tests {
                 calls.spawn(async move {
                     plugins
                         .blocking(|p| {
-                            let started = std::time::Instant::now();
+                            let started = Instant::now();
                             let out = p.call_function("hostile", &json!({"do": "loop"}), None);
                             (out, started.elapsed())
                         })
@@ -168,6 +175,29 @@ mod tests {
             // Counted from the start of its run, not from the queue.
             assert!(ran >= Duration::from_millis(200), "ran {ran:?}");
         }
+    }
+
+    /// `http-fetch` (reqwest's blocking client) works from async code: the
+    /// request reaches the server and its answer the plugin.
+    #[test]
+    fn http_fetch_from_async_code_reaches_its_host() {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", server.local_addr().unwrap());
+        let served = std::thread::spawn(move || {
+            let (mut conn, _) = server.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let n = conn.read(&mut request).unwrap();
+            let answer = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello";
+            conn.write_all(answer.as_bytes()).unwrap();
+            String::from_utf8_lossy(&request[..n]).into_owned()
+        });
+        let (plugins, runtime, _dir) = hostile(&format!("allow_hosts = [\"{url}\"]\n"), 2);
+        let input = json!({"do": "fetch", "url": format!("{url}/probe")});
+        let out = runtime
+            .block_on(plugins.blocking(move |p| p.call_function("hostile", &input, None)))
+            .unwrap();
+        assert_eq!(out, json!({"status": 200, "body": "hello"}));
+        assert!(served.join().unwrap().starts_with("GET /probe "));
     }
 
     #[test]
