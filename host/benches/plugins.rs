@@ -12,8 +12,11 @@
 //!    per core), 64 and 256 callers, of the Rust and JavaScript risk
 //!    functions: on the bounded blocking pool that keystep uses
 //!    (`Plugins::blocking`), and on wasmtime's async support with epoch
-//!    yielding (the `async_calls` prototype); calls/s and the p50/p99 of a
-//!    call's latency, its wait for a permit included.
+//!    yielding (the `async_calls` prototype); calls/s, the p50/p99 of a
+//!    call's latency (from its caller's issue: a wait for a permit is in
+//!    it, a wait in the runtime's run queue is not), and how late a 1 ms
+//!    timer task on the same runtime wakes (p99): what the calls cost every
+//!    other task, the engine's own.
 //!
 //! `cargo bench -p keystep --bench plugins` (build the plugins first:
 //! `bash plugins/build.sh`); `KEYSTEP_BENCH_QUICK=1` shrinks every count
@@ -210,10 +213,11 @@ fn concurrent(plugin_dir: &Path, cache: &Path, input: &Json, scale: usize) {
             for (how, s) in [("blocking pool", pool), ("async + epoch yield", yielding)] {
                 println!(
                     "  {name:<10} {callers:>3} callers  {how:<20} {:>8.0} calls/s   \
-                     p50 {:>8.2} ms   p99 {:>8.2} ms",
+                     p50 {:>8.2} ms   p99 {:>8.2} ms   timer late p99 {:>7.2} ms",
                     s.rate,
                     millis(s.p50),
-                    millis(s.p99)
+                    millis(s.p99),
+                    millis(s.late)
                 );
             }
         }
@@ -240,14 +244,17 @@ where
         rate: pick(&mut loads, |l| l.rate),
         p50: Duration::from_secs_f64(pick(&mut loads, |l| l.p50.as_secs_f64())),
         p99: Duration::from_secs_f64(pick(&mut loads, |l| l.p99.as_secs_f64())),
+        late: Duration::from_secs_f64(pick(&mut loads, |l| l.late.as_secs_f64())),
     }
 }
 
-/// One sample: calls per second over the whole, and latency percentiles.
+/// One sample: calls per second over the whole, latency percentiles, and
+/// the p99 of how late a 1 ms timer task woke meanwhile.
 struct Load {
     rate: f64,
     p50: Duration,
     p99: Duration,
+    late: Duration,
 }
 
 async fn load<F, Fut>(callers: usize, total: usize, call: F) -> Load
@@ -255,6 +262,17 @@ where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = done.clone();
+    let probe = tokio::spawn(async move {
+        let mut late = Vec::new();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let t = Instant::now();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            late.push(t.elapsed().saturating_sub(Duration::from_millis(1)));
+        }
+        late
+    });
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for caller in 0..callers {
@@ -270,15 +288,21 @@ where
             took
         });
     }
-    let mut took: Vec<Duration> = tasks.join_all().await.concat();
+    let took: Vec<Duration> = tasks.join_all().await.concat();
     let wall = start.elapsed();
-    took.sort();
-    let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize];
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let late = probe.await.unwrap();
     Load {
         rate: took.len() as f64 / wall.as_secs_f64(),
-        p50: at(0.50),
-        p99: at(0.99),
+        p50: percentile(took.clone(), 0.50),
+        p99: percentile(took, 0.99),
+        late: percentile(late, 0.99),
     }
+}
+
+fn percentile(mut v: Vec<Duration>, q: f64) -> Duration {
+    v.sort();
+    v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
 /// About 1 KB of JSON: a user and eight grants, given inline.
