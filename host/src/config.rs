@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::automation::catalog::Catalog;
 use crate::engine::{DEFAULT_CONCURRENCY, DEFAULT_LEASE, DEFAULT_MAX_DEPTH};
+use crate::files::parse_toml;
 use crate::notify;
 use crate::plugins::Plugins;
 
@@ -49,6 +50,8 @@ struct PluginsSection {
     dirs: Option<Vec<PathBuf>>,
     /// Where compiled plugins are cached.
     cache: Option<PathBuf>,
+    /// How many plugin calls of runs run at once (each holds a thread).
+    concurrency: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -91,6 +94,8 @@ pub struct Config {
     pub plugin_dirs: Vec<PathBuf>,
     /// Compiled plugins, and plugins' scratch directories.
     pub plugin_cache: PathBuf,
+    /// How many plugin calls run at once; the host's default when unset.
+    pub plugin_concurrency: Option<usize>,
     /// SMTP, Slack, webhooks and the outbox.
     pub notify: notify::Settings,
 }
@@ -140,8 +145,8 @@ impl Config {
                     anyhow::anyhow!("{shown}: engine.lease is a duration of at least 1s, such as `60s`, not `{text}`")
                 })?,
         };
-        if file.engine.concurrency == Some(0) {
-            anyhow::bail!("{shown}: engine.concurrency must be at least 1");
+        if file.engine.concurrency == Some(0) || file.plugins.concurrency == Some(0) {
+            anyhow::bail!("{shown}: engine.concurrency and plugins.concurrency are at least 1");
         }
         Ok(Config {
             file: file_path,
@@ -166,6 +171,7 @@ impl Config {
                 .into_iter()
                 .map(at)
                 .collect(),
+            plugin_concurrency: file.plugins.concurrency,
             plugin_cache: at(file
                 .plugins
                 .cache
@@ -180,21 +186,10 @@ impl Config {
 
     /// The plugin host for these settings (nothing is loaded until used).
     pub fn plugins(&self) -> Plugins {
-        Plugins::new(self.plugin_dirs.clone(), self.plugin_cache.clone())
+        let plugins = Plugins::new(self.plugin_dirs.clone(), self.plugin_cache.clone());
+        match self.plugin_concurrency {
+            Some(calls) => plugins.with_concurrency(calls),
+            None => plugins,
+        }
     }
-}
-
-/// Parses a TOML file's text; the error names file, line and column.
-pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, String> {
-    toml::from_str(text).map_err(|e| {
-        let at = e
-            .span()
-            .map(|s| {
-                let line = text[..s.start].lines().count().max(1);
-                let column = s.start - text[..s.start].rfind('\n').map_or(0, |n| n + 1) + 1;
-                format!(":{line}:{column}")
-            })
-            .unwrap_or_default();
-        format!("{}{at}: {}", path.display(), e.message())
-    })
 }

@@ -38,8 +38,12 @@ fn seed(store: &Store) {
     let file = import::parse(Path::new("seed.json"), &seed.to_string()).unwrap();
     store
         .write_blocking(Keep::IfOk, move |conn| {
-            import::apply(&Directory::new(conn, "test".into()), &file, import::Options::default())
-                .map(drop)
+            import::apply(
+                &Directory::new(conn, "test".into()),
+                &file,
+                import::Options::default(),
+            )
+            .map(drop)
         })
         .unwrap();
 }
@@ -70,7 +74,11 @@ fn dry_score(store: &Store, copy: &Path, cache: &Path, functions: Functions) -> 
 }
 
 fn count(store: &Store, sql: &str) -> i64 {
-    store.reader().unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+    store
+        .reader()
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
 }
 
 #[test]
@@ -78,7 +86,10 @@ fn a_function_in_a_dry_run_sees_the_runs_own_changes_and_the_store_is_untouched(
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("keystep.db")).unwrap();
     seed(&store);
-    let (cache, events) = (dir.path().join("cache"), count(&store, "SELECT count(*) FROM events"));
+    let (cache, events) = (
+        dir.path().join("cache"),
+        count(&store, "SELECT count(*) FROM events"),
+    );
 
     let called = dry_score(&store, &dir.path().join("dry1.db"), &cache, Functions::Call);
     let reasons = called["reasons"].to_string();
@@ -87,14 +98,27 @@ fn a_function_in_a_dry_run_sees_the_runs_own_changes_and_the_store_is_untouched(
         "the function read the copy after `disable`: {called}"
     );
 
-    let recorded = dry_score(&store, &dir.path().join("dry2.db"), &cache, Functions::Record);
+    let recorded = dry_score(
+        &store,
+        &dir.path().join("dry2.db"),
+        &cache,
+        Functions::Record,
+    );
     assert_eq!(recorded["dry_run"], "would call function `risk-rust`");
 
     // The store itself: no run, no change, Ada still active.
     let reader = store.reader().unwrap();
-    assert!(runs::list(&reader, &runs::RunFilter { limit: 10, ..Default::default() })
+    assert!(
+        runs::list(
+            &reader,
+            &runs::RunFilter {
+                limit: 10,
+                ..Default::default()
+            }
+        )
         .unwrap()
-        .is_empty());
+        .is_empty()
+    );
     drop(reader);
     assert_eq!(count(&store, "SELECT count(*) FROM events"), events);
     assert_eq!(

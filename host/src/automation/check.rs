@@ -157,7 +157,7 @@ fn plugin_problem(plugins: &Plugins, literal: &Json, function: bool) -> Vec<Stri
     match plugins.find(name) {
         Ok(e) if e.found.world == Some(world) => Vec::new(),
         Ok(_) => vec![format!("plugin `{name}` is not a {world}")],
-        Err(e) if e.code == "not-found" => {
+        Err(e) if e.code.as_deref() == Some("not-found") => {
             let known: Vec<String> = plugins
                 .list()
                 .into_iter()
@@ -169,7 +169,7 @@ fn plugin_problem(plugins: &Plugins, literal: &Json, function: bool) -> Vec<Stri
                 "no {world} plugin `{name}`{hint} in the plugin folders"
             )]
         }
-        Err(e) => vec![e.message],
+        Err(e) => vec![crate::plugins::detail(name, &e).to_string()],
     }
 }
 

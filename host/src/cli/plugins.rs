@@ -36,7 +36,7 @@ pub fn plugins(env: &Env, cmd: PluginsCommand) -> anyhow::Result<Exit> {
             let entry = plugins.find(&name)?;
             let entry = plugins
                 .with_info(entry)
-                .map_err(|why| crate::plugins::PluginError::new(&name, "load", why))?;
+                .map_err(|why| crate::plugins::plugin_error(&name, "load", why))?;
             let details = details(&plugins, &entry);
             if env.json {
                 render::json(&details);
@@ -170,7 +170,7 @@ pub fn call(env: &Env, args: CallArgs) -> anyhow::Result<Exit> {
                 render::json(&json!({
                     "error": e.to_string(),
                     "code": e.code,
-                    "retryable": e.retryable,
+                    "retryable": e.is_retryable(),
                 }));
             } else {
                 eprintln!("error: {}", render::escape_lines(&e.to_string()));
