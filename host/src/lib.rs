@@ -25,5 +25,6 @@ pub mod plugins;
 pub mod secret;
 pub mod steps;
 pub mod store;
+pub mod test_hook;
 pub mod text;
 pub mod time;

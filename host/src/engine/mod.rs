@@ -15,7 +15,6 @@ mod drive;
 mod isolate;
 pub mod machine;
 mod settle;
-mod test_hook;
 mod transition;
 
 use std::collections::HashMap;

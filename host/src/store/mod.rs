@@ -67,10 +67,12 @@ pub struct Store {
     shared: Arc<Shared>,
 }
 
+/// Fields drop in order: the read connections close before the writer's,
+/// which closes last and so checkpoints and removes the WAL.
 struct Shared {
     path: PathBuf,
-    writer: writer::Writer,
     readers: readers::Readers,
+    writer: writer::Writer,
 }
 
 impl Store {

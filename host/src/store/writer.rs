@@ -86,8 +86,22 @@ where
 }
 
 pub struct Writer {
-    jobs: mpsc::Sender<Box<dyn Job>>,
+    /// `None` once closing.
+    jobs: Option<mpsc::Sender<Box<dyn Job>>>,
     path: PathBuf,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Closing the store waits for the writer to finish what it was given and
+/// close its connection, so the last connection's close checkpoints the
+/// WAL and removes it, as a single-connection SQLite program leaves it.
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Writer {
@@ -95,10 +109,14 @@ impl Writer {
     pub fn start(conn: Connection, path: PathBuf) -> anyhow::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
         let thread_path = path.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("keystep-writer".into())
             .spawn(move || run(conn, &thread_path, queue))?;
-        Ok(Writer { jobs, path })
+        Ok(Writer {
+            jobs: Some(jobs),
+            path,
+            thread: Some(thread),
+        })
     }
 
     fn send<R, E>(
@@ -120,7 +138,9 @@ impl Writer {
         };
         // When the thread is gone the job (and its answer) is dropped, and
         // the receiver says so.
-        let _ = self.jobs.send(Box::new(job));
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(Box::new(job));
+        }
         receive
     }
 
@@ -163,15 +183,22 @@ impl Writer {
 
 /// The writer thread: batches until every sender is gone.
 fn run(conn: Connection, path: &Path, queue: mpsc::Receiver<Box<dyn Job>>) {
+    let (batch_size, rest) = match crate::test_hook::delay() {
+        Some(delay) => (1, delay),
+        None => (BATCH, std::time::Duration::ZERO),
+    };
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
-        while batch.len() < BATCH {
+        while batch.len() < batch_size {
             match queue.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
         commit(&conn, path, batch);
+        if !rest.is_zero() {
+            std::thread::sleep(rest);
+        }
     }
 }
 
@@ -181,13 +208,16 @@ fn commit(conn: &Connection, path: &Path, batch: Vec<Box<dyn Job>>) {
     let lost = || StoreError::new(path, "the transaction was rolled back by SQLite", true);
     let mut ran: Vec<Box<dyn Job>> = Vec::with_capacity(batch.len());
     let mut open = false;
+    // Whether a kept job changed anything: a batch that keeps nothing is
+    // rolled back, so that a rehearsal leaves the files as they were.
+    let mut kept_any = false;
     for mut job in batch {
         if open && conn.is_autocommit() {
             // A statement that failed hard (a full disk) ended the whole
             // transaction: what ran before it is gone; say so, and start
             // again for the rest.
             ran.drain(..).for_each(|j| j.reply(Err(lost())));
-            open = false;
+            (open, kept_any) = (false, false);
         }
         if !open {
             if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
@@ -201,6 +231,7 @@ fn commit(conn: &Connection, path: &Path, batch: Vec<Box<dyn Job>>) {
             continue;
         }
         let keep = job.run(conn);
+        kept_any |= keep;
         if !conn.is_autocommit() {
             let end = if keep {
                 "RELEASE job"
@@ -215,6 +246,8 @@ fn commit(conn: &Connection, path: &Path, batch: Vec<Box<dyn Job>>) {
         Ok(())
     } else if conn.is_autocommit() {
         Err(lost())
+    } else if !kept_any {
+        conn.execute_batch("ROLLBACK").map_err(fail)
     } else {
         conn.execute_batch("COMMIT").map_err(|e| {
             let _ = conn.execute_batch("ROLLBACK");
