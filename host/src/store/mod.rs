@@ -24,6 +24,9 @@ pub use readers::Reader;
 pub use writer::Keep;
 
 const SCHEMA: &str = include_str!("schema.sql");
+/// Attempts whose effect is under way: new in schema 2.
+const PERFORMING: &str = include_str!("performing.sql");
+const MIGRATE_2: &str = include_str!("migrate_2.sql");
 const SCHEMA_VERSION: i64 = 2;
 
 /// How long a statement waits for another process's write lock.
@@ -130,7 +133,8 @@ impl Store {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.shared.writer.submit(keep, f).await
+        let writer = &self.shared.writer;
+        writer.send(keep, f).await.unwrap_or_else(|_| Err(writer.gone()))
     }
 
     /// [`Store::write`] for callers outside the async runtime (the CLI's
@@ -144,7 +148,11 @@ impl Store {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.shared.writer.submit_blocking(keep, f)
+        let writer = &self.shared.writer;
+        writer
+            .send(keep, f)
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(writer.gone()))
     }
 
     /// A consistent copy of the whole database at `to`, for a dry run to
@@ -187,8 +195,8 @@ fn migrate(conn: &Connection, path: &Path) -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         match version {
-            0 => conn.execute_batch(SCHEMA)?,
-            1 => conn.execute_batch(include_str!("migrate_2.sql"))?,
+            0 => conn.execute_batch(&format!("{SCHEMA}\n{PERFORMING}"))?,
+            1 => conn.execute_batch(&format!("{MIGRATE_2}\n{PERFORMING}"))?,
             SCHEMA_VERSION => return Ok(()),
             newer => anyhow::bail!(
                 "store {} has schema version {newer}, newer than this keystep understands ({SCHEMA_VERSION})",

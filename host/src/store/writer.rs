@@ -119,7 +119,9 @@ impl Writer {
         })
     }
 
-    fn send<R, E>(
+    /// Queues `f`; the receiver gets its answer once its transaction
+    /// committed, or nothing if the writer has stopped.
+    pub fn send<R, E>(
         &self,
         keep: Keep,
         f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
@@ -144,35 +146,8 @@ impl Writer {
         receive
     }
 
-    pub async fn submit<R, E>(
-        &self,
-        keep: Keep,
-        f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
-    ) -> Result<R, E>
-    where
-        R: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
-        let gone = || Err(self.gone());
-        self.send(keep, f).await.unwrap_or_else(|_| gone())
-    }
-
-    pub fn submit_blocking<R, E>(
-        &self,
-        keep: Keep,
-        f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
-    ) -> Result<R, E>
-    where
-        R: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
-        let gone = || Err(self.gone());
-        self.send(keep, f)
-            .blocking_recv()
-            .unwrap_or_else(|_| gone())
-    }
-
-    fn gone<E: From<StoreError>>(&self) -> E {
+    /// The error of a job the writer never answered.
+    pub fn gone<E: From<StoreError>>(&self) -> E {
         E::from(StoreError::new(
             &self.path,
             "the store's writer has stopped",
