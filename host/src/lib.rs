@@ -9,6 +9,7 @@
 //! expr (CEL + {{ }} templates) is used by automation parsing and the engine.
 //! ```
 
+pub mod app;
 pub mod automation;
 pub mod cli;
 pub mod config;
