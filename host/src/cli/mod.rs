@@ -18,6 +18,7 @@ macro_rules! eprintln {
 }
 
 mod directory;
+mod exit;
 mod history;
 mod input;
 mod output;
@@ -35,6 +36,8 @@ use clap::{Parser, Subcommand};
 
 use crate::app::App;
 use crate::config::Config;
+
+pub use exit::Exit;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -73,15 +76,6 @@ enum Command {
     Plugins(plugins::PluginsCommand),
     /// Call a function plugin with JSON input and print its JSON result.
     Call(plugins::CallArgs),
-}
-
-/// The outcome of a command, as an exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Ok = 0,
-    RunFailed = 1,
-    BadInput = 2,
-    Interrupted = 130,
 }
 
 /// What every command gets: the configured program (its settings and the
