@@ -1,5 +1,9 @@
 //! `keystep.toml`, and the embedded defaults used when there is none.
 //!
+//! Plain data: the file format and the settings resolved from it. Each
+//! capability owns its section's type (`notify::Sections`); the composition
+//! root (`crate::app`) builds the parts from these settings.
+//!
 //! The file is found through `--config`, then `$KEYSTEP_CONFIG`, then
 //! `./keystep.toml`. Relative paths in it are relative to the file. With no
 //! file at all, keystep keeps its SQLite store in `.keystep/` and reads
@@ -7,15 +11,26 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::automation::catalog::Catalog;
-use crate::engine::{DEFAULT_CONCURRENCY, DEFAULT_LEASE, DEFAULT_MAX_DEPTH};
 use crate::files::parse_toml;
 use crate::notify;
-use crate::plugins::Plugins;
+
+/// How far `run_automation` may nest.
+pub const DEFAULT_MAX_DEPTH: u32 = 8;
+
+/// How many runs move at once by default: enough to hide the latency of
+/// slow receivers (a 50 ms webhook at 2,000 runs/s needs 100 in flight);
+/// CPU work is bounded by the runtime's worker threads whatever this is.
+pub const DEFAULT_CONCURRENCY: usize = 256;
+
+/// How long a process keeps a run it is working on before another process
+/// may take it over (sooner if the holder's process is gone). Renewed
+/// while a step's effect goes on.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,7 +104,7 @@ pub struct Config {
     /// How many runs move at once.
     pub concurrency: usize,
     /// How long a run's lease lasts.
-    pub lease: std::time::Duration,
+    pub lease: Duration,
     /// Plugin folders: `plugins/` beside the config, and `.keystep/plugins/`.
     pub plugin_dirs: Vec<PathBuf>,
     /// Compiled plugins, and plugins' scratch directories.
@@ -140,7 +155,7 @@ impl Config {
             None => DEFAULT_LEASE,
             Some(text) => humantime::parse_duration(text)
                 .ok()
-                .filter(|d| *d >= std::time::Duration::from_secs(1))
+                .filter(|d| *d >= Duration::from_secs(1))
                 .ok_or_else(|| {
                     anyhow::anyhow!("{shown}: engine.lease is a duration of at least 1s, such as `60s`, not `{text}`")
                 })?,
@@ -178,18 +193,5 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from(".keystep/cache"))),
             notify,
         })
-    }
-
-    pub fn catalog(&self) -> Catalog {
-        Catalog::new(self.automation_dirs.clone())
-    }
-
-    /// The plugin host for these settings (nothing is loaded until used).
-    pub fn plugins(&self) -> Plugins {
-        let plugins = Plugins::new(self.plugin_dirs.clone(), self.plugin_cache.clone());
-        match self.plugin_concurrency {
-            Some(calls) => plugins.with_concurrency(calls),
-            None => plugins,
-        }
     }
 }

@@ -7,12 +7,13 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value as Json;
 
 use super::catalog::{Catalog, LoadError};
+use super::fields::FieldKind;
 use super::parse::suggest;
+use super::spec;
 use super::{Automation, Diagnostic, Pos};
 use crate::directory::Directory;
 use crate::expr::Expr;
 use crate::plugins::{Plugins, World};
-use crate::steps::{self, FieldKind};
 
 /// Runs every check on `automation`. `dir` is `None` when the directory is
 /// empty, and literal users, entitlements and templates are then not checked.
@@ -66,13 +67,13 @@ pub fn check(
                 }
             }
         }
-        let Some(spec) = steps::lookup(&step.kind) else {
+        let Some(spec) = spec::spec(&step.kind) else {
             continue;
         };
         for field in &step.fields {
             let (Some(literal), Some(kind)) = (
                 field.template.literal(),
-                spec.fields()
+                spec.fields
                     .iter()
                     .find(|f| f.name == field.name)
                     .map(|f| f.kind),

@@ -29,7 +29,7 @@ pub struct CallArgs {
 }
 
 pub fn plugins(env: &Env, cmd: PluginsCommand) -> anyhow::Result<Exit> {
-    let plugins = env.plugins();
+    let plugins = env.app.plugins();
     match cmd {
         PluginsCommand::List => list(env, &plugins),
         PluginsCommand::Inspect { name } => {
@@ -157,8 +157,8 @@ fn details(plugins: &Plugins, e: &Entry) -> Json {
 
 pub fn call(env: &Env, args: CallArgs) -> anyhow::Result<Exit> {
     let input = super::input::read(&args.input)?;
-    let plugins = env.plugins();
-    let directory = Arc::new(StoreReader::new(env.open_store()?));
+    let plugins = env.app.plugins();
+    let directory = Arc::new(StoreReader::new(env.app.open_store()?));
     plugins.load(&args.function, World::Function)?;
     match plugins.call_function(&args.function, &input, Some(directory)) {
         Ok(output) => {
