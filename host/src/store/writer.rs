@@ -201,19 +201,17 @@ fn commit(conn: &Connection, path: &Path, batch: Vec<Box<dyn Job>>) {
             }
             open = true;
         }
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = run_cached(conn, "SAVEPOINT job") {
             job.reply(Err(fail(e)));
             continue;
         }
         let keep = job.run(conn);
         kept_any |= keep;
         if !conn.is_autocommit() {
-            let end = if keep {
-                "RELEASE job"
-            } else {
-                "ROLLBACK TO job; RELEASE job"
-            };
-            let _ = conn.execute_batch(end);
+            if !keep {
+                let _ = run_cached(conn, "ROLLBACK TO job");
+            }
+            let _ = run_cached(conn, "RELEASE job");
         }
         ran.push(job);
     }
@@ -232,4 +230,11 @@ fn commit(conn: &Connection, path: &Path, batch: Vec<Box<dyn Job>>) {
     for job in ran {
         job.reply(committed.clone());
     }
+}
+
+/// Runs a statement prepared once per connection: the savepoint statements
+/// run twice per job, and parsing them each time showed in the profile.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
