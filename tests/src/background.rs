@@ -39,11 +39,9 @@ pub fn finish(child: Child) -> Ran {
 pub fn unix_seconds(ts: &str) -> f64 {
     rusqlite::Connection::open_in_memory()
         .unwrap()
-        .query_row(
-            "SELECT (julianday(?1) - 2440587.5) * 86400.0",
-            [ts],
-            |r| r.get::<_, Option<f64>>(0),
-        )
+        .query_row("SELECT (julianday(?1) - 2440587.5) * 86400.0", [ts], |r| {
+            r.get::<_, Option<f64>>(0)
+        })
         .unwrap()
         .unwrap_or_else(|| panic!("not a timestamp: {ts:?}"))
 }

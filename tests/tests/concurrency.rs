@@ -195,10 +195,7 @@ fn three_processes_share_one_store_without_locking_or_repeating() {
     let mut moved = Vec::new();
     for r in &ran {
         for text in [&r.stdout, &r.stderr] {
-            assert!(
-                !text.to_lowercase().contains("database is locked"),
-                "{r:?}"
-            );
+            assert!(!text.to_lowercase().contains("database is locked"), "{r:?}");
         }
         assert_eq!(r.code, 0, "{r:?}");
         moved.push(r.stdout.lines().filter(|l| l.starts_with("✓ run")).count());
@@ -221,12 +218,17 @@ fn three_processes_share_one_store_without_locking_or_repeating() {
         k.count("SELECT count(*) FROM step_attempts WHERE state = 'succeeded'"),
         notify * 3 + (300 - notify) * 2
     );
-    assert_eq!(k.count("SELECT count(*) FROM step_attempts"), notify * 3 + (300 - notify) * 2);
+    assert_eq!(
+        k.count("SELECT count(*) FROM step_attempts"),
+        notify * 3 + (300 - notify) * 2
+    );
     // Each webhook delivered once, to its own id; each email written once.
     let ids = per_id(&receiver);
     assert_eq!(ids.len() as i64, notify);
     assert!(ids.iter().all(|(_, n)| *n == 1), "{ids:?}");
     assert_eq!(receiver.deliveries().len() as i64, notify);
-    let outbox = std::fs::read_dir(k.path().join(".keystep/outbox")).unwrap().count();
+    let outbox = std::fs::read_dir(k.path().join(".keystep/outbox"))
+        .unwrap()
+        .count();
     assert_eq!(outbox as i64, notify);
 }
