@@ -156,3 +156,41 @@ fn a_long_call_within_its_timeout_keeps_its_lease() {
         second.stdout
     );
 }
+
+/// Calls the hostile function's endless loop, each attempt allowed 1 s
+/// (the plugin's own time limit is 8 s), tried twice.
+const SPINNER: &str = r#"
+name: spin
+trigger: manual
+steps:
+  - id: spin
+    call_function: { function: hostile, input: { do: loop } }
+    timeout: 1s
+    retry: { attempts: 2, backoff: 1s }
+"#;
+
+#[test]
+fn a_plugin_call_past_its_timeout_fails_retryable_and_is_retried() {
+    let k = Keystep::with_examples();
+    k.with_plugins(&["hostile"]);
+    k.write("plugins/hostile.toml", "[limits]\ntimeout_ms = 8000\n");
+    k.write("automations/spin.yaml", SPINNER);
+    let started = Instant::now();
+    let (code, history) = k.run_json("spin", "{}");
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(code, 1, "{history}");
+    assert_eq!(
+        attempts(&history),
+        [
+            json!({"step_id": "spin", "attempt": 1, "state": "failed", "retryable": true}),
+            json!({"step_id": "spin", "attempt": 2, "state": "failed", "retryable": true}),
+        ]
+    );
+    for step in history["steps"].as_array().unwrap() {
+        assert_eq!(step["error"], "timed out after 1s", "{step}");
+        // Cut at the step's timeout, not at the plugin's 8 s.
+        let took = attempt_seconds(step);
+        assert!((1.0..4.0).contains(&took), "an attempt took {took} s");
+    }
+    eprintln!("`keystep run` took {elapsed:.3} s for two attempts of 1 s");
+}
