@@ -4,8 +4,8 @@
 //! open that long (at most [`MAX_DELAY_MS`]) so a `kill -9` can land inside
 //! one, a step's effect takes as long again, and so does the gap after
 //! each transaction; the store's writer then commits one transaction at a
-//! time and rests as long after each, so that kills land between
-//! transactions as often as inside them, however many runs are in flight. stderr marks where each transaction opens (`in
+//! time and rests half as long after each, so that kills land between
+//! transactions often, not only inside them, however many runs are in flight. stderr marks where each transaction opens (`in
 //! ACTOR`), where it is over (`out ACTOR`) and where an effect is under way
 //! (`performing ACTOR`), so the test can tell where a kill landed.
 //! Without the feature these functions do nothing and the variable is

@@ -183,7 +183,7 @@ fn setup(tracker: &Tracker, hooks: &WebhookReceiver, smtp: &SmtpServer) -> Keyst
     k
 }
 
-/// Kills two racing `runs resume` processes at delays sweeping 5 to 450 ms
+/// Kills two racing `runs resume` processes at delays sweeping 5 to 900 ms
 /// (a process loads the connector first) until every run has ended (after 80 kills they are let finish); where the kills landed.
 fn crash_until_done(k: &Keystep) -> Vec<Killed> {
     let mut landings: Vec<Killed> = Vec::new();
@@ -215,7 +215,7 @@ fn crash_until_done(k: &Keystep) -> Vec<Killed> {
             .collect();
         std::thread::sleep(Duration::from_millis(delay_ms));
         landings.extend(children.into_iter().filter_map(kill_9));
-        delay_ms = if delay_ms >= 450 { 5 } else { delay_ms + 35 };
+        delay_ms = if delay_ms >= 900 { 5 } else { delay_ms + 55 };
     }
     landings
 }

@@ -159,7 +159,7 @@ impl Writer {
 /// The writer thread: batches until every sender is gone.
 fn run(conn: Connection, path: &Path, queue: mpsc::Receiver<Box<dyn Job>>) {
     let (batch_size, rest) = match crate::test_hook::delay() {
-        Some(delay) => (1, delay),
+        Some(delay) => (1, delay / 2),
         None => (BATCH, std::time::Duration::ZERO),
     };
     while let Ok(first) = queue.recv() {
