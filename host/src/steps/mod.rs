@@ -37,7 +37,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json};
 
 use crate::automation::{Pos, StepDef};
-use crate::directory::Directory;
+use crate::directory::DirectoryChanges;
 use crate::effects::{Effect, Performed};
 use crate::error::Error;
 use crate::expr::Scope;
@@ -173,7 +173,7 @@ pub struct StepCx<'a> {
     pub def: &'a StepDef,
     /// What the step's expressions were evaluated against.
     pub scope: &'a Scope,
-    pub dir: &'a Directory<'a>,
+    pub dir: &'a dyn DirectoryChanges,
     pub runs: &'a dyn RunStarter,
     pub run: &'a RunInfo,
     pub attempt: u32,
