@@ -3,6 +3,8 @@
 
 mod changes;
 mod reads;
+#[cfg(test)]
+mod tests;
 
 use rusqlite::{Connection, Row, params};
 use serde_json::{Value as Json, json};
