@@ -165,8 +165,9 @@ pub trait RunStarter {
 }
 
 /// Everything a step may use in its plan and settle phases. In the plan
-/// phase `dir` reads the committed directory; in the settle phase it is
-/// the open transaction.
+/// phase `dir` reads the committed directory and refuses every change
+/// ([`crate::directory::ReadOnly`]); in the settle phase it is the open
+/// transaction.
 pub struct StepCx<'a> {
     /// The step as written: which values are literal YAML (only those may be
     /// keywords such as `subject` and `all`), and its templates.
