@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{Value as Json, json};
 
 use crate::automation::{self, catalog::Catalog, check};
-use crate::directory::{Directory, import};
+use crate::directory::{Directory, DirectoryReads, import};
 use crate::expr::{Expr, Scope, Template};
 use crate::plugins::schema;
 use crate::store::{Keep, Store};

@@ -11,7 +11,7 @@ use super::fields::FieldKind;
 use super::parse::suggest;
 use super::spec;
 use super::{Automation, Diagnostic, Pos};
-use crate::directory::Directory;
+use crate::directory::DirectoryReads;
 use crate::expr::Expr;
 use crate::plugins::{Plugins, World};
 
@@ -21,7 +21,7 @@ use crate::plugins::{Plugins, World};
 /// it is `None` (the plugin folders hold nothing).
 pub fn check(
     automation: &Automation,
-    dir: Option<&Directory>,
+    dir: Option<&dyn DirectoryReads>,
     catalog: &Catalog,
     plugins: Option<&Plugins>,
 ) -> Vec<Diagnostic> {
@@ -182,7 +182,7 @@ fn strings(value: &Json) -> Vec<&str> {
     }
 }
 
-fn directory_problems(dir: &Directory, kind: FieldKind, literal: &Json) -> Vec<String> {
+fn directory_problems(dir: &dyn DirectoryReads, kind: FieldKind, literal: &Json) -> Vec<String> {
     let exists = |what: &str, id: &str| -> Option<String> {
         let found = match what {
             "user" => dir.user(id).map(|u| u.is_some()),

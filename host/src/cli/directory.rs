@@ -6,7 +6,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{Env, Exit, render};
-use crate::directory::{Directory, TaskFilter, import};
+use crate::directory::{Directory, DirectoryReads, TaskFilter, import};
 use crate::store::{Keep, Store};
 
 #[derive(Debug, Subcommand)]
@@ -198,13 +198,7 @@ fn import_file(
 fn print_events(dir: &Directory, subject: Option<&str>) -> anyhow::Result<()> {
     println!("events:");
     for e in dir.events(subject)? {
-        println!(
-            "  {:>5} {} {:<18} {}",
-            e["seq"],
-            e["at"].as_str().unwrap_or_default(),
-            e["kind"].as_str().unwrap_or_default(),
-            e["actor"].as_str().unwrap_or_default()
-        );
+        println!("  {:>5} {} {:<18} {}", e.seq, e.at, e.kind, e.actor);
     }
     Ok(())
 }

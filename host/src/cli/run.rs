@@ -13,7 +13,7 @@ use serde_json::{Value as Json, json};
 use super::progress::{Printer, interrupt_flag};
 use super::{Env, Exit, history, render};
 use crate::automation::Automation;
-use crate::directory::Directory;
+use crate::directory::{Directory, DirectoryReads};
 use crate::effects::Functions;
 use crate::engine::{Engine, Idle};
 use crate::store::Store;
@@ -87,11 +87,11 @@ pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
 /// these plugins.
 fn check(env: &Env, store: &Store, automation: &Automation) -> anyhow::Result<()> {
     let reader = store.reader()?;
-    let dir = Directory::new(&reader, "validate".into());
+    let dir: &dyn DirectoryReads = &Directory::new(&reader, "validate".into());
     let directory_known = !dir.is_empty()?;
     let problems = crate::automation::check::check(
         automation,
-        directory_known.then_some(&dir),
+        directory_known.then_some(dir),
         &env.app.catalog(),
         Some(&*env.app.plugins()).filter(|p| !p.is_empty()),
     );

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 
 use super::{Env, Exit, render};
-use crate::directory::{Task, TaskFilter};
+use crate::directory::{DirectoryChanges, DirectoryReads, Task, TaskFilter};
 use crate::store::Keep;
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::{Env, Exit, render};
 use crate::automation::{Diagnostic, Pos, catalog, check};
+use crate::directory::{Directory, DirectoryReads};
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -31,7 +32,7 @@ pub fn validate(env: &Env, args: ValidateArgs) -> anyhow::Result<Exit> {
     }
     let store = env.app.open_store()?;
     let reader = store.reader()?;
-    let dir = crate::directory::Directory::new(&reader, "validate".into());
+    let dir: &dyn DirectoryReads = &Directory::new(&reader, "validate".into());
     let directory_known = !dir.is_empty()?;
     let catalog = env.app.catalog().with_files(&files);
     let plugins = env.app.plugins();
@@ -43,7 +44,7 @@ pub fn validate(env: &Env, args: ValidateArgs) -> anyhow::Result<Exit> {
             Ok(automation) => {
                 let found = check::check(
                     &automation,
-                    directory_known.then_some(&dir),
+                    directory_known.then_some(dir),
                     &catalog,
                     plugins_known.then_some(&*plugins),
                 );

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use crate::directory::{DirError, Directory};
+use crate::directory::{DirError, Directory, DirectoryReads};
 use crate::plugins::DirectoryAccess;
 use crate::store::Store;
 
@@ -22,7 +22,7 @@ impl StoreReader {
 
     fn with<T>(
         &self,
-        f: impl FnOnce(&Directory) -> crate::directory::Result<T>,
+        f: impl FnOnce(&dyn DirectoryReads) -> crate::directory::Result<T>,
     ) -> Result<T, String> {
         self.store
             .read(|conn| f(&Directory::new(conn, "plugin".into())))

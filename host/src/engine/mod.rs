@@ -28,7 +28,7 @@ use serde_json::{Value as Json, json};
 
 use crate::automation::{Automation, catalog::Catalog, parse};
 use crate::config::{DEFAULT_CONCURRENCY, DEFAULT_LEASE, DEFAULT_MAX_DEPTH};
-use crate::directory::Directory;
+use crate::directory::{Directory, DirectoryReads};
 use crate::effects::{Effects, Functions, Live, Recorder, StoreReader};
 use crate::error::Error;
 use crate::notify::Notifier;
@@ -379,7 +379,7 @@ fn version_of(automation: &Automation) -> runs::Version<'_> {
 /// `user_id`, so steps can read `ctx.trigger.user.manager_id` and the like.
 /// The directory record replaces any `user` the input carries: the caller
 /// names the subject, the directory says who that is.
-pub(crate) fn with_subject(dir: &Directory, mut trigger: Json) -> Result<Json, Error> {
+pub(crate) fn with_subject(dir: &dyn DirectoryReads, mut trigger: Json) -> Result<Json, Error> {
     let id = match trigger.get("user_id") {
         None => return Ok(trigger),
         Some(Json::String(id)) => id.clone(),

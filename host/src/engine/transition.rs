@@ -18,7 +18,7 @@ use super::children::NoRuns;
 use super::machine::{self, Next};
 use super::{Engine, Observer};
 use crate::automation::{Automation, StepDef};
-use crate::directory::Directory;
+use crate::directory::{Directory, DirectoryChanges, ReadOnly};
 use crate::effects::Performed;
 use crate::error::Error;
 use crate::expr::Scope;
@@ -236,6 +236,7 @@ impl Engine {
             crate::panics::catch(|| {
                 engine.store().read(|conn| {
                     let dir = Directory::new(conn, "plan".into());
+                    let dir = ReadOnly(&dir);
                     let cx = engine.cx(&at, &dir, &NoRuns, attempt, now);
                     plan(&input, &cx)
                 })
@@ -255,7 +256,7 @@ impl Engine {
     pub(super) fn cx<'a>(
         &'a self,
         at: &'a At,
-        dir: &'a Directory<'a>,
+        dir: &'a dyn DirectoryChanges,
         runs: &'a dyn steps::RunStarter,
         attempt: u32,
         now: DateTime<Utc>,

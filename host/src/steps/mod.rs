@@ -38,7 +38,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::automation::StepDef;
 use crate::automation::spec::StepSpec;
-use crate::directory::Directory;
+use crate::directory::DirectoryChanges;
 use crate::effects::{Effect, Performed};
 use crate::error::Error;
 use crate::expr::Scope;
@@ -157,15 +157,16 @@ pub trait RunStarter {
 }
 
 /// Everything a step may use in its plan and settle phases. In the plan
-/// phase `dir` reads the committed directory; in the settle phase it is
-/// the open transaction.
+/// phase `dir` reads the committed directory and refuses every change
+/// ([`crate::directory::ReadOnly`]); in the settle phase it is the open
+/// transaction.
 pub struct StepCx<'a> {
     /// The step as written: which values are literal YAML (only those may be
     /// keywords such as `subject` and `all`), and its templates.
     pub def: &'a StepDef,
     /// What the step's expressions were evaluated against.
     pub scope: &'a Scope,
-    pub dir: &'a Directory<'a>,
+    pub dir: &'a dyn DirectoryChanges,
     pub runs: &'a dyn RunStarter,
     pub run: &'a RunInfo,
     pub attempt: u32,

@@ -229,3 +229,7 @@ pub fn words(value: Option<&Json>) -> Vec<String> {
         _ => Vec::new(),
     }
 }
+
+#[cfg(test)]
+#[path = "target_tests.rs"]
+mod tests;

@@ -11,7 +11,9 @@ use super::file::{
 use super::record::Str;
 use super::summary::{Action, Change, Kind};
 use super::tree::{Located, Pos};
-use crate::directory::{App, DELETED, DirError, Directory, Entitlement, Upsert, User};
+use crate::directory::{
+    App, DELETED, DirError, Directory, DirectoryChanges, DirectoryReads, Entitlement, Upsert, User,
+};
 
 /// How an import treats what the file leaves out.
 #[derive(Debug, Clone, Copy, Default)]
