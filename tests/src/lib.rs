@@ -2,6 +2,7 @@
 //! directory and drives the real `keystep` binary in it, as a user would.
 
 mod background;
+pub mod crash;
 mod servers;
 mod stub;
 

@@ -6,10 +6,10 @@
 //! shows each step once, succeeded. (Effect steps join with the concurrent
 //! engine.)
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use keystep_tests::Keystep;
+use keystep_tests::crash::{Sweep, crash_until_done};
 
 const USERS: &[&str] = &[
     "u-ada",
@@ -123,39 +123,14 @@ fn kill_9_at_many_points_loses_no_run_and_repeats_no_change() {
     // The hook holds each step's transaction open for 40 ms and waits 40 ms
     // after it, so kills land inside transactions as well as between them.
     // Kill delays sweep 5..=200 ms.
-    let mut landings: Vec<Landing> = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(240);
-    let mut delay_ms = 5;
-    while k
-        .count("SELECT count(*) FROM runs WHERE state NOT IN ('succeeded', 'failed', 'cancelled')")
-        > 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "runs did not finish; {} kills",
-            landings.len()
-        );
-        if landings.len() >= 80 {
-            // Enough kills: let the rest finish undisturbed.
-            std::thread::sleep(Duration::from_millis(350));
-            k.ok(&["runs", "resume"]);
-            continue;
-        }
-        // Two processes resume at once, racing for the same runs.
-        let children: Vec<_> = (0..2)
-            .map(|_| {
-                k.command(&["runs", "resume"])
-                    .env("KEYSTEP_TEST_STEP_DELAY_MS", "40")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        landings.extend(children.into_iter().filter_map(kill_9));
-        delay_ms = if delay_ms >= 200 { 5 } else { delay_ms + 15 };
-    }
+    let sweep = Sweep {
+        from_ms: 5,
+        to_ms: 200,
+        step_ms: 15,
+        kills: 80,
+        deadline: Duration::from_secs(240),
+    };
+    let landings: Vec<Landing> = crash_until_done(&k, &sweep, kill_9);
 
     // Where the kills landed: inside step transactions (of several kinds of
     // step) and between them.

@@ -8,9 +8,9 @@
 //! receivers logged it.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use keystep_tests::crash::{self, Sweep};
 use keystep_tests::{
     Keystep, SMTP_USER, SmtpServer, TRACKER_DIRECTORY, TRACKER_TOKEN, Tracker, WebhookReceiver,
 };
@@ -184,40 +184,17 @@ fn setup(tracker: &Tracker, hooks: &WebhookReceiver, smtp: &SmtpServer) -> Keyst
 }
 
 /// Kills two racing `runs resume` processes at delays sweeping 5 to 900 ms
-/// (a process loads the connector first) until every run has ended (after 80 kills they are let finish); where the kills landed.
+/// (a process loads the connector first) until every run has ended (after
+/// 80 kills they are let finish); where the kills landed.
 fn crash_until_done(k: &Keystep) -> Vec<Killed> {
-    let mut landings: Vec<Killed> = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let mut delay_ms = 5;
-    while k
-        .count("SELECT count(*) FROM runs WHERE state NOT IN ('succeeded', 'failed', 'cancelled')")
-        > 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "runs did not finish; {} kills",
-            landings.len()
-        );
-        if landings.len() >= 80 {
-            std::thread::sleep(Duration::from_millis(350));
-            k.ok(&["runs", "resume"]);
-            continue;
-        }
-        let children: Vec<_> = (0..2)
-            .map(|_| {
-                k.command(&["runs", "resume"])
-                    .env("KEYSTEP_TEST_STEP_DELAY_MS", "40")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        landings.extend(children.into_iter().filter_map(kill_9));
-        delay_ms = if delay_ms >= 900 { 5 } else { delay_ms + 55 };
-    }
-    landings
+    let sweep = Sweep {
+        from_ms: 5,
+        to_ms: 900,
+        step_ms: 55,
+        kills: 80,
+        deadline: Duration::from_secs(300),
+    };
+    crash::crash_until_done(k, &sweep, kill_9)
 }
 
 /// How many of `items` fall in each key, keys sorted.

@@ -9,6 +9,7 @@
 //! to a pool of read-only connections ([`Store::read`]) and never wait for
 //! the writer: WAL lets readers see the last commit while a write goes on.
 
+mod attempts;
 mod readers;
 pub mod runs;
 mod states;

@@ -1,0 +1,68 @@
+//! The crash tests' loop: two `keystep runs resume` processes race with the
+//! test hook on, and are killed with SIGKILL at delays that sweep a range,
+//! until every run has ended (after `kills` kills the rest finish
+//! undisturbed).
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::Keystep;
+
+/// How the kills are timed.
+pub struct Sweep {
+    /// Delays from the processes' start to the kill: first, last, step (ms).
+    pub from_ms: u64,
+    pub to_ms: u64,
+    pub step_ms: u64,
+    /// Kills before the runs are let finish.
+    pub kills: usize,
+    /// How long all of it may take.
+    pub deadline: Duration,
+}
+
+/// Runs the loop; `killed` kills one process and says where the kill landed
+/// (`None`: it had ended by itself). Returns every landing.
+pub fn crash_until_done<T>(
+    k: &Keystep,
+    sweep: &Sweep,
+    killed: impl Fn(Child) -> Option<T>,
+) -> Vec<T> {
+    let mut landings: Vec<T> = Vec::new();
+    let deadline = Instant::now() + sweep.deadline;
+    let mut delay_ms = sweep.from_ms;
+    while k
+        .count("SELECT count(*) FROM runs WHERE state NOT IN ('succeeded', 'failed', 'cancelled')")
+        > 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "runs did not finish; {} kills",
+            landings.len()
+        );
+        if landings.len() >= sweep.kills {
+            // Enough kills: let the rest finish undisturbed.
+            std::thread::sleep(Duration::from_millis(350));
+            k.ok(&["runs", "resume"]);
+            continue;
+        }
+        // Two processes resume at once, racing for the same runs.
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                k.command(&["runs", "resume"])
+                    .env("KEYSTEP_TEST_STEP_DELAY_MS", "40")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        landings.extend(children.into_iter().filter_map(&killed));
+        delay_ms = if delay_ms >= sweep.to_ms {
+            sweep.from_ms
+        } else {
+            delay_ms + sweep.step_ms
+        };
+    }
+    landings
+}
