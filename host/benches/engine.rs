@@ -24,7 +24,7 @@ use common::{SAMPLES, Samples, Table};
 use keystep::automation::{Automation, catalog::Catalog, parse};
 use keystep::directory::{Directory, import};
 use keystep::engine::{Engine, Idle, Quiet};
-use keystep::store::{Keep, Store};
+use keystep::store::{Keep, Store, WriterStats};
 use serde_json::{Value as Json, json};
 
 const STEPS: usize = 6;
@@ -125,11 +125,16 @@ fn main() -> anyhow::Result<()> {
             }
             println!(
                 "  sample {sample} concurrency {concurrency:>2}: {} runs started in {:.3}s, \
-                 driven in {:.3}s: {:.0} transitions/s; {}",
+                 driven in {:.3}s: {:.0} transitions/s; writer: {} commits of {:.1} jobs, \
+                 {:.0}% busy, {:.1} us a job; {}",
                 sizes.runs,
                 m.start.as_secs_f64(),
                 m.drive.as_secs_f64(),
                 transitions as f64 / m.total.as_secs_f64(),
+                m.writer.commits,
+                m.writer.jobs as f64 / m.writer.commits as f64,
+                100.0 * m.writer.busy.as_secs_f64() / m.total.as_secs_f64(),
+                1e6 * m.writer.busy.as_secs_f64() / m.writer.jobs as f64,
                 m.cpu.describe(m.total, transitions),
             );
         }
@@ -209,6 +214,8 @@ struct Measured {
     drive: Duration,
     total: Duration,
     cpu: cpu::Spent,
+    /// The store writer's commits, jobs and busy time in the sample.
+    writer: WriterStats,
 }
 
 fn user_id(i: usize) -> String {
@@ -362,9 +369,15 @@ async fn offboard_once(template: &Template, concurrency: usize) -> anyhow::Resul
     let engine = engine(&store, concurrency);
     let offboard = automation("bench-offboard.yaml", OFFBOARD)?;
     let subjects = (0..template.users).map(user_id).collect();
-    let before = cpu::Threads::now()?;
+    let (before, written) = (cpu::Threads::now()?, store.writer_stats());
     let (start, drive, idle) = start_and_drive(&engine, &offboard, subjects, concurrency).await?;
     let cpu = cpu::Threads::now()?.since(&before);
+    let after = store.writer_stats();
+    let writer = WriterStats {
+        commits: after.commits - written.commits,
+        jobs: after.jobs - written.jobs,
+        busy: after.busy - written.busy,
+    };
     anyhow::ensure!(idle == Idle::Until(None), "drive stopped early: {idle:?}");
     check_succeeded(&store, template.users)?;
     Ok(Measured {
@@ -372,6 +385,7 @@ async fn offboard_once(template: &Template, concurrency: usize) -> anyhow::Resul
         drive,
         total: start + drive,
         cpu,
+        writer,
     })
 }
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use readers::Reader;
-pub use writer::Keep;
+pub use writer::{Keep, WriterStats};
 
 const SCHEMA: &str = include_str!("schema.sql");
 const SCHEMA_VERSION: i64 = 2;
@@ -142,6 +142,12 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         self.shared.writer.submit_blocking(keep, f)
+    }
+
+    /// What the writer has done so far: commits, jobs, busy time (the
+    /// engine bench's profile of group commit).
+    pub fn writer_stats(&self) -> WriterStats {
+        self.shared.writer.stats()
     }
 
     /// A consistent copy of the whole database at `to`, for a dry run to

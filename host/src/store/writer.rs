@@ -9,7 +9,10 @@
 //! that run's part.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -88,6 +91,25 @@ where
 pub struct Writer {
     jobs: mpsc::Sender<Box<dyn Job>>,
     path: PathBuf,
+    counters: Arc<Counters>,
+}
+
+/// What the writer has done so far, for the engine bench's profile.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed (or attempted).
+    pub commits: u64,
+    /// Jobs run in them.
+    pub jobs: u64,
+    /// Time spent running and committing them (the rest it waited).
+    pub busy: Duration,
+}
+
+#[derive(Default)]
+struct Counters {
+    commits: AtomicU64,
+    jobs: AtomicU64,
+    busy_ns: AtomicU64,
 }
 
 impl Writer {
@@ -95,10 +117,25 @@ impl Writer {
     pub fn start(conn: Connection, path: PathBuf) -> anyhow::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
         let thread_path = path.clone();
+        let counters = Arc::new(Counters::default());
+        let counted = counters.clone();
         std::thread::Builder::new()
             .name("keystep-writer".into())
-            .spawn(move || run(conn, &thread_path, queue))?;
-        Ok(Writer { jobs, path })
+            .spawn(move || run(conn, &thread_path, queue, &counted))?;
+        Ok(Writer {
+            jobs,
+            path,
+            counters,
+        })
+    }
+
+    pub fn stats(&self) -> WriterStats {
+        let c = &self.counters;
+        WriterStats {
+            commits: c.commits.load(Ordering::Relaxed),
+            jobs: c.jobs.load(Ordering::Relaxed),
+            busy: Duration::from_nanos(c.busy_ns.load(Ordering::Relaxed)),
+        }
     }
 
     fn send<R, E>(
@@ -162,8 +199,9 @@ impl Writer {
 }
 
 /// The writer thread: batches until every sender is gone.
-fn run(conn: Connection, path: &Path, queue: mpsc::Receiver<Box<dyn Job>>) {
+fn run(conn: Connection, path: &Path, queue: mpsc::Receiver<Box<dyn Job>>, counters: &Counters) {
     while let Ok(first) = queue.recv() {
+        let started = Instant::now();
         let mut batch = vec![first];
         while batch.len() < BATCH {
             match queue.try_recv() {
@@ -171,7 +209,12 @@ fn run(conn: Connection, path: &Path, queue: mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
+        let jobs = batch.len() as u64;
         commit(&conn, path, batch);
+        counters.commits.fetch_add(1, Ordering::Relaxed);
+        counters.jobs.fetch_add(jobs, Ordering::Relaxed);
+        let busy = started.elapsed().as_nanos() as u64;
+        counters.busy_ns.fetch_add(busy, Ordering::Relaxed);
     }
 }
 
