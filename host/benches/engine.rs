@@ -473,7 +473,7 @@ fn parked_child(n: usize, beside: usize) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let store = Store::open(&tmp.path().join("keystep.db"))?;
     seed(&store, users)?;
-    let engine = engine(&store, keystep::engine::DEFAULT_CONCURRENCY);
+    let engine = engine(&store, keystep::config::DEFAULT_CONCURRENCY);
     let parked = automation("bench-parked.yaml", PARKED)?;
     let subjects = (0..n).map(|i| user_id(i % users)).collect();
     let before = rss_kb()?;
@@ -481,7 +481,7 @@ fn parked_child(n: usize, beside: usize) -> anyhow::Result<()> {
         &engine,
         &parked,
         subjects,
-        keystep::engine::DEFAULT_CONCURRENCY,
+        keystep::config::DEFAULT_CONCURRENCY,
     ))?;
     let after = rss_kb()?;
     anyhow::ensure!(

@@ -8,17 +8,28 @@
 //!    (`hostile`) that echoes 1.4 KB;
 //! 2. the time from process start to the first result of `keystep call
 //!    risk-python`, with a warm and with a cold compile cache, against
-//!    `keystep --version` (process start alone).
+//!    `keystep --version` (process start alone);
+//! 3. many concurrent calls from async code (a tokio runtime with a worker
+//!    per core), 64 and 256 callers, of the Rust and JavaScript risk
+//!    functions: on the bounded blocking pool that keystep uses
+//!    (`Plugins::blocking`), and on wasmtime's async support with epoch
+//!    yielding (the `async_calls` prototype); calls/s, the p50/p99 of a
+//!    call's latency (from its caller's issue: a wait for a permit is in
+//!    it, a wait in the runtime's run queue is not), and how late a 1 ms
+//!    timer task on the same runtime wakes (p99): what the calls cost every
+//!    other task, the engine's own.
 //!
 //! `cargo bench -p keystep --bench plugins` (build the plugins first:
 //! `bash plugins/build.sh`); `KEYSTEP_BENCH_QUICK=1` shrinks every count
-//! for a smoke run; `KEYSTEP_BENCH_ONLY=risk-js` (or `echo`, or `start`) measures one thing.
+//! for a smoke run; `KEYSTEP_BENCH_ONLY=risk-js` (or `echo`, `start`, `concurrent`) measures one thing.
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keystep::plugins::Plugins;
+use keystep::plugins::async_calls::AsyncFunctions;
 use serde_json::{Value as Json, json};
 
 const FUNCTIONS: [(&str, u32); 3] = [("risk-rust", 4000), ("risk-python", 400), ("risk-js", 600)];
@@ -105,6 +116,10 @@ fn main() {
         );
     }
 
+    if only.is_empty() || only == "concurrent" {
+        concurrent(&plugin_dir, &cache, &input, scale as usize);
+    }
+
     if !(only.is_empty() || only == "start") {
         return;
     }
@@ -158,6 +173,138 @@ fn main() {
         "  baseline     {:>8.1} ms (`keystep --version`, median of {runs})",
         millis(median(&mut bare))
     );
+}
+
+/// Section 3: the blocking pool against async calls with epoch yielding.
+fn concurrent(plugin_dir: &Path, cache: &Path, input: &Json, scale: usize) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .enable_all()
+        .build()
+        .unwrap();
+    let plugins = Arc::new(Plugins::new(vec![plugin_dir.into()], cache.into()));
+    let asynchronous = Arc::new(AsyncFunctions::new(plugins.clone()).unwrap());
+    println!(
+        "\n3. concurrent calls from async code ({cores} workers; pool of {} permits), \
+         median of 5 samples",
+        plugins.concurrency()
+    );
+    let want: Arc<Json> = Arc::new(serde_json::from_str(&native(&input.to_string())).unwrap());
+    let input = Arc::new(input.clone());
+    for (name, total) in [("risk-rust", 8192), ("risk-js", 768)] {
+        let total = (total / scale).max(256);
+        for callers in [64, 256] {
+            let (p, i, w) = (plugins.clone(), input.clone(), want.clone());
+            let pool = sample(&runtime, callers, total, move || {
+                let (p, i, w) = (p.clone(), i.clone(), w.clone());
+                async move {
+                    let out = p.blocking(move |p| p.call_function(name, &i, None)).await;
+                    assert_eq!(out.unwrap(), *w);
+                }
+            });
+            let (a, i, w) = (asynchronous.clone(), input.clone(), want.clone());
+            let yielding = sample(&runtime, callers, total, move || {
+                let (a, i, w) = (a.clone(), i.clone(), w.clone());
+                async move {
+                    assert_eq!(a.call_function(name, &i).await.unwrap(), *w);
+                }
+            });
+            for (how, s) in [("blocking pool", pool), ("async + epoch yield", yielding)] {
+                println!(
+                    "  {name:<10} {callers:>3} callers  {how:<20} {:>8.0} calls/s   \
+                     p50 {:>8.2} ms   p99 {:>8.2} ms   timer late p99 {:>7.2} ms",
+                    s.rate,
+                    millis(s.p50),
+                    millis(s.p99),
+                    millis(s.late)
+                );
+            }
+        }
+    }
+}
+
+/// The medians over 5 samples (after one to warm up) of `total` calls made
+/// by `callers` tasks at once, each call `call()`.
+fn sample<F, Fut>(runtime: &tokio::runtime::Runtime, callers: usize, total: usize, call: F) -> Load
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut loads: Vec<Load> = (0..6)
+        .map(|_| runtime.block_on(load(callers, total, call.clone())))
+        .skip(1)
+        .collect();
+    let mid = loads.len() / 2;
+    let pick = |loads: &mut [Load], key: fn(&Load) -> f64| {
+        loads.sort_by(|a, b| key(a).total_cmp(&key(b)));
+        key(&loads[mid])
+    };
+    Load {
+        rate: pick(&mut loads, |l| l.rate),
+        p50: Duration::from_secs_f64(pick(&mut loads, |l| l.p50.as_secs_f64())),
+        p99: Duration::from_secs_f64(pick(&mut loads, |l| l.p99.as_secs_f64())),
+        late: Duration::from_secs_f64(pick(&mut loads, |l| l.late.as_secs_f64())),
+    }
+}
+
+/// One sample: calls per second over the whole, latency percentiles, and
+/// the p99 of how late a 1 ms timer task woke meanwhile.
+struct Load {
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+    late: Duration,
+}
+
+async fn load<F, Fut>(callers: usize, total: usize, call: F) -> Load
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = done.clone();
+    let probe = tokio::spawn(async move {
+        let mut late = Vec::new();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let t = Instant::now();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            late.push(t.elapsed().saturating_sub(Duration::from_millis(1)));
+        }
+        late
+    });
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for caller in 0..callers {
+        let call = call.clone();
+        let calls = total / callers + usize::from(caller < total % callers);
+        tasks.spawn(async move {
+            let mut took = Vec::with_capacity(calls);
+            for _ in 0..calls {
+                let t = Instant::now();
+                call().await;
+                took.push(t.elapsed());
+                // As a run does between calls (its commit): let others in.
+                tokio::task::yield_now().await;
+            }
+            took
+        });
+    }
+    let took: Vec<Duration> = tasks.join_all().await.concat();
+    let wall = start.elapsed();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let late = probe.await.unwrap();
+    Load {
+        rate: took.len() as f64 / wall.as_secs_f64(),
+        p50: percentile(took.clone(), 0.50),
+        p99: percentile(took, 0.99),
+        late: percentile(late, 0.99),
+    }
+}
+
+fn percentile(mut v: Vec<Duration>, q: f64) -> Duration {
+    v.sort();
+    v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
 /// About 1 KB of JSON: a user and eight grants, given inline.

@@ -114,7 +114,7 @@ fn main() -> anyhow::Result<()> {
     );
     let mut table = Table::new();
     for (i, c) in CONCURRENCY.iter().enumerate() {
-        let default = *c == keystep::engine::DEFAULT_CONCURRENCY;
+        let default = *c == keystep::config::DEFAULT_CONCURRENCY;
         let name = if default { " (default)" } else { "" };
         let [rate, under] = if default {
             [">= 2000", "< 2"]

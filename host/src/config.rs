@@ -1,5 +1,9 @@
 //! `keystep.toml`, and the embedded defaults used when there is none.
 //!
+//! Plain data: the file format and the settings resolved from it. Each
+//! capability owns its section's type (`notify::Sections`); the composition
+//! root (`crate::app`) builds the parts from these settings.
+//!
 //! The file is found through `--config`, then `$KEYSTEP_CONFIG`, then
 //! `./keystep.toml`. Relative paths in it are relative to the file. With no
 //! file at all, keystep keeps its SQLite store in `.keystep/` and reads
@@ -7,14 +11,26 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::Deserialize;
 
-use crate::automation::catalog::Catalog;
-use crate::engine::{DEFAULT_CONCURRENCY, DEFAULT_LEASE, DEFAULT_MAX_DEPTH};
+use crate::files::parse_toml;
 use crate::notify;
-use crate::plugins::Plugins;
+
+/// How far `run_automation` may nest.
+pub const DEFAULT_MAX_DEPTH: u32 = 8;
+
+/// How many runs move at once by default: enough to hide the latency of
+/// slow receivers (a 50 ms webhook at 2,000 runs/s needs 100 in flight);
+/// CPU work is bounded by the runtime's worker threads whatever this is.
+pub const DEFAULT_CONCURRENCY: usize = 256;
+
+/// How long a process keeps a run it is working on before another process
+/// may take it over (sooner if the holder's process is gone). Renewed
+/// while a step's effect goes on.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +65,8 @@ struct PluginsSection {
     dirs: Option<Vec<PathBuf>>,
     /// Where compiled plugins are cached.
     cache: Option<PathBuf>,
+    /// How many plugin calls of runs run at once (each holds a thread).
+    concurrency: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,11 +104,13 @@ pub struct Config {
     /// How many runs move at once.
     pub concurrency: usize,
     /// How long a run's lease lasts.
-    pub lease: std::time::Duration,
+    pub lease: Duration,
     /// Plugin folders: `plugins/` beside the config, and `.keystep/plugins/`.
     pub plugin_dirs: Vec<PathBuf>,
     /// Compiled plugins, and plugins' scratch directories.
     pub plugin_cache: PathBuf,
+    /// How many plugin calls run at once; the host's default when unset.
+    pub plugin_concurrency: Option<usize>,
     /// SMTP, Slack, webhooks and the outbox.
     pub notify: notify::Settings,
 }
@@ -135,13 +155,13 @@ impl Config {
             None => DEFAULT_LEASE,
             Some(text) => humantime::parse_duration(text)
                 .ok()
-                .filter(|d| *d >= std::time::Duration::from_secs(1))
+                .filter(|d| *d >= Duration::from_secs(1))
                 .ok_or_else(|| {
                     anyhow::anyhow!("{shown}: engine.lease is a duration of at least 1s, such as `60s`, not `{text}`")
                 })?,
         };
-        if file.engine.concurrency == Some(0) {
-            anyhow::bail!("{shown}: engine.concurrency must be at least 1");
+        if file.engine.concurrency == Some(0) || file.plugins.concurrency == Some(0) {
+            anyhow::bail!("{shown}: engine.concurrency and plugins.concurrency are at least 1");
         }
         Ok(Config {
             file: file_path,
@@ -166,6 +186,7 @@ impl Config {
                 .into_iter()
                 .map(at)
                 .collect(),
+            plugin_concurrency: file.plugins.concurrency,
             plugin_cache: at(file
                 .plugins
                 .cache
@@ -173,28 +194,4 @@ impl Config {
             notify,
         })
     }
-
-    pub fn catalog(&self) -> Catalog {
-        Catalog::new(self.automation_dirs.clone())
-    }
-
-    /// The plugin host for these settings (nothing is loaded until used).
-    pub fn plugins(&self) -> Plugins {
-        Plugins::new(self.plugin_dirs.clone(), self.plugin_cache.clone())
-    }
-}
-
-/// Parses a TOML file's text; the error names file, line and column.
-pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, String> {
-    toml::from_str(text).map_err(|e| {
-        let at = e
-            .span()
-            .map(|s| {
-                let line = text[..s.start].lines().count().max(1);
-                let column = s.start - text[..s.start].rfind('\n').map_or(0, |n| n + 1) + 1;
-                format!(":{line}:{column}")
-            })
-            .unwrap_or_default();
-        format!("{}{at}: {}", path.display(), e.message())
-    })
 }

@@ -91,6 +91,22 @@ impl std::error::Error for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Whether a SQLite error may pass when tried again: a busy or locked
+/// database, a full disk (`SQLITE_FULL`, which SQLite also returns for
+/// ENOSPC) or a failed read or write. SQLite rolls the transaction back in
+/// each case, so nothing is half written.
+pub fn is_transient(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure))
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        Error::new(format!("store: {e}"), is_transient(&e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,21 +122,5 @@ mod tests {
         assert_eq!(e.to_string(), "plugin `p`: gone");
         assert_eq!(e.code.as_deref(), Some("not-found"));
         assert!(e.retryable(true).is_retryable());
-    }
-}
-
-/// Whether a SQLite error may pass when tried again: a busy or locked
-/// database, a full disk (`SQLITE_FULL`, which SQLite also returns for
-/// ENOSPC) or a failed read or write. SQLite rolls the transaction back in
-/// each case, so nothing is half written.
-pub fn is_transient(e: &rusqlite::Error) -> bool {
-    use rusqlite::ErrorCode::*;
-    matches!(e, rusqlite::Error::SqliteFailure(f, _)
-        if matches!(f.code, DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure))
-}
-
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Error {
-        Error::new(format!("store: {e}"), is_transient(&e))
     }
 }

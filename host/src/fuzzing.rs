@@ -19,7 +19,7 @@ use crate::expr::{Expr, Scope, Template};
 use crate::plugins::schema;
 use crate::store::{Keep, Store};
 
-/// `keystep validate` on one file's bytes: parsing with the step registry's
+/// `keystep validate` on one file's bytes: parsing with the step specs'
 /// checks, then the checks that need no directory or plugins.
 pub fn automation(data: &[u8]) -> Result<(), String> {
     // `validate` reads files with `read_to_string`, which refuses non-UTF-8.

@@ -4,11 +4,22 @@
 //! identity. The modules follow the data (see `shared/design.md`):
 //!
 //! ```text
-//! cli ─► config ─► engine ─► steps/* ─► directory (store)
-//!                    └─► store (sqlite): runs, timers, history
-//! expr (CEL + {{ }} templates) is used by automation parsing and the engine.
+//! cli                        the face: parse input, print, answer
+//!  └─► app                   composition root: config ─► store, effects, plugins, engine
+//!       └─► engine           runs: state machine, many at once, leases
+//!            └─► steps/*     plan · perform · settle, one file per step
+//!                 ├─► effects    mail, Slack, webhooks, plugin calls; a recorder for dry runs
+//!                 │    ├─► notify    SMTP, Slack, signed webhooks, the outbox
+//!                 │    └─► plugins   the wasmtime host (knows no workflows)
+//!                 └─► directory ─► store (SQLite: runs, directory, event log)
+//! automation (model: files, step specs, positions, checks) · config (plain data)
+//! expr (CEL + {{ }}) · base: error, time, panics, files, secret, text
 //! ```
+//!
+//! No module imports one that imports it back
+//! (`python3 ../shared/tools/modcycles.py host/src`).
 
+pub mod app;
 pub mod automation;
 pub mod cli;
 pub mod config;
@@ -25,5 +36,6 @@ pub mod plugins;
 pub mod secret;
 pub mod steps;
 pub mod store;
+pub mod test_hook;
 pub mod text;
 pub mod time;

@@ -63,6 +63,9 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Hundreds of runs may connect at once; the default backlog of 5 would
+    # make the rest wait a second for a SYN retransmission.
+    request_queue_size = 256
 
     def handle_error(self, request, client_address):
         # Quiet: a client that hangs up (the hang tests do) is no news.

@@ -29,11 +29,18 @@ Test-only:
                                     attempts with status null
         {"big": N}                  the next success answers N bytes of JSON,
                                     {"pad": "xxx..."}, instead of the usual
+        {"slow": N, "delay_ms": D}  the next N successes answer after D ms
+                                    (default 5000); recorded as deliveries
+                                    when they arrive
         A hang comes before a fail, a fail before a success.
-    GET  /_state   {deliveries: [{id, timestamp, path, body, headers}],
-                    attempts: [{id, status}], script: {...}}
+    GET  /_state   {deliveries: [{id, timestamp, path, body, headers,
+                    received_at, answered_at}], attempts: [{id, status}],
+                    script: {...}}
                    headers are lower-cased, without webhook-signature; every
-                   request to /hook... is an attempt, 401s included
+                   request to /hook... is an attempt, 401s included;
+                   received_at and answered_at are Unix seconds (float) when
+                   the request came in and when its answer went out
+                   (answered_at null until then)
     POST /_reset   forgets deliveries, attempts and the script
 """
 
@@ -61,6 +68,8 @@ class State:
         self.fail_status = 503
         self.hang = 0
         self.big = None
+        self.slow = 0
+        self.delay_ms = 5000
 
 
 class Handler(httpserve.Handler):
@@ -77,6 +86,7 @@ class Handler(httpserve.Handler):
 
     def hook(self, path, raw):
         state = self.server.state
+        received_at = time.time()
         headers = {name.lower(): value for name, value in self.headers.items()}
         msg_id = headers.get("webhook-id")
         try:
@@ -109,23 +119,31 @@ class Handler(httpserve.Handler):
                 failing = False
             if not hang and not failing:
                 shown = {k: v for k, v in headers.items() if k != "webhook-signature"}
-                state.deliveries.append(
-                    {
-                        "id": msg_id,
-                        "timestamp": headers.get("webhook-timestamp"),
-                        "path": path,
-                        "body": body,
-                        "headers": shown,
-                    }
-                )
+                delivery = {
+                    "id": msg_id,
+                    "timestamp": headers.get("webhook-timestamp"),
+                    "path": path,
+                    "body": body,
+                    "headers": shown,
+                    "received_at": received_at,
+                    "answered_at": None,
+                }
+                state.deliveries.append(delivery)
                 state.attempts.append({"id": msg_id, "status": 200})
                 received = sum(1 for d in state.deliveries if d["id"] == msg_id)
                 big, state.big = state.big, None
+                delay = 0
+                if state.slow > 0:
+                    state.slow -= 1
+                    delay = state.delay_ms / 1000
         if hang:
             time.sleep(3600)
             return self.send(504, {"error": "woke up"})
         if failing:
             return self.send(status, {"error": f"scripted failure {status}"})
+        time.sleep(delay)
+        with state.lock:
+            delivery["answered_at"] = time.time()
         if big is not None:
             return self.send(200, padding(big))
         return self.send(200, {"received": received, "id": msg_id})
@@ -144,6 +162,8 @@ class Handler(httpserve.Handler):
                             "status": state.fail_status,
                             "hang": state.hang,
                             "big": state.big,
+                            "slow": state.slow,
+                            "delay_ms": state.delay_ms,
                         },
                     },
                 )
@@ -156,10 +176,12 @@ class Handler(httpserve.Handler):
                 status = doc.get("status")
                 hang = doc.get("hang")
                 big = doc.get("big")
-                for value in (fail, status, hang, big):
+                slow = doc.get("slow")
+                delay_ms = doc.get("delay_ms")
+                for value in (fail, status, hang, big, slow, delay_ms):
                     whole = isinstance(value, int) and not isinstance(value, bool)
                     if value is not None and (not whole or value < 0):
-                        raise ValueError("fail, status, hang and big are whole numbers")
+                        raise ValueError("fail, status, hang, big, slow and delay_ms are whole numbers")
                 if status is not None and not 100 <= status <= 599:
                     raise ValueError("status is an HTTP status")
             except ValueError as error:
@@ -174,7 +196,18 @@ class Handler(httpserve.Handler):
                     state.hang = hang
                 if big is not None:
                     state.big = big
-                script = {"fail": state.fail, "status": state.fail_status, "hang": state.hang, "big": state.big}
+                if slow is not None:
+                    state.slow = slow
+                if delay_ms is not None:
+                    state.delay_ms = delay_ms
+                script = {
+                    "fail": state.fail,
+                    "status": state.fail_status,
+                    "hang": state.hang,
+                    "big": state.big,
+                    "slow": state.slow,
+                    "delay_ms": state.delay_ms,
+                }
             return self.send(200, script)
         if method == "POST" and path == "/_reset":
             with state.lock:

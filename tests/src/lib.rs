@@ -1,6 +1,7 @@
 //! Harness for the end-to-end tests: each test gets a fresh working
 //! directory and drives the real `keystep` binary in it, as a user would.
 
+mod background;
 mod servers;
 mod stub;
 
@@ -10,6 +11,7 @@ use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value as Json;
 
+pub use background::{finish, unix_seconds};
 pub use servers::*;
 pub use stub::Stub;
 

@@ -74,13 +74,28 @@ impl Drop for Process {
 /// One HTTP/1.1 request to `127.0.0.1:port` (a JSON body when not empty);
 /// the answer's status and body.
 pub fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    http_with(port, method, path, &[], body)
+}
+
+/// [`http`] with extra request headers.
+pub fn http_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\
          Connection: close\r\n\r\n{body}",
         body.len()
@@ -172,6 +187,21 @@ impl Tracker {
             .iter()
             .map(|m| m.as_str().unwrap().to_string())
             .collect()
+    }
+
+    /// Adds user `login` (`login@example.com`) through the API, with
+    /// `token` as the server wants it.
+    pub fn add_user(&self, token: &str, login: &str, name: &str) {
+        let body = serde_json::json!({"login": login, "email": format!("{login}@example.com"), "name": name});
+        let auth = format!("Bearer {token}");
+        let (status, answer) = http_with(
+            self.0.port,
+            "POST",
+            "/api/users",
+            &[("Authorization", &auth)],
+            &body.to_string(),
+        );
+        assert_eq!(status, 201, "adding {login}: {answer}");
     }
 
     /// The next `n` /api requests answer 503.

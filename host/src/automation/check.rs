@@ -7,12 +7,13 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value as Json;
 
 use super::catalog::{Catalog, LoadError};
+use super::fields::FieldKind;
 use super::parse::suggest;
+use super::spec;
 use super::{Automation, Diagnostic, Pos};
 use crate::directory::Directory;
 use crate::expr::Expr;
 use crate::plugins::{Plugins, World};
-use crate::steps::{self, FieldKind};
 
 /// Runs every check on `automation`. `dir` is `None` when the directory is
 /// empty, and literal users, entitlements and templates are then not checked.
@@ -66,13 +67,13 @@ pub fn check(
                 }
             }
         }
-        let Some(spec) = steps::lookup(&step.kind) else {
+        let Some(spec) = spec::spec(&step.kind) else {
             continue;
         };
         for field in &step.fields {
             let (Some(literal), Some(kind)) = (
                 field.template.literal(),
-                spec.fields()
+                spec.fields
                     .iter()
                     .find(|f| f.name == field.name)
                     .map(|f| f.kind),
@@ -157,7 +158,7 @@ fn plugin_problem(plugins: &Plugins, literal: &Json, function: bool) -> Vec<Stri
     match plugins.find(name) {
         Ok(e) if e.found.world == Some(world) => Vec::new(),
         Ok(_) => vec![format!("plugin `{name}` is not a {world}")],
-        Err(e) if e.code == "not-found" => {
+        Err(e) if e.code.as_deref() == Some("not-found") => {
             let known: Vec<String> = plugins
                 .list()
                 .into_iter()
@@ -169,7 +170,7 @@ fn plugin_problem(plugins: &Plugins, literal: &Json, function: bool) -> Vec<Stri
                 "no {world} plugin `{name}`{hint} in the plugin folders"
             )]
         }
-        Err(e) => vec![e.message],
+        Err(e) => vec![crate::plugins::detail(name, &e).to_string()],
     }
 }
 

@@ -1,8 +1,10 @@
 //! Automation files: the YAML format of design section 2, parsed into a form
 //! the engine runs, with every error naming file, line and column.
 //!
+//! - [`spec`] says what each step type accepts ([`StepSpec`]: its fields and
+//!   shape checks); [`fields`] what each field holds.
 //! - [`parse`] turns text into an [`Automation`], checking its shape against the
-//!   step registry (step types, fields, CEL syntax).
+//!   step specs (step types, fields, CEL syntax).
 //! - [`check`] checks what only a set of automations and the directory can tell
 //!   (step ordering of `ctx.` references, literal users, templates,
 //!   automations, cycles between automations).
@@ -10,7 +12,9 @@
 
 pub mod catalog;
 pub mod check;
+pub mod fields;
 mod parse;
+pub mod spec;
 mod yaml;
 
 use std::path::PathBuf;

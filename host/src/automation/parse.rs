@@ -7,12 +7,13 @@ use marked_yaml::Node;
 use marked_yaml::types::MarkedMappingNode;
 use sha2::{Digest, Sha256};
 
+use super::fields::parse_duration;
+use super::spec::{self, StepSpec};
 use super::yaml::{self, kind_of, pos_of, pos_of_scalar, to_json};
 use super::{
     Automation, Diagnostic, FieldValue, OnError, Pos, RetryPolicy, StepDef, TRIGGERS, Trigger,
 };
 use crate::expr::{Expr, Template};
-use crate::steps::{self, parse_duration};
 
 const STEP_COMMON_KEYS: &[&str] = &["id", "if", "retry", "timeout", "on_error", "description"];
 
@@ -285,10 +286,10 @@ impl Parser<'_> {
             .filter(|k| !STEP_COMMON_KEYS.contains(&k.as_str()))
             .collect();
         let step_type = match type_keys.as_slice() {
-            [key] => match steps::lookup(key.as_str()) {
+            [key] => match spec::spec(key.as_str()) {
                 Some(step) => Some((step, *key)),
                 None => {
-                    let names = steps::registry().iter().map(|s| s.kind());
+                    let names = spec::specs().iter().map(|s| s.kind);
                     let hint = suggest(
                         key.as_str(),
                         names.clone().chain(STEP_COMMON_KEYS.iter().copied()),
@@ -348,7 +349,7 @@ impl Parser<'_> {
         );
         let def = StepDef {
             id: id?,
-            kind: step.kind().to_string(),
+            kind: step.kind.to_string(),
             fields,
             condition,
             condition_pos,
@@ -357,14 +358,14 @@ impl Parser<'_> {
             on_error,
             pos,
         };
-        for (pos, message) in step.check(&def) {
+        for (pos, message) in (step.check)(&def) {
             self.error(pos, format!("{}: {message}", def.kind));
         }
         Some(def)
     }
 
-    fn fields(&mut self, step: &dyn steps::Step, node: &Node, key_pos: Pos) -> Vec<FieldValue> {
-        let kind = step.kind();
+    fn fields(&mut self, step: &StepSpec, node: &Node, key_pos: Pos) -> Vec<FieldValue> {
+        let kind = step.kind;
         let map = match node {
             Node::Mapping(m) => Some(m),
             Node::Scalar(s) if s.as_str().is_empty() => None,
@@ -379,7 +380,7 @@ impl Parser<'_> {
                 return Vec::new();
             }
         };
-        let specs = step.fields();
+        let specs = step.fields;
         let mut out = Vec::new();
         // Fields given, also those with errors: none of them is "missing".
         let mut given = Vec::new();

@@ -40,7 +40,7 @@ pub enum DirectoryCommand {
 }
 
 pub fn directory(env: &Env, cmd: DirectoryCommand) -> anyhow::Result<Exit> {
-    let store = env.open_store()?;
+    let store = env.app.open_store()?;
     match cmd {
         DirectoryCommand::Import {
             file,

@@ -18,6 +18,7 @@ macro_rules! eprintln {
 }
 
 mod directory;
+mod exit;
 mod history;
 mod input;
 mod output;
@@ -30,15 +31,13 @@ mod tasks;
 mod validate;
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
 
 use clap::{Parser, Subcommand};
 
+use crate::app::App;
 use crate::config::Config;
-use crate::engine::{self, Engine};
-use crate::notify::Notifier;
-use crate::plugins::Plugins;
-use crate::store::Store;
+
+pub use exit::Exit;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -79,57 +78,11 @@ enum Command {
     Call(plugins::CallArgs),
 }
 
-/// The outcome of a command, as an exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Ok = 0,
-    RunFailed = 1,
-    BadInput = 2,
-    Interrupted = 130,
-}
-
-/// What every command gets: the configuration, how to print, and the
-/// parts built from the configuration on first use (the composition root).
+/// What every command gets: the configured program (its settings and the
+/// parts built from them, [`App`]) and how to print.
 pub struct Env {
-    pub config: Config,
+    pub app: App,
     pub json: bool,
-    plugins: OnceLock<Arc<Plugins>>,
-    runtime: OnceLock<tokio::runtime::Runtime>,
-}
-
-impl Env {
-    pub fn open_store(&self) -> anyhow::Result<Store> {
-        Store::open(&self.config.store_path)
-    }
-
-    /// The plugin host, made once per command.
-    pub fn plugins(&self) -> Arc<Plugins> {
-        self.plugins
-            .get_or_init(|| Arc::new(self.config.plugins()))
-            .clone()
-    }
-
-    /// The process's one async runtime, on which the engine moves runs.
-    pub fn runtime(&self) -> &tokio::runtime::Runtime {
-        self.runtime.get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .thread_name("keystep-worker")
-                .build()
-                .expect("the async runtime starts")
-        })
-    }
-
-    /// An engine on `store` with the configured depth limit, concurrency,
-    /// lease, plugins and channels.
-    pub fn engine(&self, store: &Store) -> engine::Builder {
-        Engine::builder(store.clone(), self.config.catalog())
-            .max_depth(self.config.max_depth)
-            .concurrency(self.config.concurrency)
-            .lease(self.config.lease)
-            .plugins(self.plugins())
-            .notifier(Arc::new(Notifier::new(self.config.notify.clone())))
-    }
 }
 
 /// Parses the arguments, runs the command and returns the exit code.
@@ -140,10 +93,8 @@ pub fn main() -> i32 {
     };
     let env = match Config::load(cli.config.as_deref()) {
         Ok(config) => Env {
-            config,
+            app: App::new(config),
             json: cli.json,
-            plugins: OnceLock::new(),
-            runtime: OnceLock::new(),
         },
         Err(e) => return output::finish(report(&e, cli.json)),
     };
@@ -158,7 +109,7 @@ pub fn main() -> i32 {
     };
     output::finish(match result {
         Ok(exit) => exit as i32,
-        Err(e) => report(&naming_the_store(e, &env.config.store_path), env.json),
+        Err(e) => report(&naming_the_store(e, &env.app.config.store_path), env.json),
     })
 }
 

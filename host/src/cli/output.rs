@@ -6,6 +6,8 @@
 use std::io::{self, Write};
 use std::sync::OnceLock;
 
+use super::exit::Exit;
+
 /// The first write error on standard output.
 static FAILED: OnceLock<Failure> = OnceLock::new();
 
@@ -68,7 +70,7 @@ pub fn finish(code: i32) -> i32 {
                 f.message
             ));
             if code == 0 {
-                super::Exit::BadInput as i32
+                Exit::BadInput as i32
             } else {
                 code
             }

@@ -29,14 +29,14 @@ pub struct CallArgs {
 }
 
 pub fn plugins(env: &Env, cmd: PluginsCommand) -> anyhow::Result<Exit> {
-    let plugins = env.plugins();
+    let plugins = env.app.plugins();
     match cmd {
         PluginsCommand::List => list(env, &plugins),
         PluginsCommand::Inspect { name } => {
             let entry = plugins.find(&name)?;
             let entry = plugins
                 .with_info(entry)
-                .map_err(|why| crate::plugins::PluginError::new(&name, "load", why))?;
+                .map_err(|why| crate::plugins::plugin_error(&name, "load", why))?;
             let details = details(&plugins, &entry);
             if env.json {
                 render::json(&details);
@@ -157,8 +157,8 @@ fn details(plugins: &Plugins, e: &Entry) -> Json {
 
 pub fn call(env: &Env, args: CallArgs) -> anyhow::Result<Exit> {
     let input = super::input::read(&args.input)?;
-    let plugins = env.plugins();
-    let directory = Arc::new(StoreReader::new(env.open_store()?));
+    let plugins = env.app.plugins();
+    let directory = Arc::new(StoreReader::new(env.app.open_store()?));
     plugins.load(&args.function, World::Function)?;
     match plugins.call_function(&args.function, &input, Some(directory)) {
         Ok(output) => {
@@ -170,7 +170,7 @@ pub fn call(env: &Env, args: CallArgs) -> anyhow::Result<Exit> {
                 render::json(&json!({
                     "error": e.to_string(),
                     "code": e.code,
-                    "retryable": e.retryable,
+                    "retryable": e.is_retryable(),
                 }));
             } else {
                 eprintln!("error: {}", render::escape_lines(&e.to_string()));

@@ -41,28 +41,29 @@ pub struct RunArgs {
 
 pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
     let input = super::input::read(&args.input)?;
-    let automation = match env.config.catalog().find(&args.automation) {
+    let automation = match env.app.catalog().find(&args.automation) {
         Ok(a) => a,
         Err(e) => anyhow::bail!("{e}"),
     };
-    let store = env.open_store()?;
+    let store = env.app.open_store()?;
     check(env, &store, &automation)?;
     let interrupt = interrupt_flag();
     if args.dry_run {
         // The condition sees what the run would: the subject's directory record.
-        let trigger = env.engine(&store).build().trigger(input)?;
+        let trigger = env.app.engine(&store).build().trigger(input)?;
         if !condition_holds(env, &automation, &trigger)? {
             return Ok(Exit::Ok);
         }
         return dry_run(env, &store, automation, trigger);
     }
-    let engine = env.engine(&store).interrupt(interrupt.clone()).build();
+    let engine = env.app.engine(&store).interrupt(interrupt.clone()).build();
     let trigger = engine.trigger(input)?;
     if !condition_holds(env, &automation, &trigger)? {
         return Ok(Exit::Ok);
     }
     let name = automation.name.clone();
     let id = env
+        .app
         .runtime()
         .block_on(engine.start(Arc::new(automation), trigger))?;
     if args.detach {
@@ -77,7 +78,8 @@ pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
         println!("▶ run {id} ({name})");
     }
     let printer = Arc::new(Printer { json: env.json });
-    env.runtime()
+    env.app
+        .runtime()
         .block_on(follow(env, &engine, id, args.follow, &interrupt, printer))
 }
 
@@ -90,8 +92,8 @@ fn check(env: &Env, store: &Store, automation: &Automation) -> anyhow::Result<()
     let problems = crate::automation::check::check(
         automation,
         directory_known.then_some(&dir),
-        &env.config.catalog(),
-        Some(&*env.plugins()).filter(|p| !p.is_empty()),
+        &env.app.catalog(),
+        Some(&*env.app.plugins()).filter(|p| !p.is_empty()),
     );
     if !problems.is_empty() {
         let lines: Vec<String> = problems.iter().map(|d| d.to_string()).collect();
@@ -256,8 +258,8 @@ fn dry_run(env: &Env, store: &Store, automation: Automation, input: Json) -> any
     let copy = DryCopy::of(store)?;
     let planned = (|| -> anyhow::Result<Vec<Json>> {
         let dry = Store::open(&copy.0)?;
-        let engine = env.engine(&dry).dry_run(Functions::Record).build();
-        let id = env.runtime().block_on(async {
+        let engine = env.app.engine(&dry).dry_run(Functions::Record).build();
+        let id = env.app.runtime().block_on(async {
             let id = engine.start(Arc::new(automation), input).await?;
             engine.drive(Arc::new(crate::engine::Quiet)).await?;
             anyhow::Ok(id)

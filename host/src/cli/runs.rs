@@ -53,7 +53,7 @@ fn parse_now(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 }
 
 pub fn runs(env: &Env, cmd: RunsCommand) -> anyhow::Result<Exit> {
-    let store = env.open_store()?;
+    let store = env.app.open_store()?;
     match cmd {
         RunsCommand::List {
             automation,
@@ -111,8 +111,8 @@ pub fn runs(env: &Env, cmd: RunsCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         RunsCommand::Cancel { id, reason } => {
-            let engine = env.engine(&store).build();
-            let run = env.runtime().block_on(engine.cancel(id, &reason))?;
+            let engine = env.app.engine(&store).build();
+            let run = env.app.runtime().block_on(engine.cancel(id, &reason))?;
             if env.json {
                 render::json(&summary(&run));
             } else {
@@ -130,13 +130,13 @@ fn resume(
     id: Option<i64>,
     now: Option<chrono::DateTime<chrono::Utc>>,
 ) -> anyhow::Result<Exit> {
-    let mut engine = env.engine(store).interrupt(interrupt_flag());
+    let mut engine = env.app.engine(store).interrupt(interrupt_flag());
     if let Some(now) = now {
         engine = engine.clock(Clock::Fixed(now));
     }
     let engine = engine.build();
     let printer = Arc::new(Printer { json: env.json });
-    let idle = env.runtime().block_on(async {
+    let idle = env.app.runtime().block_on(async {
         if let Some(id) = id {
             let run = engine.load(id)?.ok_or(RunError::NoSuchRun(id))?;
             if run.state == RunState::Failed {

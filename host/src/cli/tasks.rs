@@ -34,7 +34,7 @@ pub enum TasksCommand {
 }
 
 pub fn tasks(env: &Env, cmd: TasksCommand) -> anyhow::Result<Exit> {
-    let store = env.open_store()?;
+    let store = env.app.open_store()?;
     match cmd {
         TasksCommand::List {
             assignee,

@@ -17,7 +17,7 @@ pub struct ValidateArgs {
 
 pub fn validate(env: &Env, args: ValidateArgs) -> anyhow::Result<Exit> {
     let paths = if args.paths.is_empty() {
-        env.config.automation_dirs.clone()
+        env.app.config.automation_dirs.clone()
     } else {
         args.paths
     };
@@ -29,12 +29,12 @@ pub fn validate(env: &Env, args: ValidateArgs) -> anyhow::Result<Exit> {
             files.push(path.clone());
         }
     }
-    let store = env.open_store()?;
+    let store = env.app.open_store()?;
     let reader = store.reader()?;
     let dir = crate::directory::Directory::new(&reader, "validate".into());
     let directory_known = !dir.is_empty()?;
-    let catalog = env.config.catalog().with_files(&files);
-    let plugins = env.plugins();
+    let catalog = env.app.catalog().with_files(&files);
+    let plugins = env.app.plugins();
     let plugins_known = !plugins.is_empty();
     let mut diagnostics = Vec::new();
     let mut valid = Vec::new();

@@ -1,7 +1,7 @@
 //! Effects carried out: mail and Slack through the notifier, webhooks
 //! signed and POSTed, plugin calls on the plugin host's bounded pool of
-//! threads (a plugin call is synchronous wasmtime and must not hold one of
-//! the runtime's workers).
+//! threads ([`Plugins::blocking`]: a plugin call is synchronous wasmtime
+//! and must not hold one of the runtime's workers).
 
 use std::sync::Arc;
 
@@ -52,35 +52,52 @@ impl Effects for Live {
 }
 
 impl Live {
-    /// A plugin effect, on a thread of the plugin host's pool.
+    /// A plugin effect, on a thread of the plugin host's bounded pool.
     async fn plugin(&self, effect: Effect, key: &str) -> Result<Json, Error> {
-        let plugins = self.plugins.clone();
         let directory = self.directory.clone();
         let key = key.to_string();
-        blocking(move || match effect {
-            Effect::Function { name, input } => {
-                Ok(plugins.call_function(&name, &input, Some(directory))?)
-            }
-            Effect::Access(calls) => Ok(Json::Array(
-                calls.iter().map(|call| access(&plugins, call)).collect(),
-            )),
-            Effect::CreateAccount {
-                connector,
-                fields,
-                credential,
-                ..
-            } => plugins
-                .create_account(&connector, &fields, credential, &key)
-                .map(|account| json!(account))
-                .map_err(Error::from),
-            Effect::Action {
-                connector,
-                action,
-                args,
-            } => Ok(plugins.invoke_action(&connector, &action, &args, &key)?),
-            _ => unreachable!("channels are not plugins"),
+        let caught = self
+            .plugins
+            .blocking(move |plugins| {
+                crate::panics::catch(|| call(plugins, effect, &key, directory))
+            })
+            .await;
+        caught.unwrap_or_else(|panic| {
+            Err(Error::fatal(format!(
+                "keystep failed inside a plugin call (a bug): {panic}"
+            )))
         })
-        .await
+    }
+}
+
+/// A plugin effect, on the calling thread.
+fn call(
+    plugins: &Plugins,
+    effect: Effect,
+    key: &str,
+    directory: Arc<dyn DirectoryAccess>,
+) -> Result<Json, Error> {
+    match effect {
+        Effect::Function { name, input } => plugins.call_function(&name, &input, Some(directory)),
+        Effect::Access(calls) => Ok(Json::Array(
+            calls.iter().map(|call| access(plugins, call)).collect(),
+        )),
+        Effect::CreateAccount {
+            connector,
+            fields,
+            credential,
+            ..
+        } => plugins
+            .create_account(&connector, &fields, credential, key)
+            .map(|account| json!(account)),
+        Effect::Action {
+            connector,
+            action,
+            args,
+        } => plugins.invoke_action(&connector, &action, &args, key),
+        Effect::Email(_) | Effect::Slack { .. } | Effect::Webhook { .. } => {
+            unreachable!("channels are not plugins")
+        }
     }
 }
 
@@ -102,20 +119,5 @@ fn access(plugins: &Plugins, call: &AccessCall) -> Json {
     match answer {
         Ok(answer) => json!({ "ok": answer }),
         Err(e) => json!({ "error": e.to_string() }),
-    }
-}
-
-/// Runs `f` on the blocking pool; a panic inside is the call's error.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    match tokio::task::spawn_blocking(move || crate::panics::catch(f)).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(panic)) => Err(Error::fatal(format!(
-            "keystep failed inside a plugin call (a bug): {panic}"
-        ))),
-        Err(e) => Err(Error::transient(format!(
-            "the plugin call was dropped: {e}"
-        ))),
     }
 }

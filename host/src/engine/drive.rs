@@ -85,8 +85,10 @@ impl Engine {
                 }
             }
             // Something moved: runs it woke (a parent, a zero wait) may be
-            // due now; look again once the queue is drained.
-            if queue.is_empty() {
+            // due now. Look again once the queue is drained and half the
+            // slots are free, so that a full engine does not query the
+            // store after every run it moves.
+            if queue.is_empty() && active.len() <= self.inner.concurrency / 2 {
                 looked = false;
             }
         }

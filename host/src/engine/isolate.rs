@@ -45,11 +45,12 @@ impl Engine {
                     return Ok(false);
                 }
                 if let Some(mut attempt) = open {
+                    let origin = runs::Origin::of(&attempt);
                     attempt.state = AttemptState::Failed;
                     attempt.error = Some(error);
                     attempt.retryable = Some(false);
                     attempt.finished_at = Some(ts(now));
-                    runs::finish_attempt(conn, &attempt)?;
+                    runs::write_attempt(conn, &attempt, origin)?;
                 }
                 Ok(true)
             })

@@ -15,7 +15,6 @@ mod drive;
 mod isolate;
 pub mod machine;
 mod settle;
-mod test_hook;
 mod transition;
 
 use std::collections::HashMap;
@@ -28,6 +27,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
 
 use crate::automation::{Automation, catalog::Catalog, parse};
+use crate::config::{DEFAULT_CONCURRENCY, DEFAULT_LEASE, DEFAULT_MAX_DEPTH};
 use crate::directory::Directory;
 use crate::effects::{Effects, Functions, Live, Recorder, StoreReader};
 use crate::error::Error;
@@ -40,18 +40,9 @@ pub use drive::Idle;
 pub use machine::Waits;
 pub use transition::Transition;
 
-/// How far `run_automation` may nest.
-pub const DEFAULT_MAX_DEPTH: u32 = 8;
-
-/// How many runs move at once by default: enough to hide the latency of
-/// slow receivers (a 50 ms webhook at 2,000 runs/s needs 100 in flight);
-/// CPU work is bounded by the runtime's worker threads whatever this is.
-pub const DEFAULT_CONCURRENCY: usize = 256;
-
-/// How long a process keeps a run it is working on before another process
-/// may take it over (sooner if the holder's process is gone). Renewed
-/// while a step's effect goes on.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+/// The stack each thread that moves runs needs: evaluating a CEL
+/// expression at the nesting limit takes about 4 MiB in a debug build.
+pub const STACK_BYTES: usize = 8 << 20;
 
 /// Told about each step attempt and each run that ends, as they happen.
 pub trait Observer: Send + Sync {

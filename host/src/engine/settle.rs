@@ -8,20 +8,15 @@ use std::pin::pin;
 
 use super::machine::{self, Child, Woken};
 use super::transition::{At, Failure, Settling, Transition};
-use super::{Engine, Observer, test_hook};
+use super::{Engine, Observer};
 use crate::automation::Automation;
 use crate::directory::Directory;
 use crate::effects::Effect;
 use crate::error::Error;
 use crate::steps::{self, Then};
 use crate::store::Keep;
-use crate::store::runs::{self, Attempt, AttemptState, Run, RunUpdate};
-
-/// Whether an attempt's row is in the store already (a waiting attempt, or
-/// one recorded as performing), so that ending it updates the row.
-fn is_stored(attempt: &Attempt) -> bool {
-    attempt.state == AttemptState::Waiting || attempt.idempotency_key.is_some()
-}
+use crate::store::runs::{self, Attempt, AttemptState, Origin, Run, RunUpdate};
+use crate::test_hook;
 
 /// `run ID/STEP/ATTEMPT`: who a step's directory changes are recorded as.
 fn actor(run: i64, step: &str, attempt: u32) -> String {
@@ -63,7 +58,7 @@ impl Engine {
                         return Err(Failure::Lost);
                     }
                     if !replayed {
-                        runs::insert_attempt(conn, &first)?;
+                        runs::insert_performing(conn, &first)?;
                     }
                     test_hook::hold(&hook);
                     Ok(true)
@@ -165,7 +160,7 @@ impl Engine {
                     }?;
                     test_hook::hold(&hook);
                     let finished = engine.now();
-                    let stored = is_stored(&first);
+                    let origin = Origin::of(&first);
                     let (record, next) = machine::outcome(
                         &seen,
                         at.step(),
@@ -186,7 +181,7 @@ impl Engine {
                     )? {
                         return Err(Failure::Lost);
                     }
-                    write_attempt(conn, &record, stored)?;
+                    runs::write_attempt(conn, &record, origin)?;
                     Ok((record, next))
                 },
             )
@@ -235,7 +230,8 @@ impl Engine {
                 record.finished_at = Some(crate::time::ts(now));
                 record.output = Some(output.clone());
                 let next = machine::advance(run, Some((step.id.clone(), output)), at.steps());
-                self.commit(run, next, record, true, observer).await
+                self.commit(run, next, record, Origin::Waiting, observer)
+                    .await
             }
             Woken::Failed(e) => self.fail(run, &at, waiting, e, observer).await,
             Woken::CancelChild(child) => {
@@ -283,7 +279,7 @@ impl Engine {
         error: Error,
         observer: &dyn Observer,
     ) -> anyhow::Result<Transition> {
-        let stored = is_stored(&record);
+        let origin = Origin::of(&record);
         let (record, next) = machine::failure(
             run,
             at.step(),
@@ -293,7 +289,7 @@ impl Engine {
             self.now(),
             self.inner.waits,
         );
-        self.commit(run, next, record, stored, observer).await
+        self.commit(run, next, record, origin, observer).await
     }
 
     /// Writes an attempt (new, or ending a stored one) and the run's next
@@ -303,7 +299,7 @@ impl Engine {
         run: &mut Run,
         next: RunUpdate,
         record: Attempt,
-        stored: bool,
+        origin: Origin,
         observer: &dyn Observer,
     ) -> anyhow::Result<Transition> {
         let (seen, update, written) = (run.clone(), next.clone(), record.clone());
@@ -315,7 +311,7 @@ impl Engine {
                 if !runs::update(conn, &seen, &update, &owner, now, lease_until)? {
                     return Ok(false);
                 }
-                write_attempt(conn, &written, stored)?;
+                runs::write_attempt(conn, &written, origin)?;
                 Ok(true)
             })
             .await?;
@@ -341,18 +337,5 @@ impl Engine {
         }
         observer.run_ended(run);
         Transition::Ended
-    }
-}
-
-/// Inserts a new attempt, or ends a stored one.
-fn write_attempt(
-    conn: &rusqlite::Connection,
-    record: &Attempt,
-    stored: bool,
-) -> rusqlite::Result<()> {
-    if stored {
-        runs::finish_attempt(conn, record)
-    } else {
-        runs::insert_attempt(conn, record)
     }
 }

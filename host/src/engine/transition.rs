@@ -158,9 +158,9 @@ impl Engine {
         match step.condition.as_ref().map(|c| c.eval_bool(&at.scope)) {
             None | Some(Ok(true)) => {}
             Some(Ok(false)) => {
-                let stored = replay.is_some();
+                let origin = runs::Origin::of(&record);
                 let (record, next) = machine::skipped(run, record, at.steps());
-                return self.commit(run, next, record, stored, observer).await;
+                return self.commit(run, next, record, origin, observer).await;
             }
             Some(Err(e)) => {
                 let e = Error::fatal(format!("`if`: {e}"));

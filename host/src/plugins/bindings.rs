@@ -25,6 +25,22 @@ pub mod function {
     });
 }
 
+/// The `function` world with its export async, for the benchmark's
+/// prototype of calls on wasmtime's async support ([`super::async_calls`]).
+/// Its imports are the ones above.
+pub mod function_async {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.1.0",
+        world: "function",
+        exports: { default: async },
+        with: {
+            "keystep:plugin/types": super::connector::keystep::plugin::types,
+            "keystep:plugin/host": super::connector::keystep::plugin::host,
+            "keystep:plugin/directory": super::function::keystep::plugin::directory,
+        },
+    });
+}
+
 pub use connector::exports::keystep::plugin::connector as api;
 pub use connector::keystep::plugin::{host, types};
 pub use function::keystep::plugin::directory;

@@ -11,7 +11,8 @@ use super::bounds;
 use super::sandbox::{self, HostState};
 use super::scratch;
 use super::scrub::Scrub;
-use super::{ConnectorInfo, DirectoryAccess, Loaded, PluginError, Plugins, Pre, World};
+use super::{ConnectorInfo, DirectoryAccess, Loaded, Plugins, Pre, World, plugin_error};
+use crate::error::Error;
 
 /// A change of access for a connector's `grant` or `revoke`.
 pub struct AccessChange<'a> {
@@ -59,7 +60,7 @@ impl Plugins {
         name: &str,
         input: &Json,
         directory: Option<Arc<dyn DirectoryAccess>>,
-    ) -> Result<Json, PluginError> {
+    ) -> Result<Json, Error> {
         let plugin = self.load(name, World::Function)?;
         let input = input.to_string();
         check_size(
@@ -78,27 +79,22 @@ impl Plugins {
     }
 
     /// A connector's `info`.
-    pub fn connector_info(&self, name: &str) -> Result<ConnectorInfo, PluginError> {
+    pub fn connector_info(&self, name: &str) -> Result<ConnectorInfo, Error> {
         let plugin = self.load(name, World::Connector)?;
         self.info_of(&plugin)
     }
 
     /// Connector `name` gives `change.user` the entitlement.
-    pub fn grant(&self, name: &str, change: &AccessChange) -> Result<Json, PluginError> {
+    pub fn grant(&self, name: &str, change: &AccessChange) -> Result<Json, Error> {
         self.change_access(name, change, true)
     }
 
     /// Connector `name` takes the entitlement away.
-    pub fn revoke(&self, name: &str, change: &AccessChange) -> Result<Json, PluginError> {
+    pub fn revoke(&self, name: &str, change: &AccessChange) -> Result<Json, Error> {
         self.change_access(name, change, false)
     }
 
-    fn change_access(
-        &self,
-        name: &str,
-        change: &AccessChange,
-        grant: bool,
-    ) -> Result<Json, PluginError> {
+    fn change_access(&self, name: &str, change: &AccessChange, grant: bool) -> Result<Json, Error> {
         let plugin = self.load(name, World::Connector)?;
         let change = api::AccessChange {
             user: change.user.to_string(),
@@ -123,7 +119,7 @@ impl Plugins {
         fields: &Json,
         credential: Credential,
         idempotency_key: &str,
-    ) -> Result<Account, PluginError> {
+    ) -> Result<Account, Error> {
         let plugin = self.load(name, World::Connector)?;
         let request = api::AccountRequest {
             fields: fields.to_string(),
@@ -141,7 +137,7 @@ impl Plugins {
                 value,
                 bounds::ACCOUNT_FIELD_MAX,
             )
-            .map_err(|why| PluginError::new(name, "invalid-output", why))?;
+            .map_err(|why| plugin_error(name, "invalid-output", why))?;
         }
         Ok(Account {
             profile: parse_output(&plugin, &account.profile)?,
@@ -158,7 +154,7 @@ impl Plugins {
         action: &str,
         arguments: &Json,
         idempotency_key: &str,
-    ) -> Result<Json, PluginError> {
+    ) -> Result<Json, Error> {
         let plugin = self.load(name, World::Connector)?;
         let arguments = arguments.to_string();
         check_size(
@@ -178,7 +174,7 @@ impl Plugins {
         &self,
         plugin: &Arc<Loaded>,
         f: impl FnOnce(&mut Store<HostState>, &api::Guest) -> wasmtime::Result<Result<R, types::Error>>,
-    ) -> Result<R, PluginError> {
+    ) -> Result<R, Error> {
         self.run(plugin, None, |store, pre| {
             let Pre::Connector(pre) = pre else {
                 unreachable!("loaded as a connector")
@@ -194,56 +190,79 @@ impl Plugins {
         plugin: &Arc<Loaded>,
         directory: Option<Arc<dyn DirectoryAccess>>,
         call: impl FnOnce(&mut Store<HostState>, &Pre) -> wasmtime::Result<Result<R, types::Error>>,
-    ) -> Result<R, PluginError> {
+    ) -> Result<R, Error> {
+        let mut store = self.sandbox(plugin, directory)?;
+        let result = call(&mut store, &plugin.pre);
+        finish(plugin, &store, result)
+    }
+
+    /// A fresh store for a call of `plugin`, its limits set; refused while
+    /// the plugin's scratch directory is over quota.
+    pub(super) fn sandbox(
+        &self,
+        plugin: &Arc<Loaded>,
+        directory: Option<Arc<dyn DirectoryAccess>>,
+    ) -> Result<Store<HostState>, Error> {
         let runtime = self
             .runtimes
             .get(plugin.grants.limits.fuel.is_some())
-            .map_err(|e| PluginError::new(&plugin.name, "load", e))?;
-        let over_quota = |when: &str| {
-            let dir = plugin.grants.scratch.as_deref()?;
-            let why = scratch::check(dir, &plugin.grants.limits).err()?;
-            Some(PluginError::new(
-                &plugin.name,
-                "limit",
-                format!("its scratch directory {why}{when}"),
-            ))
-        };
-        if let Some(e) = over_quota("; no call is made until room is made in it") {
+            .map_err(|e| plugin_error(&plugin.name, "load", e))?;
+        if let Some(e) = over_quota(plugin, "; no call is made until room is made in it") {
             return Err(e);
         }
-        let mut store = sandbox::store(runtime, plugin, directory)
-            .map_err(|e| PluginError::new(&plugin.name, "load", e))?;
-        let result = call(&mut store, &plugin.pre);
-        if let Some(e) = over_quota("; the call that did this fails") {
-            return Err(e);
-        }
-        let state = store.data();
-        if state.log_dropped > 0 {
-            super::log_line(
-                &plugin.name,
-                "warn",
-                &format!(
-                    "{} log lines dropped: over the log budget of {} KiB",
-                    state.log_dropped,
-                    plugin.grants.limits.log_bytes >> 10
-                ),
-            );
-        }
-        match result {
-            Ok(Ok(value)) => Ok(state.scrub_output(value)),
-            Ok(Err(e)) => Err(state.plugin_error(e)),
-            Err(trap) => Err(PluginError::new(
-                &plugin.name,
-                "trap",
-                state.describe(&trap),
-            )),
-        }
+        sandbox::store(runtime, plugin, directory)
+            .map_err(|e| plugin_error(&plugin.name, "load", e))
     }
 }
 
-fn check_size(plugin: &Loaded, what: &str, size: usize, limit: usize) -> Result<(), PluginError> {
+/// A call's outcome in `store`, scrubbed, or its failure put into words.
+pub(super) fn finish<R: Scrub>(
+    plugin: &Loaded,
+    store: &Store<HostState>,
+    result: wasmtime::Result<Result<R, types::Error>>,
+) -> Result<R, Error> {
+    if let Some(e) = over_quota(plugin, "; the call that did this fails") {
+        return Err(e);
+    }
+    let state = store.data();
+    if state.log_dropped > 0 {
+        super::log_line(
+            &plugin.name,
+            "warn",
+            &format!(
+                "{} log lines dropped: over the log budget of {} KiB",
+                state.log_dropped,
+                plugin.grants.limits.log_bytes >> 10
+            ),
+        );
+    }
+    match result {
+        Ok(Ok(value)) => Ok(state.scrub_output(value)),
+        Ok(Err(e)) => Err(state.plugin_error(e)),
+        Err(trap) => Err(plugin_error(&plugin.name, "trap", state.describe(&trap))),
+    }
+}
+
+/// Why `plugin` may not run, if its scratch directory is over quota;
+/// `when` says what follows.
+fn over_quota(plugin: &Loaded, when: &str) -> Option<Error> {
+    let dir = plugin.grants.scratch.as_deref()?;
+    let why = scratch::check(dir, &plugin.grants.limits).err()?;
+    Some(plugin_error(
+        &plugin.name,
+        "limit",
+        format!("its scratch directory {why}{when}"),
+    ))
+}
+
+pub(super) fn check_size(
+    plugin: &Loaded,
+    what: &str,
+    size: usize,
+    limit: usize,
+) -> Result<(), Error> {
     if size > limit {
-        return Err(PluginError::new(
+        return Err(plugin_error(
             &plugin.name,
             "limit",
             format!("its {what} is {size} bytes, over the limit of {limit} bytes"),
@@ -253,7 +272,7 @@ fn check_size(plugin: &Loaded, what: &str, size: usize, limit: usize) -> Result<
 }
 
 /// A plugin's JSON output, checked for size and syntax.
-fn parse_output(plugin: &Loaded, output: &str) -> Result<Json, PluginError> {
+pub(super) fn parse_output(plugin: &Loaded, output: &str) -> Result<Json, Error> {
     check_size(
         plugin,
         "output",
@@ -261,7 +280,7 @@ fn parse_output(plugin: &Loaded, output: &str) -> Result<Json, PluginError> {
         plugin.grants.limits.output_bytes,
     )?;
     serde_json::from_str(output).map_err(|e| {
-        PluginError::new(
+        plugin_error(
             &plugin.name,
             "invalid-output",
             format!("returned text that is not JSON: {e}"),

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::egress::HostPattern;
-use crate::config::parse_toml;
+use crate::files::parse_toml;
 use crate::secret::SecretSource;
 
 /// The grant file as written.

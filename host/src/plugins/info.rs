@@ -11,7 +11,8 @@ use serde_json::Value as Json;
 use super::bindings::api::{self, Capability};
 use super::bounds::{self, at_most};
 use super::discover::{Index, Remembered};
-use super::{Loaded, PluginError, Plugins};
+use super::{Loaded, Plugins, detail, plugin_error};
+use crate::error::Error;
 
 /// A connector's `info`, as keystep keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,11 +47,11 @@ impl Plugins {
     /// A loaded connector's `info`: from this process, else from the index
     /// (if asked before under the same grant file), else asked now and
     /// remembered, whether it worked or not.
-    pub(super) fn info_of(&self, plugin: &Arc<Loaded>) -> Result<ConnectorInfo, PluginError> {
+    pub(super) fn info_of(&self, plugin: &Arc<Loaded>) -> Result<ConnectorInfo, Error> {
         plugin
             .info
             .get_or_init(|| {
-                let fail = |why: String| PluginError::new(&plugin.name, "load", why);
+                let fail = |why: String| plugin_error(&plugin.name, "load", why);
                 if let Some(known) = plugin.found.info.as_ref()
                     && known.grants == plugin.grants.fingerprint
                 {
@@ -66,29 +67,29 @@ impl Plugins {
                 let asked = self.ask_info(plugin);
                 let outcome = match &asked {
                     Ok(info) => Ok(serde_json::to_value(info).unwrap_or_default()),
-                    Err(e) => Err(e.message.clone()),
+                    Err(e) => Err(detail(&plugin.name, e).to_string()),
                 };
                 let mut index = Index::open(&self.cache);
                 let grants = plugin.grants.fingerprint.clone();
                 index.set_info(&plugin.found, Remembered { grants, outcome });
                 index.save();
-                asked.map_err(|e| fail(e.message))
+                asked.map_err(|e| fail(detail(&plugin.name, &e).to_string()))
             })
             .clone()
     }
 
     /// Calls `info` and checks what it says.
-    fn ask_info(&self, plugin: &Arc<Loaded>) -> Result<ConnectorInfo, PluginError> {
+    fn ask_info(&self, plugin: &Arc<Loaded>) -> Result<ConnectorInfo, Error> {
         let info = self.connector(plugin, |store, c| c.call_info(store).map(Ok))?;
         let info = checked(info).map_err(|why| {
-            PluginError::new(
+            plugin_error(
                 &plugin.name,
                 "load",
                 format!("its `info` is refused: {why}"),
             )
         })?;
         if info.name != plugin.name {
-            return Err(PluginError::new(
+            return Err(plugin_error(
                 &plugin.name,
                 "load",
                 format!(

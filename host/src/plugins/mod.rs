@@ -10,6 +10,8 @@
 //! ([`bindings`]); [`schema`] checks arguments against the JSON Schemas a
 //! connector declares.
 
+#[doc(hidden)]
+pub mod async_calls;
 mod bindings;
 pub mod bounds;
 mod calls;
@@ -18,6 +20,7 @@ pub mod egress;
 pub mod grants;
 mod imports;
 mod info;
+mod pool;
 mod runtime;
 mod sandbox;
 pub mod schema;
@@ -36,11 +39,13 @@ pub use discover::{Found, World};
 pub use grants::Grants;
 pub use info::{ActionSchema, ConnectorInfo};
 
+use crate::error::Error;
 use crate::text::escape;
 use bindings::connector::ConnectorPluginPre as ConnectorPre;
 use bindings::function::FunctionPre;
 use discover::Index;
 use egress::Egress;
+use pool::Pool;
 use runtime::Runtimes;
 use sandbox::HostState;
 
@@ -52,44 +57,20 @@ pub trait DirectoryAccess: Send + Sync {
     fn list_grants(&self, user: &str) -> Result<Vec<Json>, String>;
 }
 
-/// Why a plugin call failed. `code` is the plugin's own error code, or
-/// `trap`, `limit`, `not-found` and `load` for the host's reasons.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PluginError {
-    pub plugin: String,
-    pub code: String,
-    pub message: String,
-    pub retryable: bool,
+/// A plugin's failure as users see it, "plugin `NAME`: CODE: MESSAGE",
+/// final unless made retryable. `code` is the plugin's own error code, or
+/// `trap`, `limit`, `not-found`, `load` and `invalid-output` for the
+/// host's reasons.
+pub fn plugin_error(plugin: &str, code: &str, message: impl std::fmt::Display) -> Error {
+    Error::fatal(format!("plugin `{plugin}`: {code}: {message}")).with_code(code)
 }
 
-impl PluginError {
-    pub(crate) fn new(plugin: &str, code: &str, message: impl Into<String>) -> PluginError {
-        PluginError {
-            plugin: plugin.to_string(),
-            code: code.to_string(),
-            message: message.into(),
-            retryable: false,
-        }
-    }
-}
-
-impl std::fmt::Display for PluginError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "plugin `{}`: {}: {}",
-            self.plugin, self.code, self.message
-        )
-    }
-}
-
-impl std::error::Error for PluginError {}
-
-// TEMPORARY until the plugin host fails with `crate::error::Error` itself.
-impl From<PluginError> for crate::error::Error {
-    fn from(e: PluginError) -> crate::error::Error {
-        crate::error::Error::new(e.to_string(), e.retryable).with_code(e.code)
-    }
+/// What a failure of `plugin` says after its "plugin `NAME`: CODE: ".
+pub fn detail<'a>(plugin: &str, e: &'a Error) -> &'a str {
+    let code = e.code.as_deref().unwrap_or_default();
+    e.message
+        .strip_prefix(&format!("plugin `{plugin}`: {code}: "))
+        .unwrap_or(&e.message)
 }
 
 /// A plugin as `plugins list` shows it.
@@ -110,7 +91,7 @@ pub struct Loaded {
     egress: Option<Egress>,
     pre: Pre,
     /// A connector's `info` (or why it failed), asked once.
-    info: OnceLock<Result<ConnectorInfo, PluginError>>,
+    info: OnceLock<Result<ConnectorInfo, Error>>,
 }
 
 enum Pre {
@@ -122,13 +103,15 @@ enum Pre {
 pub struct Plugins {
     dirs: Vec<PathBuf>,
     cache: PathBuf,
-    runtimes: Runtimes,
+    runtimes: Runtimes<HostState>,
     /// Plugins loaded so far, by file; a plugin is loaded once per process.
     loaded: Mutex<HashMap<PathBuf, Arc<Loaded>>>,
     /// The same plugins by name, so that a call needs no folder scan.
     by_name: Mutex<HashMap<String, Arc<Loaded>>>,
     /// The last scan of the folders.
     listing: Mutex<Vec<Result<Entry, String>>>,
+    /// Where calls from async code run ([`Plugins::blocking`]).
+    pool: Pool,
 }
 
 impl Plugins {
@@ -138,11 +121,35 @@ impl Plugins {
         Plugins {
             dirs,
             cache,
-            runtimes: Runtimes::default(),
+            runtimes: Runtimes::new(sandbox::link),
             loaded: Mutex::default(),
             by_name: Mutex::default(),
             listing: Mutex::default(),
+            pool: Pool::default(),
         }
+    }
+
+    /// The same host running at most `calls` plugin calls at once from
+    /// async code (at least one; unless set, twice the cores, from 4 to 50).
+    pub fn with_concurrency(mut self, calls: usize) -> Plugins {
+        self.pool = Pool::new(calls);
+        self
+    }
+
+    /// How many calls from async code run at once.
+    pub fn concurrency(&self) -> usize {
+        self.pool.size()
+    }
+
+    /// Runs `f`, a plugin call of the synchronous API, from async code: on
+    /// tokio's blocking pool, at most [`Plugins::concurrency`] at once; the
+    /// call's time limit counts from when it starts running.
+    pub async fn blocking<R: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Plugins) -> R + Send + 'static,
+    ) -> R {
+        let plugins = self.clone();
+        self.pool.run(move || f(&plugins)).await
     }
 
     /// No plugin folders at all.
@@ -224,9 +231,13 @@ impl Plugins {
     /// error says why the connector cannot be used.
     pub fn with_info(&self, mut entry: Entry) -> Result<Entry, String> {
         if entry.found.world == Some(World::Connector) && entry.info.is_none() {
-            let info = self
-                .connector_info(&entry.name)
-                .map_err(|e| format!("{}: {}", entry.found.path.display(), e.message))?;
+            let info = self.connector_info(&entry.name).map_err(|e| {
+                format!(
+                    "{}: {}",
+                    entry.found.path.display(),
+                    detail(&entry.name, &e)
+                )
+            })?;
             entry.info = Some(info);
         }
         Ok(entry)
@@ -248,7 +259,7 @@ impl Plugins {
 
     /// The plugin called `name`. When a file of that name could not be
     /// used, the error says why.
-    pub fn find(&self, name: &str) -> Result<Entry, PluginError> {
+    pub fn find(&self, name: &str) -> Result<Entry, Error> {
         // The last scan first; the folders again only for a name it lacks.
         let known = self.listing.lock().unwrap().clone();
         if let Some(e) = known.into_iter().flatten().find(|e| e.name == name) {
@@ -263,10 +274,10 @@ impl Plugins {
             }
         }
         if let Some(why) = broken {
-            return Err(PluginError::new(name, "load", why));
+            return Err(plugin_error(name, "load", why));
         }
         let folders: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
-        Err(PluginError::new(
+        Err(plugin_error(
             name,
             "not-found",
             format!("no plugin by this name in {}", folders.join(", ")),
@@ -276,14 +287,14 @@ impl Plugins {
     /// `name`, compiled and linked, checked to be of `world`. The folders
     /// are scanned only for a name not loaded before, so a plugin dropped
     /// in is found by the next call that asks for it.
-    pub fn load(&self, name: &str, world: World) -> Result<Arc<Loaded>, PluginError> {
+    pub fn load(&self, name: &str, world: World) -> Result<Arc<Loaded>, Error> {
         let known = self.by_name.lock().unwrap().get(name).cloned();
         if let Some(loaded) = known.filter(|l| l.found.world == Some(world)) {
             return Ok(loaded);
         }
         let entry = self.find(name)?;
         if entry.found.world != Some(world) {
-            return Err(PluginError::new(
+            return Err(plugin_error(
                 name,
                 "load",
                 format!(
@@ -295,9 +306,7 @@ impl Plugins {
                 ),
             ));
         }
-        let grants = entry
-            .grants
-            .map_err(|e| PluginError::new(name, "load", e))?;
+        let grants = entry.grants.map_err(|e| plugin_error(name, "load", e))?;
         let loaded = self.load_found(name, entry.found, grants)?;
         if world == World::Connector {
             // A connector whose `info` fails or lies is not used at all.
@@ -310,18 +319,13 @@ impl Plugins {
         Ok(loaded)
     }
 
-    fn load_found(
-        &self,
-        name: &str,
-        found: Found,
-        grants: Grants,
-    ) -> Result<Arc<Loaded>, PluginError> {
+    fn load_found(&self, name: &str, found: Found, grants: Grants) -> Result<Arc<Loaded>, Error> {
         if let Some(loaded) = self.loaded.lock().unwrap().get(&found.path)
             && loaded.found.sha256 == found.sha256
         {
             return Ok(loaded.clone());
         }
-        let fail = |m: String| PluginError::new(name, "load", m);
+        let fail = |m: String| plugin_error(name, "load", m);
         let runtime = self
             .runtimes
             .get(grants.limits.fuel.is_some())
@@ -380,5 +384,27 @@ pub(crate) fn log_line(plugin: &str, level: &str, message: &str) {
     if rank(level) >= *threshold {
         let (plugin, message) = (escape(plugin), escape(message));
         eprintln!("[plugin {plugin}] {level}: {message}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_error_reads_as_before_and_keeps_its_code() {
+        let e = plugin_error("risk", "not-found", "no plugin by this name in p");
+        assert_eq!(
+            e.to_string(),
+            "plugin `risk`: not-found: no plugin by this name in p"
+        );
+        assert_eq!(e.code.as_deref(), Some("not-found"));
+        assert!(!e.is_retryable());
+        assert_eq!(detail("risk", &e), "no plugin by this name in p");
+        assert!(
+            plugin_error("risk", "busy", "later")
+                .retryable(true)
+                .is_retryable()
+        );
     }
 }

@@ -13,8 +13,6 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::sandbox::HostState;
-
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
@@ -30,31 +28,44 @@ pub fn ticks(duration: Duration) -> u64 {
     (duration.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64).max(1)
 }
 
+/// Adds every import a plugin may use to a linker whose stores hold `T`.
+pub type Link<T> = fn(&mut Linker<T>) -> wasmtime::Result<()>;
+
 /// An engine and the linker holding every import a plugin may use.
-pub struct Runtime {
+pub struct Runtime<T: 'static> {
     pub engine: Engine,
-    pub linker: Linker<HostState>,
+    pub linker: Linker<T>,
 }
 
-/// The two engines, made on first use.
-#[derive(Default)]
-pub struct Runtimes {
-    plain: OnceLock<Result<Runtime, String>>,
-    metered: OnceLock<Result<Runtime, String>>,
+/// The two engines, made on first use, with their linkers made by `link`.
+/// Generic over the stores' data so that this module knows nothing of
+/// the sandbox above it.
+pub struct Runtimes<T: 'static> {
+    link: Link<T>,
+    plain: OnceLock<Result<Runtime<T>, String>>,
+    metered: OnceLock<Result<Runtime<T>, String>>,
 }
 
-impl Runtimes {
+impl<T> Runtimes<T> {
+    pub fn new(link: Link<T>) -> Runtimes<T> {
+        Runtimes {
+            link,
+            plain: OnceLock::new(),
+            metered: OnceLock::new(),
+        }
+    }
+
     /// The engine for a plugin that meters fuel (or not).
-    pub fn get(&self, metered: bool) -> Result<&Runtime, String> {
+    pub fn get(&self, metered: bool) -> Result<&Runtime<T>, String> {
         let cell = if metered { &self.metered } else { &self.plain };
-        cell.get_or_init(|| Runtime::new(metered))
+        cell.get_or_init(|| Runtime::new(metered, self.link))
             .as_ref()
             .map_err(Clone::clone)
     }
 }
 
-impl Runtime {
-    fn new(metered: bool) -> Result<Runtime, String> {
+impl<T> Runtime<T> {
+    fn new(metered: bool, link: Link<T>) -> Result<Runtime<T>, String> {
         let mut pool = PoolingAllocationConfig::new();
         // Python and JavaScript components hold several core instances,
         // memories and large tables; the counts below leave room for 50
@@ -88,7 +99,7 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(|e| format!("cannot start wasmtime: {e}"))?;
         start_epoch_clock(&engine);
         let mut linker = Linker::new(&engine);
-        super::sandbox::link(&mut linker).map_err(|e| format!("cannot link the host: {e}"))?;
+        link(&mut linker).map_err(|e| format!("cannot link the host: {e}"))?;
         Ok(Runtime { engine, linker })
     }
 

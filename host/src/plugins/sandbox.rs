@@ -21,7 +21,8 @@ use super::bounds;
 use super::runtime::{self, Runtime};
 use super::scrub::{self, Scrub, Secrets};
 use super::stderr::Tail;
-use super::{DirectoryAccess, Loaded, PluginError};
+use super::{DirectoryAccess, Loaded, plugin_error};
+use crate::error::Error;
 use crate::text::escape;
 
 /// How much of a plugin's stderr (its end) is kept for error messages.
@@ -117,6 +118,19 @@ impl ResourceLimiter for Limiter {
 /// serves both worlds; a connector simply doesn't import `directory`.
 pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    link_keystep(linker)
+}
+
+/// [`link`] with WASI's async host functions, for calls made with
+/// wasmtime's async API ([`super::async_calls`]).
+pub fn link_async(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    link_keystep(linker)
+}
+
+/// keystep's own imports (synchronous host functions, which an async call
+/// may use too).
+fn link_keystep(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     host::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     directory::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
@@ -125,7 +139,7 @@ pub fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 
 /// A fresh store for one call of `plugin`.
 pub fn store(
-    runtime: &Runtime,
+    runtime: &Runtime<HostState>,
     plugin: &Arc<Loaded>,
     directory: Option<Arc<dyn DirectoryAccess>>,
 ) -> Result<Store<HostState>, String> {
@@ -143,6 +157,7 @@ pub fn store(
             .map_err(|e| format!("cannot open scratch directory {}: {e}", dir.display()))?;
     }
     let secrets = Secrets::read(&plugin.grants.secrets)?;
+    let deadline = Instant::now() + limits.timeout;
     let state = HostState {
         wasi: wasi.build(),
         table: ResourceTable::new(),
@@ -153,7 +168,7 @@ pub fn store(
         },
         stderr,
         plugin: plugin.clone(),
-        deadline: Instant::now() + limits.timeout,
+        deadline,
         directory,
         log_used: 0,
         log_dropped: 0,
@@ -162,7 +177,7 @@ pub fn store(
     let mut store = Store::new(&runtime.engine, state);
     store.limiter(|s| &mut s.limiter);
     match &plugin.grants.scratch {
-        Some(dir) => super::scratch::watch(&mut store, dir.clone(), limits.clone()),
+        Some(dir) => super::scratch::watch(&mut store, dir.clone(), limits.clone(), deadline),
         None => {
             store.set_epoch_deadline(runtime::ticks(limits.timeout));
             store.epoch_deadline_trap();
@@ -192,18 +207,13 @@ impl HostState {
 
     /// The plugin's own error: its message scrubbed, its code scrubbed and
     /// checked to be a short `[a-z0-9-]` word.
-    pub(super) fn plugin_error(&self, e: types::Error) -> PluginError {
+    pub(super) fn plugin_error(&self, e: types::Error) -> Error {
         let (code, valid) = scrub::error_code(self.secrets.scrubber(), &e.code);
         let mut message = escape(&bounds::message(self.scrub(&e.message))).into_owned();
         if !valid {
             message.push_str(" (its error code was not a short [a-z0-9-] word)");
         }
-        PluginError {
-            plugin: self.plugin.name.clone(),
-            code,
-            message,
-            retryable: e.retryable,
-        }
+        plugin_error(&self.plugin.name, &code, message).retryable(e.retryable)
     }
 
     /// Puts a failed call into words: which limit it hit, or how it trapped,

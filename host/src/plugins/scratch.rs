@@ -16,19 +16,18 @@ use wasmtime::{Store, UpdateDeadline};
 
 use super::grants::Limits;
 use super::runtime::ticks;
-use super::sandbox::HostState;
 
 /// How often a running call's scratch directory is measured.
 pub const WATCH_EVERY: Duration = Duration::from_millis(100);
 
-/// Sets `store`'s time limit (as the epoch deadline would) and measures
-/// `dir` every [`WATCH_EVERY`] while the plugin's code runs, stopping the
-/// call when it is over quota.
-pub fn watch(store: &mut Store<HostState>, dir: PathBuf, limits: Limits) {
+/// Sets `store`'s time limit, `deadline` (as the epoch deadline would),
+/// and measures `dir` every [`WATCH_EVERY`] while the plugin's code runs,
+/// stopping the call when it is over quota.
+pub fn watch<T>(store: &mut Store<T>, dir: PathBuf, limits: Limits, deadline: Instant) {
     let every = ticks(WATCH_EVERY);
     store.set_epoch_deadline(every.min(ticks(limits.timeout)));
-    store.epoch_deadline_callback(move |cx| {
-        let left = cx.data().deadline.saturating_duration_since(Instant::now());
+    store.epoch_deadline_callback(move |_| {
+        let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Ok(UpdateDeadline::Interrupt);
         }

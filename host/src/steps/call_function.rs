@@ -3,23 +3,16 @@
 
 use serde_json::json;
 
-use super::{Field, FieldKind, Input, Phases, Plan, Step, StepCx};
+use super::{Input, Phases, Plan, Step, StepCx};
+use crate::automation::spec::{self, StepSpec};
 use crate::effects::Effect;
 use crate::error::Error;
 
 pub struct CallFunction;
 
 impl Step for CallFunction {
-    fn kind(&self) -> &'static str {
-        "call_function"
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        const FIELDS: &[Field] = &[
-            Field::required("function", FieldKind::Function),
-            Field::optional("input", FieldKind::Json),
-        ];
-        FIELDS
+    fn spec(&self) -> &'static StepSpec {
+        &spec::CALL_FUNCTION
     }
 
     fn phases(&self) -> Phases {

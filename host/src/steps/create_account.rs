@@ -8,7 +8,8 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{Field, FieldKind, Input, Outcome, Phases, Plan, Step, StepCx, target};
+use super::{Input, Outcome, Phases, Plan, Step, StepCx, target};
+use crate::automation::spec::{self, StepSpec};
 use crate::directory::User;
 use crate::effects::{Effect, Performed};
 use crate::error::Error;
@@ -16,22 +17,9 @@ use crate::plugins::{Account, Credential, schema};
 
 pub struct CreateAccount;
 
-const METHODS: &[&str] = &["custom", "from_user"];
-
 impl Step for CreateAccount {
-    fn kind(&self) -> &'static str {
-        "create_account"
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        const FIELDS: &[Field] = &[
-            Field::required("connector", FieldKind::Connector),
-            Field::required("method", FieldKind::Choice(METHODS)),
-            Field::optional("user", FieldKind::User),
-            Field::optional("fields", FieldKind::Json),
-            Field::optional("credential", FieldKind::Choice(Credential::NAMES)),
-        ];
-        FIELDS
+    fn spec(&self) -> &'static StepSpec {
+        &spec::CREATE_ACCOUNT
     }
 
     fn phases(&self) -> Phases {

@@ -4,24 +4,16 @@
 
 use serde_json::{Value as Json, json};
 
-use super::{Field, FieldKind, Input, Outcome, Phases, Step, StepCx, target};
+use super::{Input, Outcome, Phases, Step, StepCx, target};
+use crate::automation::spec::{self, StepSpec};
 use crate::directory::{Grant, ReviewTemplate, User};
 use crate::error::Error;
 
 pub struct CreateCampaign;
 
 impl Step for CreateCampaign {
-    fn kind(&self) -> &'static str {
-        "create_campaign"
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        const FIELDS: &[Field] = &[
-            Field::required("template", FieldKind::ReviewTemplate),
-            Field::required("user", FieldKind::Users),
-            Field::optional("name", FieldKind::Text),
-        ];
-        FIELDS
+    fn spec(&self) -> &'static StepSpec {
+        &spec::CREATE_CAMPAIGN
     }
 
     fn phases(&self) -> Phases {

@@ -3,22 +3,15 @@
 
 use serde_json::json;
 
-use super::{Field, FieldKind, Input, Outcome, Phases, Plan, Step, StepCx, provisioning, target};
+use super::{Input, Outcome, Phases, Plan, Step, StepCx, provisioning, target};
+use crate::automation::spec::{self, StepSpec};
 use crate::error::Error;
 
 pub struct GrantEntitlements;
 
 impl Step for GrantEntitlements {
-    fn kind(&self) -> &'static str {
-        "grant_entitlements"
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        const FIELDS: &[Field] = &[
-            Field::required("user", FieldKind::User),
-            Field::required("entitlements", FieldKind::Entitlements),
-        ];
-        FIELDS
+    fn spec(&self) -> &'static StepSpec {
+        &spec::GRANT_ENTITLEMENTS
     }
 
     fn phases(&self) -> Phases {

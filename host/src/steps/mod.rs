@@ -1,7 +1,8 @@
 //! The built-in steps: one file per step, every step the same shape.
 //!
-//! A step declares its fields ([`Field`]) and says how it runs, in up to
-//! three phases ([`Phases`], design section 7):
+//! A step points at its schema (a [`StepSpec`] of the model layer: its YAML
+//! key, fields and shape checks, which parsing reads) and says how it runs,
+//! in up to three phases ([`Phases`], design section 7):
 //!
 //! - *plan*: from the resolved input and the directory as committed (a
 //!   read connection), decide what to do;
@@ -17,7 +18,6 @@
 mod call_function;
 mod create_account;
 mod create_campaign;
-mod fields;
 mod grant_entitlements;
 mod modify_delegate;
 mod modify_user_status;
@@ -36,29 +36,21 @@ mod wait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json};
 
-use crate::automation::{Pos, StepDef};
+use crate::automation::StepDef;
+use crate::automation::spec::StepSpec;
 use crate::directory::Directory;
 use crate::effects::{Effect, Performed};
 use crate::error::Error;
 use crate::expr::Scope;
 use crate::plugins::Plugins;
 
-pub use fields::{Field, FieldKind, parse_duration};
-
 /// A step's fields with every expression evaluated.
 pub type Input = Map<String, Json>;
 
 /// One step type.
 pub trait Step: Send + Sync {
-    /// The key that names this step in an automation file.
-    fn kind(&self) -> &'static str;
-    /// The fields it accepts.
-    fn fields(&self) -> &'static [Field];
-    /// Shape checks beyond each field's own kind (one of two fields, a
-    /// field's structure). Runs when an automation is parsed.
-    fn check(&self, _step: &StepDef) -> Vec<(Pos, String)> {
-        Vec::new()
-    }
+    /// What it accepts: its YAML key, fields and shape checks.
+    fn spec(&self) -> &'static StepSpec;
     /// How the step runs.
     fn phases(&self) -> Phases;
 }
@@ -132,7 +124,7 @@ pub fn registry() -> &'static [&'static dyn Step] {
 
 /// Finds a step type by its YAML key.
 pub fn lookup(kind: &str) -> Option<&'static dyn Step> {
-    registry().iter().copied().find(|s| s.kind() == kind)
+    registry().iter().copied().find(|s| s.spec().kind == kind)
 }
 
 /// What a step hands back to the engine.
@@ -195,4 +187,29 @@ impl StepCx<'_> {
 /// The idempotency key of attempt `attempt` of step `step` in run `run`.
 pub fn key(run: i64, step: &str, attempt: u32) -> String {
     format!("{run}/{step}/{attempt}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::automation::spec::specs;
+
+    /// Every step type a file may name runs, and every step that runs can be
+    /// named: one implementation per spec, one spec per implementation.
+    #[test]
+    fn one_step_per_spec() {
+        for spec in specs() {
+            let steps: Vec<_> = registry()
+                .iter()
+                .filter(|s| std::ptr::eq(s.spec(), *spec))
+                .collect();
+            assert_eq!(steps.len(), 1, "`{}` has {} steps", spec.kind, steps.len());
+        }
+        for step in registry() {
+            let spec = step.spec();
+            let listed = specs().iter().filter(|s| std::ptr::eq(**s, spec)).count();
+            assert_eq!(listed, 1, "`{}` is listed {listed} times", spec.kind);
+            assert!(std::ptr::eq(lookup(spec.kind).unwrap().spec(), spec));
+        }
+    }
 }

@@ -3,22 +3,15 @@
 
 use serde_json::{Value as Json, json};
 
-use super::{Field, FieldKind, Input, Outcome, Phases, Step, StepCx, target};
+use super::{Input, Outcome, Phases, Step, StepCx, target};
+use crate::automation::spec::{self, StepSpec};
 use crate::error::Error;
 
 pub struct ModifyDelegate;
 
 impl Step for ModifyDelegate {
-    fn kind(&self) -> &'static str {
-        "modify_delegate"
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        const FIELDS: &[Field] = &[
-            Field::required("user", FieldKind::User),
-            Field::optional("replacement", FieldKind::User),
-        ];
-        FIELDS
+    fn spec(&self) -> &'static StepSpec {
+        &spec::MODIFY_DELEGATE
     }
 
     fn phases(&self) -> Phases {

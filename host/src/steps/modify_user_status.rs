@@ -3,23 +3,16 @@
 
 use serde_json::json;
 
-use super::{Field, FieldKind, Input, Outcome, Phases, Step, StepCx, target};
+use super::{Input, Outcome, Phases, Step, StepCx, target};
+use crate::automation::spec::{self, StepSpec};
 use crate::directory::USER_STATUSES;
 use crate::error::Error;
 
 pub struct ModifyUserStatus;
 
 impl Step for ModifyUserStatus {
-    fn kind(&self) -> &'static str {
-        "modify_user_status"
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        const FIELDS: &[Field] = &[
-            Field::required("user", FieldKind::User),
-            Field::required("status", FieldKind::Choice(USER_STATUSES)),
-        ];
-        FIELDS
+    fn spec(&self) -> &'static StepSpec {
+        &spec::MODIFY_USER_STATUS
     }
 
     fn phases(&self) -> Phases {

@@ -3,7 +3,8 @@
 
 use serde_json::json;
 
-use super::{Field, FieldKind, Input, Outcome, Phases, Plan, Step, StepCx};
+use super::{Input, Outcome, Phases, Plan, Step, StepCx};
+use crate::automation::spec::{self, StepSpec};
 use crate::automation::suggest;
 use crate::effects::{Effect, Performed};
 use crate::error::Error;
@@ -12,17 +13,8 @@ use crate::plugins::schema;
 pub struct PerformConnectorAction;
 
 impl Step for PerformConnectorAction {
-    fn kind(&self) -> &'static str {
-        "perform_connector_action"
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        const FIELDS: &[Field] = &[
-            Field::required("connector", FieldKind::Connector),
-            Field::required("action", FieldKind::Text),
-            Field::optional("args", FieldKind::Json),
-        ];
-        FIELDS
+    fn spec(&self) -> &'static StepSpec {
+        &spec::PERFORM_CONNECTOR_ACTION
     }
 
     fn phases(&self) -> Phases {

@@ -3,44 +3,16 @@
 
 use serde_json::{Value as Json, json};
 
-use super::{Field, FieldKind, Input, Outcome, Phases, Step, StepCx, target};
-use crate::automation::{Pos, StepDef};
-use crate::directory::{TASK_KINDS, TaskFilter};
+use super::{Input, Outcome, Phases, Step, StepCx, target};
+use crate::automation::spec::{self, ACTION_SHAPE, StepSpec};
+use crate::directory::TaskFilter;
 use crate::error::Error;
 
 pub struct PerformTaskAction;
 
-const ACTION_SHAPE: &str = "`action` must be `complete`, `cancel`, or `{ reassign: USER }`";
-
 impl Step for PerformTaskAction {
-    fn kind(&self) -> &'static str {
-        "perform_task_action"
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        const FIELDS: &[Field] = &[
-            Field::required("user", FieldKind::User),
-            Field::optional("relation", FieldKind::Choice(&["assignee", "subject"])),
-            Field::required("task_types", FieldKind::Choices(TASK_KINDS)),
-            Field::required("action", FieldKind::Json),
-        ];
-        FIELDS
-    }
-
-    fn check(&self, step: &StepDef) -> Vec<(Pos, String)> {
-        let Some(field) = step.field("action") else {
-            return Vec::new();
-        };
-        match field.template.literal() {
-            None => Vec::new(),
-            Some(Json::String(s)) if s == "complete" || s == "cancel" => Vec::new(),
-            Some(Json::Object(m))
-                if m.len() == 1 && m.get("reassign").is_some_and(Json::is_string) =>
-            {
-                Vec::new()
-            }
-            Some(_) => vec![(field.pos, ACTION_SHAPE.into())],
-        }
+    fn spec(&self) -> &'static StepSpec {
+        &spec::PERFORM_TASK_ACTION
     }
 
     fn phases(&self) -> Phases {

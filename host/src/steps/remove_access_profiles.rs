@@ -3,22 +3,15 @@
 
 use serde_json::json;
 
-use super::{Field, FieldKind, Input, Outcome, Phases, Step, StepCx, target};
+use super::{Input, Outcome, Phases, Step, StepCx, target};
+use crate::automation::spec::{self, StepSpec};
 use crate::error::Error;
 
 pub struct RemoveAccessProfiles;
 
 impl Step for RemoveAccessProfiles {
-    fn kind(&self) -> &'static str {
-        "remove_access_profiles"
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        const FIELDS: &[Field] = &[
-            Field::required("user", FieldKind::User),
-            Field::required("profiles", FieldKind::Profiles),
-        ];
-        FIELDS
+    fn spec(&self) -> &'static StepSpec {
+        &spec::REMOVE_ACCESS_PROFILES
     }
 
     fn phases(&self) -> Phases {

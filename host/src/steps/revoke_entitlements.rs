@@ -4,23 +4,15 @@
 
 use serde_json::{Value as Json, json};
 
-use super::{Field, FieldKind, Input, Outcome, Phases, Plan, Step, StepCx, provisioning, target};
+use super::{Input, Outcome, Phases, Plan, Step, StepCx, provisioning, target};
+use crate::automation::spec::{self, StepSpec};
 use crate::error::Error;
 
 pub struct RevokeEntitlements;
 
 impl Step for RevokeEntitlements {
-    fn kind(&self) -> &'static str {
-        "revoke_entitlements"
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        const FIELDS: &[Field] = &[
-            Field::required("user", FieldKind::User),
-            Field::required("entitlements", FieldKind::Entitlements),
-            Field::optional("exclude", FieldKind::Entitlements),
-        ];
-        FIELDS
+    fn spec(&self) -> &'static StepSpec {
+        &spec::REVOKE_ENTITLEMENTS
     }
 
     fn phases(&self) -> Phases {

@@ -4,23 +4,15 @@
 
 use serde_json::{Value as Json, json};
 
-use super::{Field, FieldKind, Input, Outcome, Phases, Step, StepCx, target};
+use super::{Input, Outcome, Phases, Step, StepCx, target};
+use crate::automation::spec::{self, StepSpec};
 use crate::error::Error;
 
 pub struct RunAutomation;
 
 impl Step for RunAutomation {
-    fn kind(&self) -> &'static str {
-        "run_automation"
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        const FIELDS: &[Field] = &[
-            Field::required("automation", FieldKind::Automation),
-            Field::optional("context", FieldKind::Json),
-            Field::optional("wait", FieldKind::Bool),
-        ];
-        FIELDS
+    fn spec(&self) -> &'static StepSpec {
+        &spec::RUN_AUTOMATION
     }
 
     fn phases(&self) -> Phases {

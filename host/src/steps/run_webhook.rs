@@ -3,23 +3,16 @@
 
 use serde_json::json;
 
-use super::{Field, FieldKind, Input, Phases, Plan, Step, StepCx, target};
+use super::{Input, Phases, Plan, Step, StepCx, target};
+use crate::automation::spec::{self, StepSpec};
 use crate::effects::Effect;
 use crate::error::Error;
 
 pub struct RunWebhook;
 
 impl Step for RunWebhook {
-    fn kind(&self) -> &'static str {
-        "run_webhook"
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        const FIELDS: &[Field] = &[
-            Field::required("webhook", FieldKind::Text),
-            Field::optional("payload", FieldKind::Json),
-        ];
-        FIELDS
+    fn spec(&self) -> &'static StepSpec {
+        &spec::RUN_WEBHOOK
     }
 
     fn phases(&self) -> Phases {

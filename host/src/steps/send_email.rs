@@ -4,7 +4,8 @@
 
 use serde_json::Value as Json;
 
-use super::{Field, FieldKind, Input, Phases, Plan, Step, StepCx, target};
+use super::{Input, Phases, Plan, Step, StepCx, target};
+use crate::automation::spec::{self, StepSpec};
 use crate::effects::Effect;
 use crate::error::Error;
 use crate::expr::{Part, Template};
@@ -13,18 +14,8 @@ use crate::notify::{Email, valid_address};
 pub struct SendEmail;
 
 impl Step for SendEmail {
-    fn kind(&self) -> &'static str {
-        "send_email"
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        const FIELDS: &[Field] = &[
-            Field::required("to", FieldKind::Recipients),
-            Field::optional("title", FieldKind::Text),
-            Field::required("subject", FieldKind::Text),
-            Field::required("message", FieldKind::Text),
-        ];
-        FIELDS
+    fn spec(&self) -> &'static StepSpec {
+        &spec::SEND_EMAIL
     }
 
     fn phases(&self) -> Phases {

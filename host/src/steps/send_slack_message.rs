@@ -1,8 +1,8 @@
 //! `send_slack_message`: a message to a channel (by name or id), or direct
 //! messages to directory users (found in Slack by their email).
 
-use super::{Field, FieldKind, Input, Phases, Plan, Step, StepCx, target};
-use crate::automation::{Pos, StepDef};
+use super::{Input, Phases, Plan, Step, StepCx, target};
+use crate::automation::spec::{self, StepSpec};
 use crate::effects::Effect;
 use crate::error::Error;
 use crate::notify::SlackTarget;
@@ -10,25 +10,8 @@ use crate::notify::SlackTarget;
 pub struct SendSlackMessage;
 
 impl Step for SendSlackMessage {
-    fn kind(&self) -> &'static str {
-        "send_slack_message"
-    }
-
-    fn fields(&self) -> &'static [Field] {
-        const FIELDS: &[Field] = &[
-            Field::optional("channel", FieldKind::Text),
-            Field::optional("users", FieldKind::Users),
-            Field::required("message", FieldKind::Text),
-        ];
-        FIELDS
-    }
-
-    fn check(&self, step: &StepDef) -> Vec<(Pos, String)> {
-        let has = |name| step.fields.iter().any(|f| f.name == name);
-        match (has("channel"), has("users")) {
-            (true, false) | (false, true) => Vec::new(),
-            _ => vec![(step.pos, "needs `channel` or `users` (one of them)".into())],
-        }
+    fn spec(&self) -> &'static StepSpec {
+        &spec::SEND_SLACK_MESSAGE
     }
 
     fn phases(&self) -> Phases {

@@ -11,6 +11,7 @@
 
 mod readers;
 pub mod runs;
+mod states;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,9 @@ pub use readers::Reader;
 pub use writer::{Keep, WriterStats};
 
 const SCHEMA: &str = include_str!("schema.sql");
+/// Attempts whose effect is under way: new in schema 2.
+const PERFORMING: &str = include_str!("performing.sql");
+const MIGRATE_2: &str = include_str!("migrate_2.sql");
 const SCHEMA_VERSION: i64 = 2;
 
 /// How long a statement waits for another process's write lock.
@@ -66,10 +70,12 @@ pub struct Store {
     shared: Arc<Shared>,
 }
 
+/// Fields drop in order: the read connections close before the writer's,
+/// which closes last and so checkpoints and removes the WAL.
 struct Shared {
     path: PathBuf,
-    writer: writer::Writer,
     readers: readers::Readers,
+    writer: writer::Writer,
 }
 
 impl Store {
@@ -127,7 +133,11 @@ impl Store {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.shared.writer.submit(keep, f).await
+        let writer = &self.shared.writer;
+        writer
+            .send(keep, f)
+            .await
+            .unwrap_or_else(|_| Err(writer.gone()))
     }
 
     /// [`Store::write`] for callers outside the async runtime (the CLI's
@@ -141,7 +151,11 @@ impl Store {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.shared.writer.submit_blocking(keep, f)
+        let writer = &self.shared.writer;
+        writer
+            .send(keep, f)
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(writer.gone()))
     }
 
     /// What the writer has done so far: commits, jobs, busy time (the
@@ -190,8 +204,8 @@ fn migrate(conn: &Connection, path: &Path) -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         match version {
-            0 => conn.execute_batch(SCHEMA)?,
-            1 => conn.execute_batch(include_str!("migrate_2.sql"))?,
+            0 => conn.execute_batch(&format!("{SCHEMA}\n{PERFORMING}"))?,
+            1 => conn.execute_batch(&format!("{MIGRATE_2}\n{PERFORMING}"))?,
             SCHEMA_VERSION => return Ok(()),
             newer => anyhow::bail!(
                 "store {} has schema version {newer}, newer than this keystep understands ({SCHEMA_VERSION})",
@@ -207,5 +221,140 @@ fn migrate(conn: &Connection, path: &Path) -> anyhow::Result<()> {
             let _ = conn.execute_batch("ROLLBACK");
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("keystep.db")).unwrap();
+        store
+            .write_blocking(Keep::IfOk, |conn| {
+                conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+                    .map_err(crate::error::Error::from)
+            })
+            .unwrap();
+        (dir, store)
+    }
+
+    fn rows(store: &Store) -> Vec<i64> {
+        let reader = store.reader().unwrap();
+        let mut stmt = reader.prepare("SELECT n FROM t ORDER BY n").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    fn insert(n: i64) -> impl FnOnce(&Connection) -> Result<(), crate::error::Error> + Send {
+        move |conn| {
+            conn.execute("INSERT INTO t VALUES (?1)", [n])?;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn jobs_committed_together_keep_their_own_parts_only() {
+        let (_dir, store) = store();
+        let runtime = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+        let answers = runtime.block_on(async {
+            let jobs = (1..=60).map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    match n % 3 {
+                        // Writes, then fails: its insert is rolled back.
+                        0 => {
+                            store
+                                .write(Keep::IfOk, move |conn| {
+                                    insert(n)(conn)?;
+                                    Err(crate::error::Error::fatal("refused"))
+                                })
+                                .await
+                        }
+                        // Writes, then panics: rolled back too, and the
+                        // writer goes on.
+                        1 if n == 31 => {
+                            store
+                                .write(Keep::IfOk, move |conn| -> Result<(), crate::error::Error> {
+                                    insert(n)(conn)?;
+                                    panic!("a bug in one job")
+                                })
+                                .await
+                        }
+                        _ => store.write(Keep::IfOk, insert(n)).await,
+                    }
+                })
+            });
+            let mut answers = Vec::new();
+            for job in jobs.collect::<Vec<_>>() {
+                answers.push(job.await.unwrap());
+            }
+            answers
+        });
+        let kept: Vec<i64> = (1..=60).filter(|n| n % 3 != 0 && *n != 31).collect();
+        assert_eq!(rows(&store), kept);
+        assert!(
+            answers[30]
+                .as_ref()
+                .unwrap_err()
+                .message
+                .contains("a bug in one job")
+        );
+        assert_eq!(answers[2].as_ref().unwrap_err().message, "refused");
+        assert!(answers[0].is_ok());
+    }
+
+    #[test]
+    fn a_rehearsal_answers_but_keeps_nothing() {
+        let (_dir, store) = store();
+        let counted = store
+            .write_blocking(Keep::Never, |conn| {
+                insert(7)(conn)?;
+                Ok::<i64, crate::error::Error>(conn.query_row(
+                    "SELECT count(*) FROM t",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert_eq!(counted, 1, "the rehearsal saw its own insert");
+        assert!(rows(&store).is_empty());
+    }
+
+    #[test]
+    fn a_version_1_store_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            // Schema 1: step attempts without their key, no performing table.
+            let v1 = SCHEMA.replace(
+                "    idempotency_key TEXT,                        -- what the outside world received: run/step/attempt\n",
+                "",
+            );
+            conn.execute_batch(&v1).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 1;
+                 INSERT INTO automation_versions VALUES ('h', 'a', 'a.yaml', 's', 't');
+                 INSERT INTO runs (automation, version, state, trigger, wake_at, awaiting_run, created_at, updated_at)
+                     VALUES ('a', 'h', 'waiting', '{}', '9999-12-31T00:00:00.000Z', 2, 't', 't');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let reader = store.reader().unwrap();
+        let run = runs::load(&reader, 1).unwrap().unwrap();
+        assert_eq!(run.wake_at, None, "until woken");
+        let version: i64 = reader
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let performing: i64 = reader
+            .query_row("SELECT count(*) FROM performing_attempts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(performing, 0);
     }
 }

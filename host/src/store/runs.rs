@@ -9,109 +9,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::time::{parse_ts, ts};
 
-/// Where a run is (the schema's `CHECK`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunState {
-    /// Started, no step attempted yet.
-    Pending,
-    /// Moving: a process holds its lease.
-    Running,
-    /// Parked on a timer, a retry's backoff or a child run.
-    Waiting,
-    Succeeded,
-    Failed,
-    Cancelled,
-}
-
-impl RunState {
-    pub const ALL: [RunState; 6] = [
-        RunState::Pending,
-        RunState::Running,
-        RunState::Waiting,
-        RunState::Succeeded,
-        RunState::Failed,
-        RunState::Cancelled,
-    ];
-
-    /// Every state's name, for the CLI's `--state`.
-    pub const NAMES: &[&str] = &[
-        "pending",
-        "running",
-        "waiting",
-        "succeeded",
-        "failed",
-        "cancelled",
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-
-    pub fn parse(name: &str) -> Option<RunState> {
-        Self::NAMES
-            .iter()
-            .position(|n| *n == name)
-            .map(|i| Self::ALL[i])
-    }
-
-    /// Whether a run in this state has ended.
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            RunState::Succeeded | RunState::Failed | RunState::Cancelled
-        )
-    }
-}
-
-impl std::fmt::Display for RunState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Where a step attempt is (the schema's `CHECK`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttemptState {
-    /// Recorded before its outside effect started; settled after it. An
-    /// attempt found in this state after a crash is performed again, with
-    /// the same idempotency key.
-    Performing,
-    /// A timer or a child run: finished when it fires or the child ends.
-    Waiting,
-    Succeeded,
-    Failed,
-    Skipped,
-}
-
-impl AttemptState {
-    const ALL: [AttemptState; 5] = [
-        AttemptState::Performing,
-        AttemptState::Waiting,
-        AttemptState::Succeeded,
-        AttemptState::Failed,
-        AttemptState::Skipped,
-    ];
-    const NAMES: [&str; 5] = ["performing", "waiting", "succeeded", "failed", "skipped"];
-
-    pub fn as_str(self) -> &'static str {
-        Self::NAMES[self as usize]
-    }
-
-    pub fn parse(name: &str) -> Option<AttemptState> {
-        Self::NAMES
-            .iter()
-            .position(|n| *n == name)
-            .map(|i| Self::ALL[i])
-    }
-}
-
-impl std::fmt::Display for AttemptState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use super::states::{AttemptState, RunState};
 
 /// A state column that holds a name the schema does not allow (written by
 /// another tool): read as an error rather than guessed.
@@ -432,22 +330,40 @@ pub fn finish_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A run's attempts, in order: finished and waiting ones, and any whose
+/// effect is under way.
 pub fn attempts(conn: &Connection, run_id: i64) -> rusqlite::Result<Vec<Attempt>> {
     let mut stmt = conn.prepare_cached(
         "SELECT * FROM step_attempts WHERE run_id = ?1 ORDER BY step_index, attempt",
     )?;
-    let rows = stmt.query_map([run_id], Attempt::from_row)?;
-    rows.collect()
+    let mut all: Vec<Attempt> = stmt
+        .query_map([run_id], Attempt::from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare_cached("SELECT * FROM performing_attempts WHERE run_id = ?1")?;
+    for performing in stmt.query_map([run_id], performing_from_row)? {
+        all.push(performing?);
+    }
+    all.sort_by_key(|a| (a.step_index, a.attempt));
+    Ok(all)
 }
 
 /// The attempt `run` is in (at its cursor, numbered `run.attempt`) if it is
 /// in `state`: the waiting attempt of a waiting run, or the performing one
-/// a crashed process left.
+/// a stopped process left.
 pub fn open_attempt(
     conn: &Connection,
     run: &Run,
     state: AttemptState,
 ) -> rusqlite::Result<Option<Attempt>> {
+    let key = params![run.id, run.cursor as i64, run.attempt];
+    if state == AttemptState::Performing {
+        return conn
+            .prepare_cached(
+                "SELECT * FROM performing_attempts WHERE run_id = ?1 AND step_index = ?2 AND attempt = ?3",
+            )?
+            .query_row(key, performing_from_row)
+            .optional();
+    }
     conn.prepare_cached(
         "SELECT * FROM step_attempts WHERE run_id = ?1 AND step_index = ?2 AND attempt = ?3 AND state = ?4",
     )?
@@ -456,6 +372,79 @@ pub fn open_attempt(
         Attempt::from_row,
     )
     .optional()
+}
+
+fn performing_from_row(r: &Row) -> rusqlite::Result<Attempt> {
+    Ok(Attempt {
+        run_id: r.get("run_id")?,
+        step_index: r.get::<_, i64>("step_index")? as usize,
+        step_id: text(r, "step_id")?,
+        kind: text(r, "kind")?,
+        attempt: r.get("attempt")?,
+        state: AttemptState::Performing,
+        idempotency_key: opt_text(r, "idempotency_key")?,
+        input: opt_text(r, "input")?.and_then(|s| serde_json::from_str(&s).ok()),
+        output: None,
+        error: None,
+        retryable: None,
+        started_at: text(r, "started_at")?,
+        finished_at: None,
+    })
+}
+
+/// Records an attempt whose outside effect is about to start.
+pub fn insert_performing(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO performing_attempts (run_id, step_index, step_id, kind, attempt, idempotency_key, input, started_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        a.run_id,
+        a.step_index as i64,
+        a.step_id,
+        a.kind,
+        a.attempt,
+        a.idempotency_key.as_deref().unwrap_or_default(),
+        a.input.as_ref().map(Json::to_string),
+        a.started_at,
+    ])?;
+    Ok(())
+}
+
+/// Where an attempt's record is before it is written as finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Nowhere yet.
+    New,
+    /// A waiting attempt in step_attempts.
+    Waiting,
+    /// In performing_attempts: its effect was under way.
+    Performing,
+}
+
+impl Origin {
+    pub fn of(attempt: &Attempt) -> Origin {
+        match attempt.state {
+            AttemptState::Waiting => Origin::Waiting,
+            AttemptState::Performing if attempt.idempotency_key.is_some() => Origin::Performing,
+            _ => Origin::New,
+        }
+    }
+}
+
+/// Writes attempt `a` as it now is, from where it was.
+pub fn write_attempt(conn: &Connection, a: &Attempt, from: Origin) -> rusqlite::Result<()> {
+    match from {
+        Origin::Waiting => finish_attempt(conn, a),
+        Origin::New => insert_attempt(conn, a),
+        Origin::Performing => {
+            conn.prepare_cached(
+                "DELETE FROM performing_attempts WHERE run_id = ?1 AND step_index = ?2 AND attempt = ?3",
+            )?
+            .execute(params![a.run_id, a.step_index as i64, a.attempt])?;
+            insert_attempt(conn, a)
+        }
+    }
 }
 
 /// The next state of a run, written by one transition.
@@ -565,8 +554,8 @@ pub fn wake_parent(conn: &Connection, child: i64, now: DateTime<Utc>) -> rusqlit
     Ok(())
 }
 
-/// Cancels run `id` with `error` as its reason, its open (waiting or
-/// performing) attempt, and the child runs it waits on, in turn. Returns
+/// Cancels run `id` with `error` as its reason, its open (waiting, or
+/// performing: it fails, whatever its effect does) attempt, and the child runs it waits on, in turn. Returns
 /// the cancelled runs' ids; none when `id` had already ended.
 pub fn cancel(
     conn: &Connection,
@@ -579,9 +568,16 @@ pub fn cancel(
     while let Some(run) = next.filter(|r| !r.is_terminal()) {
         conn.prepare_cached(
             "UPDATE step_attempts SET state = 'failed', error = ?3, finished_at = ?4
-             WHERE run_id = ?1 AND step_index = ?2 AND state IN ('waiting', 'performing')",
+             WHERE run_id = ?1 AND step_index = ?2 AND state = 'waiting'",
         )?
         .execute(params![run.id, run.cursor as i64, error, ts(now)])?;
+        if let Some(mut performing) = open_attempt(conn, &run, AttemptState::Performing)? {
+            performing.state = AttemptState::Failed;
+            performing.error = Some(error.to_string());
+            performing.retryable = Some(false);
+            performing.finished_at = Some(ts(now));
+            write_attempt(conn, &performing, Origin::Performing)?;
+        }
         conn.prepare_cached(
             "UPDATE runs SET state = 'cancelled', error = ?2, finished_at = ?3, updated_at = ?3,
                 wake_at = NULL, lease_owner = NULL, lease_until = NULL WHERE id = ?1",

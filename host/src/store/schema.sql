@@ -173,13 +173,15 @@ CREATE TABLE step_attempts (
     step_id     TEXT NOT NULL,
     kind        TEXT NOT NULL,
     attempt     INTEGER NOT NULL,
-    state       TEXT NOT NULL CHECK (state IN ('performing', 'waiting', 'succeeded', 'failed', 'skipped')),
-    idempotency_key TEXT,                        -- what the outside world received: run/step/attempt
+    state       TEXT NOT NULL CHECK (state IN ('waiting', 'succeeded', 'failed', 'skipped')),
     input       TEXT,
     output      TEXT,
     error       TEXT,
     retryable   INTEGER,
     started_at  TEXT NOT NULL,
     finished_at TEXT,
+    idempotency_key TEXT,                        -- what the outside world received: run/step/attempt
     PRIMARY KEY (run_id, step_index, attempt)
 ) WITHOUT ROWID;
+
+-- performing_attempts: see performing.sql.

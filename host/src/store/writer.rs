@@ -89,9 +89,23 @@ where
 }
 
 pub struct Writer {
-    jobs: mpsc::Sender<Box<dyn Job>>,
+    /// `None` once closing.
+    jobs: Option<mpsc::Sender<Box<dyn Job>>>,
     path: PathBuf,
+    thread: Option<std::thread::JoinHandle<()>>,
     counters: Arc<Counters>,
+}
+
+/// Closing the store waits for the writer to finish what it was given and
+/// close its connection, so the last connection's close checkpoints the
+/// WAL and removes it, as a single-connection SQLite program leaves it.
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// What the writer has done so far, for the engine bench's profile.
@@ -119,12 +133,13 @@ impl Writer {
         let thread_path = path.clone();
         let counters = Arc::new(Counters::default());
         let counted = counters.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("keystep-writer".into())
             .spawn(move || run(conn, &thread_path, queue, &counted))?;
         Ok(Writer {
-            jobs,
+            jobs: Some(jobs),
             path,
+            thread: Some(thread),
             counters,
         })
     }
@@ -138,7 +153,9 @@ impl Writer {
         }
     }
 
-    fn send<R, E>(
+    /// Queues `f`; the receiver gets its answer once its transaction
+    /// committed, or nothing if the writer has stopped.
+    pub fn send<R, E>(
         &self,
         keep: Keep,
         f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
@@ -157,39 +174,14 @@ impl Writer {
         };
         // When the thread is gone the job (and its answer) is dropped, and
         // the receiver says so.
-        let _ = self.jobs.send(Box::new(job));
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(Box::new(job));
+        }
         receive
     }
 
-    pub async fn submit<R, E>(
-        &self,
-        keep: Keep,
-        f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
-    ) -> Result<R, E>
-    where
-        R: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
-        let gone = || Err(self.gone());
-        self.send(keep, f).await.unwrap_or_else(|_| gone())
-    }
-
-    pub fn submit_blocking<R, E>(
-        &self,
-        keep: Keep,
-        f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
-    ) -> Result<R, E>
-    where
-        R: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
-        let gone = || Err(self.gone());
-        self.send(keep, f)
-            .blocking_recv()
-            .unwrap_or_else(|_| gone())
-    }
-
-    fn gone<E: From<StoreError>>(&self) -> E {
+    /// The error of a job the writer never answered.
+    pub fn gone<E: From<StoreError>>(&self) -> E {
         E::from(StoreError::new(
             &self.path,
             "the store's writer has stopped",
@@ -200,10 +192,14 @@ impl Writer {
 
 /// The writer thread: batches until every sender is gone.
 fn run(conn: Connection, path: &Path, queue: mpsc::Receiver<Box<dyn Job>>, counters: &Counters) {
+    let (batch_size, rest) = match crate::test_hook::delay() {
+        Some(delay) => (1, delay),
+        None => (BATCH, Duration::ZERO),
+    };
     while let Ok(first) = queue.recv() {
         let started = Instant::now();
         let mut batch = vec![first];
-        while batch.len() < BATCH {
+        while batch.len() < batch_size {
             match queue.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
@@ -215,6 +211,9 @@ fn run(conn: Connection, path: &Path, queue: mpsc::Receiver<Box<dyn Job>>, count
         counters.jobs.fetch_add(jobs, Ordering::Relaxed);
         let busy = started.elapsed().as_nanos() as u64;
         counters.busy_ns.fetch_add(busy, Ordering::Relaxed);
+        if !rest.is_zero() {
+            std::thread::sleep(rest);
+        }
     }
 }
 
@@ -224,13 +223,16 @@ fn commit(conn: &Connection, path: &Path, batch: Vec<Box<dyn Job>>) {
     let lost = || StoreError::new(path, "the transaction was rolled back by SQLite", true);
     let mut ran: Vec<Box<dyn Job>> = Vec::with_capacity(batch.len());
     let mut open = false;
+    // Whether a kept job changed anything: a batch that keeps nothing is
+    // rolled back, so that a rehearsal leaves the files as they were.
+    let mut kept_any = false;
     for mut job in batch {
         if open && conn.is_autocommit() {
             // A statement that failed hard (a full disk) ended the whole
             // transaction: what ran before it is gone; say so, and start
             // again for the rest.
             ran.drain(..).for_each(|j| j.reply(Err(lost())));
-            open = false;
+            (open, kept_any) = (false, false);
         }
         if !open {
             if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
@@ -239,18 +241,17 @@ fn commit(conn: &Connection, path: &Path, batch: Vec<Box<dyn Job>>) {
             }
             open = true;
         }
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = run_cached(conn, "SAVEPOINT job") {
             job.reply(Err(fail(e)));
             continue;
         }
         let keep = job.run(conn);
+        kept_any |= keep;
         if !conn.is_autocommit() {
-            let end = if keep {
-                "RELEASE job"
-            } else {
-                "ROLLBACK TO job; RELEASE job"
-            };
-            let _ = conn.execute_batch(end);
+            if !keep {
+                let _ = run_cached(conn, "ROLLBACK TO job");
+            }
+            let _ = run_cached(conn, "RELEASE job");
         }
         ran.push(job);
     }
@@ -258,6 +259,8 @@ fn commit(conn: &Connection, path: &Path, batch: Vec<Box<dyn Job>>) {
         Ok(())
     } else if conn.is_autocommit() {
         Err(lost())
+    } else if !kept_any {
+        conn.execute_batch("ROLLBACK").map_err(fail)
     } else {
         conn.execute_batch("COMMIT").map_err(|e| {
             let _ = conn.execute_batch("ROLLBACK");
@@ -267,4 +270,11 @@ fn commit(conn: &Connection, path: &Path, batch: Vec<Box<dyn Job>>) {
     for job in ran {
         job.reply(committed.clone());
     }
+}
+
+/// Runs a statement prepared once per connection: the savepoint statements
+/// run twice per job, and parsing them each time showed in the profile.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }

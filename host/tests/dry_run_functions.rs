@@ -1,0 +1,128 @@
+//! A dry run is the real engine on a copy of the store with effects
+//! recorded. A function called in a dry run reads that copy through its
+//! `directory` import, so it sees the run's own earlier changes; the store
+//! itself is never touched.
+//!
+//! Needs the example plugins built (`bash plugins/build.sh examples/plugins`,
+//! which `scripts/test` runs first).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use keystep::automation::{catalog::Catalog, parse};
+use keystep::directory::{Directory, import};
+use keystep::effects::Functions;
+use keystep::engine::{Engine, Quiet};
+use keystep::plugins::Plugins;
+use keystep::store::runs::{self, RunState};
+use keystep::store::{Keep, Store};
+use serde_json::{Value as Json, json};
+
+const AUTOMATION: &str = r#"name: score-after-disable
+trigger: manual
+steps:
+  - id: disable
+    modify_user_status: { user: subject, status: disabled }
+  - id: score
+    call_function: { function: risk-rust, input: { user_id: "{{ ctx.run.subject }}" } }
+"#;
+
+fn seed(store: &Store) {
+    let seed = json!({
+        "users": [{"id": "u-ada", "display_name": "Ada", "email": "ada@example.com"}],
+        "apps": [{"id": "aws", "name": "AWS", "entitlements": [
+            {"slug": "admin", "name": "Admin"}, {"slug": "billing", "name": "Billing"}]}],
+        "grants": [{"user": "u-ada", "entitlement": "aws:admin"},
+                   {"user": "u-ada", "entitlement": "aws:billing"}],
+    });
+    let file = import::parse(Path::new("seed.json"), &seed.to_string()).unwrap();
+    store
+        .write_blocking(Keep::IfOk, move |conn| {
+            import::apply(
+                &Directory::new(conn, "test".into()),
+                &file,
+                import::Options::default(),
+            )
+            .map(drop)
+        })
+        .unwrap();
+}
+
+fn plugins(cache: &Path) -> Arc<Plugins> {
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/plugins");
+    Arc::new(Plugins::new(vec![examples], cache.to_path_buf()))
+}
+
+/// Runs the automation dry on a copy of `store`; the score step's output.
+fn dry_score(store: &Store, copy: &Path, cache: &Path, functions: Functions) -> Json {
+    store.copy_to(copy).unwrap();
+    let dry = Store::open(copy).unwrap();
+    let engine = Engine::builder(dry.clone(), Catalog::new(Vec::new()))
+        .plugins(plugins(cache))
+        .dry_run(functions)
+        .build();
+    let automation = Arc::new(parse(Path::new("a.yaml"), AUTOMATION).unwrap());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let run = runtime.block_on(async {
+        let trigger = engine.trigger(json!({"user_id": "u-ada"})).unwrap();
+        let id = engine.start(automation, trigger).await.unwrap();
+        engine.drive(Arc::new(Quiet)).await.unwrap();
+        engine.load(id).unwrap().unwrap()
+    });
+    assert_eq!(run.state, RunState::Succeeded, "{run:?}");
+    run.outputs["score"].clone()
+}
+
+fn count(store: &Store, sql: &str) -> i64 {
+    store
+        .reader()
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_function_in_a_dry_run_sees_the_runs_own_changes_and_the_store_is_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("keystep.db")).unwrap();
+    seed(&store);
+    let (cache, events) = (
+        dir.path().join("cache"),
+        count(&store, "SELECT count(*) FROM events"),
+    );
+
+    let called = dry_score(&store, &dir.path().join("dry1.db"), &cache, Functions::Call);
+    let reasons = called["reasons"].to_string();
+    assert!(
+        reasons.contains("disabled user still holds 2 grants"),
+        "the function read the copy after `disable`: {called}"
+    );
+
+    let recorded = dry_score(
+        &store,
+        &dir.path().join("dry2.db"),
+        &cache,
+        Functions::Record,
+    );
+    assert_eq!(recorded["dry_run"], "would call function `risk-rust`");
+
+    // The store itself: no run, no change, Ada still active.
+    let reader = store.reader().unwrap();
+    assert!(
+        runs::list(
+            &reader,
+            &runs::RunFilter {
+                limit: 10,
+                ..Default::default()
+            }
+        )
+        .unwrap()
+        .is_empty()
+    );
+    drop(reader);
+    assert_eq!(count(&store, "SELECT count(*) FROM events"), events);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM users WHERE status = 'active'"),
+        1
+    );
+}
