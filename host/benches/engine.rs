@@ -1,24 +1,36 @@
 //! Engine benchmarks through the real library and the real SQLite store:
 //!
-//! 1. durable step transitions per second (six directory-only steps per run),
-//!    against a baseline of bare SQLite write transactions;
-//! 2. memory of runs parked on a 30-day `wait`, and the rate of other runs
-//!    driven beside them.
+//! 1. durable directory-step transitions per second (a six-step offboarding
+//!    per run) at engine concurrency 1, 16 and 64, the runs' starts inside
+//!    the timed section, beside bare SQLite commits on a fresh database with
+//!    the store's own pragmas: one row per commit, and 64 rows per commit;
+//! 2. the memory that runs parked on a 30-day `wait` add, measured in a
+//!    fresh process (this binary re-run with `--parked-child`), and the rate
+//!    of other runs driven beside them.
 //!
-//! `cargo bench -p keystep --bench engine`; `KEYSTEP_BENCH_QUICK=1` (or
-//! `--quick`) shrinks every size tenfold for a smoke run.
+//! Every figure is the median of five samples; engine and baseline reps
+//! alternate so that machine noise hits both. `cargo bench -p keystep
+//! --bench engine`; `KEYSTEP_BENCH_QUICK=1` (or `--quick`) shrinks the sizes
+//! tenfold for a smoke run.
+
+mod common;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{SAMPLES, Samples, Table};
 use keystep::automation::{Automation, catalog::Catalog, parse};
-use keystep::directory::{Directory, import};
+use keystep::directory::{Directory, DirectoryChanges, import};
 use keystep::engine::{Engine, Idle, Quiet};
-use keystep::store::Store;
-use serde_json::json;
+use keystep::store::{Keep, Store, WriterStats};
+use serde_json::{Value as Json, json};
 
 const STEPS: usize = 6;
+const CONCURRENCY: [usize; 3] = [1, 16, 64];
+/// Rows per transaction in the batched baseline.
+const BATCH: usize = 64;
 
 const OFFBOARD: &str = r#"name: bench-offboard
 trigger: manual
@@ -57,88 +69,195 @@ const APPS: &str = r#"{
   "access_profiles": [{"id": "baseline", "name": "Baseline", "entitlements": ["okta:user", "aws:app-access"]}]
 }"#;
 
+/// The sizes of one bench run.
+#[derive(Clone, Copy)]
+struct Sizes {
+    /// Offboarding runs per engine sample.
+    runs: usize,
+    /// Runs parked on the 30-day wait in each memory sample.
+    parked: usize,
+    /// Offboarding runs driven beside the parked ones.
+    beside: usize,
+}
+
 fn main() -> anyhow::Result<()> {
-    let quick = std::env::var("KEYSTEP_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
-        || std::env::args().any(|a| a == "--quick");
-    // (runs per rep, reps, parked runs, runs driven beside the parked ones)
-    let (users, reps, waiting, busy) =
-        [(2_000, 5, 100_000, 200), (200, 3, 10_000, 20)][quick as usize];
-    let mode = if quick { "quick" } else { "full" };
-    println!("keystep engine bench ({mode})");
-    let transitions = users * STEPS;
-
-    // Engine and baseline alternate, so machine noise hits both alike.
-    let mut engine_times = Vec::new();
-    let mut bare_times = Vec::new();
-    for rep in 1..=reps {
-        let (start, drive) = transitions_once(users)?;
-        let (s, d) = (start.as_secs_f64(), drive.as_secs_f64());
-        let r = rate(transitions, drive);
-        println!(
-            "  engine rep {rep}: {users} runs started in {s:.3}s, {transitions} transitions driven in {d:.3}s = {r:.0}/s"
-        );
-        engine_times.push(drive);
-        let t = bare_transactions(transitions)?;
-        let r = rate(transitions, t);
-        println!(
-            "  bare   rep {rep}: {transitions} transactions in {:.3}s = {r:.0}/s",
-            t.as_secs_f64()
-        );
-        bare_times.push(t);
+    let quick = common::quick();
+    let sizes = [
+        Sizes {
+            runs: 2_000,
+            parked: 100_000,
+            beside: 500,
+        },
+        Sizes {
+            runs: 200,
+            parked: 10_000,
+            beside: 50,
+        },
+    ][quick as usize];
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--parked-child") {
+        let parked = args.get(at + 1).and_then(|n| n.parse().ok());
+        let beside = args.get(at + 2).and_then(|n| n.parse().ok());
+        let (Some(parked), Some(beside)) = (parked, beside) else {
+            anyhow::bail!("usage: --parked-child RUNS BESIDE");
+        };
+        return parked_child(parked, beside);
     }
-    let parked = parked_runs(waiting, busy)?;
-
-    let (engine_median, engine) = rates(&mut engine_times, transitions);
-    let (bare_median, bare) = rates(&mut bare_times, transitions);
-    let ratio = engine_median.as_secs_f64() / bare_median.as_secs_f64();
-    let (before, after) = (
-        parked.rss_before_kb as f64 / 1024.0,
-        parked.rss_after_kb as f64 / 1024.0,
-    );
-    let (added, target_mb) = (after - before, waiting / 1000);
-    let (elapsed, busy_rate) = (parked.elapsed.as_secs_f64(), parked.busy_rate);
     println!(
-        "
-summary: {users} runs x {STEPS} steps = {transitions} transitions per rep, {reps} reps
-  measure                                      median        min        max
-  engine transitions/s (target >= 5000)    {engine}
-  bare SQLite write transactions/s         {bare}
-  engine transition / bare transaction     {ratio:>10.1}
-  parked runs (wait 30d)                   {waiting:>10}
-    start + drive until all wait (s)       {elapsed:>10.1}
-    RSS before / after (MB)                {before:>10.1} {after:>10.1}
-    RSS added (MB)                         {added:>10.1}   (target <= {target_mb} MB)
-    transitions/s beside the parked runs   {busy_rate:>10.0}   ({busy} runs x {STEPS} steps)"
+        "keystep engine bench ({}), {SAMPLES} samples of each figure",
+        ["full", "quick"][quick as usize]
     );
+    let runtime = common::runtime()?;
+    let transitions = sizes.runs * STEPS;
+    let template = Template::new(sizes.runs)?;
+    let mut engine = vec![Samples::default(); CONCURRENCY.len()];
+    let mut starts = vec![Samples::default(); CONCURRENCY.len()];
+    let (mut single, mut batched) = (Samples::default(), Samples::default());
+    // Microseconds per engine transition at the top concurrency, per commit bare.
+    let (mut per_transition, mut per_commit) = (Samples::default(), Samples::default());
+    for sample in 1..=SAMPLES {
+        for (i, &concurrency) in CONCURRENCY.iter().enumerate() {
+            let m = runtime.block_on(offboard_once(&template, concurrency))?;
+            engine[i].push_rate(transitions, m.total);
+            starts[i].push_rate(sizes.runs, m.start);
+            if i == CONCURRENCY.len() - 1 {
+                per_transition.push(1e6 * m.total.as_secs_f64() / transitions as f64);
+            }
+            println!(
+                "  sample {sample} concurrency {concurrency:>2}: {} runs started in {:.3}s, \
+                 driven in {:.3}s: {:.0} transitions/s; writer: {} commits of {:.1} jobs, \
+                 {:.0}% busy, {:.1} us a job; {}",
+                sizes.runs,
+                m.start.as_secs_f64(),
+                m.drive.as_secs_f64(),
+                transitions as f64 / m.total.as_secs_f64(),
+                m.writer.commits,
+                m.writer.jobs as f64 / m.writer.commits as f64,
+                100.0 * m.writer.busy.as_secs_f64() / m.total.as_secs_f64(),
+                1e6 * m.writer.busy.as_secs_f64() / m.writer.jobs as f64,
+                m.cpu.describe(m.total, transitions),
+            );
+        }
+        let t = bare_commits(transitions, 1)?;
+        single.push_rate(transitions, t);
+        per_commit.push(1e6 * t.as_secs_f64() / transitions as f64);
+        let b = bare_commits(transitions, BATCH)?;
+        batched.push_rate(transitions, b);
+        println!(
+            "  sample {sample} bare SQLite: {transitions} rows, one per commit {:.0}/s, {BATCH} per commit {:.0}/s",
+            transitions as f64 / t.as_secs_f64(),
+            transitions as f64 / b.as_secs_f64()
+        );
+    }
+    let parked = parked_samples(sizes)?;
+
+    println!(
+        "\nsummary: {} runs x {STEPS} directory steps = {transitions} transitions a sample, run starts inside the timed section",
+        sizes.runs
+    );
+    let mut table = Table::new();
+    for (i, c) in CONCURRENCY.iter().enumerate() {
+        let target = if *c == 64 { ">= 20000" } else { "" };
+        table.row(
+            format!("engine transitions/s, concurrency {c}"),
+            &engine[i],
+            0,
+            target,
+        );
+        table.row(
+            format!("  of which run starts/s, concurrency {c}"),
+            &starts[i],
+            0,
+            "",
+        );
+    }
+    table.row("bare SQLite rows/s, 1 row per commit", &single, 0, "");
+    table.row(
+        format!("bare SQLite rows/s, {BATCH} rows per commit"),
+        &batched,
+        0,
+        "",
+    );
+    table.row(
+        "engine us/transition (concurrency 64)",
+        &per_transition,
+        1,
+        "",
+    );
+    table.row("bare us/commit (1 row)", &per_commit, 1, "");
+    let mb = sizes.parked / 1000;
+    table.row(
+        format!("RSS added by {} parked runs (MB)", sizes.parked),
+        &parked.added_mb,
+        1,
+        &format!("<= {mb}"),
+    );
+    table.row("  RSS before (MB)", &parked.before_mb, 1, "");
+    table.row("  start + drive until all wait (s)", &parked.elapsed, 1, "");
+    table.row(
+        format!(
+            "transitions/s beside the parked runs ({} runs)",
+            sizes.beside
+        ),
+        &parked.beside,
+        0,
+        "",
+    );
+    table.print();
     Ok(())
 }
 
-/// Sorts `times` and returns the median and a "median min max" rate line.
-fn rates(times: &mut [Duration], ops: usize) -> (Duration, String) {
-    times.sort();
-    let (median, slowest, fastest) = (times[times.len() / 2], times[times.len() - 1], times[0]);
-    let line = format!(
-        "{:>10.0} {:>10.0} {:>10.0}",
-        rate(ops, median),
-        rate(ops, slowest),
-        rate(ops, fastest)
-    );
-    (median, line)
-}
-
-fn rate(ops: usize, t: Duration) -> f64 {
-    ops as f64 / t.as_secs_f64()
+/// One engine sample: starting the runs, driving them, and the CPU the
+/// process's threads spent meanwhile.
+struct Measured {
+    start: Duration,
+    drive: Duration,
+    total: Duration,
+    cpu: cpu::Spent,
+    /// The store writer's commits, jobs and busy time in the sample.
+    writer: WriterStats,
 }
 
 fn user_id(i: usize) -> String {
     format!("u{i:06}")
 }
 
+/// A seeded store, copied for each sample so that every sample starts from
+/// the same fresh database without seeding again.
+struct Template {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    users: usize,
+}
+
+impl Template {
+    fn new(users: usize) -> anyhow::Result<Template> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(&dir.path().join("seed.db"))?;
+        seed(&store, users)?;
+        let path = dir.path().join("template.db");
+        store.copy_to(&path)?;
+        Ok(Template {
+            _dir: dir,
+            path,
+            users,
+        })
+    }
+
+    /// A fresh copy, opened as a store.
+    fn fresh(&self) -> anyhow::Result<(tempfile::TempDir, Store)> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("keystep.db");
+        std::fs::copy(&self.path, &path)?;
+        Ok((dir, Store::open(&path)?))
+    }
+}
+
 /// `users` employees (each managed by an earlier one, the first few by the
 /// CEO) with three grants and one open grant task each, all enrolled in the
 /// access profile, and a ring of delegations.
 fn seed(store: &Store, users: usize) -> anyhow::Result<()> {
-    let mut file: serde_json::Value = serde_json::from_str(APPS)?;
+    let mut file: Json = serde_json::from_str(APPS)?;
     let mut people =
         vec![json!({"id": "ceo", "display_name": "The CEO", "email": "ceo@example.com"})];
     let (mut grants, mut delegates) = (Vec::new(), Vec::new());
@@ -161,7 +280,7 @@ fn seed(store: &Store, users: usize) -> anyhow::Result<()> {
     file["access_profiles"][0]["enrolled"] = (0..users).map(user_id).collect::<Vec<_>>().into();
     let file = import::parse(Path::new("bench.json"), &file.to_string())
         .map_err(|e| anyhow::anyhow!("bench directory: {e}"))?;
-    store.write(|conn| -> anyhow::Result<()> {
+    store.write_blocking(Keep::IfOk, move |conn| -> anyhow::Result<()> {
         let dir = Directory::new(conn, "bench".into());
         import::apply(&dir, &file, import::Options::default())?;
         for i in 0..users {
@@ -177,13 +296,14 @@ fn automation(name: &str, text: &str) -> anyhow::Result<Arc<Automation>> {
 }
 
 fn count(store: &Store, sql: &str) -> anyhow::Result<usize> {
-    Ok(store.conn().query_row(sql, [], |r| r.get::<_, i64>(0))? as usize)
+    Ok(store.reader()?.query_row(sql, [], |r| r.get::<_, i64>(0))? as usize)
 }
 
-/// Panics unless `runs` runs succeeded, each with six successful steps that
-/// did their work.
+/// Fails unless `runs` offboarding runs succeeded, each with six successful
+/// steps that did their work.
 fn check_succeeded(store: &Store, runs: usize) -> anyhow::Result<()> {
-    let counts: [i64; 4] = store.conn().query_row(
+    let conn = store.reader()?;
+    let counts: [i64; 4] = conn.query_row(
         "SELECT (SELECT count(*) FROM runs WHERE state = 'succeeded'),
             (SELECT count(*) FROM step_attempts WHERE state = 'succeeded' AND kind != 'wait'),
             (SELECT count(*) FROM tasks WHERE kind = 'grant' AND state = 'cancelled'),
@@ -194,8 +314,8 @@ fn check_succeeded(store: &Store, runs: usize) -> anyhow::Result<()> {
     let n = runs as i64;
     if counts != [n, n * STEPS as i64, n, n] {
         let failed = "SELECT error FROM runs WHERE state = 'failed' LIMIT 1";
-        let error: Option<String> = store.conn().query_row(failed, [], |r| r.get(0)).ok();
-        panic!(
+        let error: Option<String> = conn.query_row(failed, [], |r| r.get(0)).ok();
+        anyhow::bail!(
             "want {runs} runs, {} steps, {runs} cancelled tasks, {runs} inactive users; got {counts:?}; {error:?}",
             runs * STEPS
         );
@@ -203,116 +323,264 @@ fn check_succeeded(store: &Store, runs: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A fresh store in a temporary directory, seeded with `users` users.
-fn fresh_store(users: usize) -> anyhow::Result<(tempfile::TempDir, Store)> {
-    let tmp = tempfile::tempdir()?;
-    let store = Store::open(&tmp.path().join("keystep.db"))?;
-    seed(&store, users)?;
-    Ok((tmp, store))
-}
-
-/// Starts one run of `automation` per subject, then drives them: (time to
-/// start, time to drive, where drive stopped).
-fn start_and_drive(
+/// Starts one run of `automation` per subject, `concurrency` starts at a
+/// time (each reads the subject's record and commits the run), then drives
+/// them all: (time to start, time to drive, where drive stopped).
+async fn start_and_drive(
     engine: &Engine,
     automation: &Arc<Automation>,
-    subjects: impl Iterator<Item = String>,
+    subjects: Vec<String>,
+    concurrency: usize,
 ) -> anyhow::Result<(Duration, Duration, Idle)> {
     let t = Instant::now();
-    for id in subjects {
-        engine.start(automation.clone(), json!({"user_id": id}))?;
+    let queue = Arc::new(Mutex::new(subjects.into_iter()));
+    let mut starters = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (engine, automation, queue) = (engine.clone(), automation.clone(), queue.clone());
+        starters.spawn(async move {
+            loop {
+                let Some(id) = queue.lock().unwrap().next() else {
+                    return anyhow::Ok(());
+                };
+                let trigger = engine.trigger(json!({ "user_id": id }))?;
+                engine.start(automation.clone(), trigger).await?;
+            }
+        });
+    }
+    while let Some(started) = starters.join_next().await {
+        started??;
     }
     let started = t.elapsed();
     let t = Instant::now();
-    let idle = engine.drive(&mut Quiet)?;
+    let idle = engine.drive(Arc::new(Quiet)).await?;
     Ok((started, t.elapsed(), idle))
 }
 
-/// One measurement on a fresh store: (time to start the runs, time to drive
-/// them to completion).
-fn transitions_once(users: usize) -> anyhow::Result<(Duration, Duration)> {
-    let (_tmp, store) = fresh_store(users)?;
-    let engine = Engine::new(&store, Catalog::new(Vec::new()));
-    let offboard = automation("bench-offboard.yaml", OFFBOARD)?;
-    let (started, driven, idle) = start_and_drive(&engine, &offboard, (0..users).map(user_id))?;
-    assert_eq!(idle, Idle::Until(None), "drive stopped early");
-    check_succeeded(&store, users)?;
-    Ok((started, driven))
+fn engine(store: &Store, concurrency: usize) -> Engine {
+    Engine::builder(store.clone(), Catalog::new(Vec::new()))
+        .concurrency(concurrency)
+        .build()
 }
 
-/// `n` bare write transactions (BEGIN IMMEDIATE; INSERT; UPDATE; COMMIT) on a
-/// fresh database with the store's pragmas.
-fn bare_transactions(n: usize) -> anyhow::Result<Duration> {
+/// One engine sample on a fresh copy of the template: every subject
+/// offboarded at `concurrency`, starts and drive timed together.
+async fn offboard_once(template: &Template, concurrency: usize) -> anyhow::Result<Measured> {
+    let (_tmp, store) = template.fresh()?;
+    let engine = engine(&store, concurrency);
+    let offboard = automation("bench-offboard.yaml", OFFBOARD)?;
+    let subjects = (0..template.users).map(user_id).collect();
+    let (before, written) = (cpu::Threads::now()?, store.writer_stats());
+    let (start, drive, idle) = start_and_drive(&engine, &offboard, subjects, concurrency).await?;
+    let cpu = cpu::Threads::now()?.since(&before);
+    let after = store.writer_stats();
+    let writer = WriterStats {
+        commits: after.commits - written.commits,
+        jobs: after.jobs - written.jobs,
+        busy: after.busy - written.busy,
+    };
+    anyhow::ensure!(idle == Idle::Until(None), "drive stopped early: {idle:?}");
+    check_succeeded(&store, template.users)?;
+    Ok(Measured {
+        start,
+        drive,
+        total: start + drive,
+        cpu,
+        writer,
+    })
+}
+
+/// `rows` rows committed `per_commit` at a time (`BEGIN IMMEDIATE`, the
+/// inserts, `COMMIT`) on a fresh database with the store's pragmas.
+fn bare_commits(rows: usize, per_commit: usize) -> anyhow::Result<Duration> {
     let tmp = tempfile::tempdir()?;
-    let conn = rusqlite::Connection::open(tmp.path().join("bare.db"))?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    let conn = keystep::store::open_like_the_store(&tmp.path().join("bare.db"))?;
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
-         CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT NOT NULL, n INTEGER NOT NULL DEFAULT 0);",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, run INTEGER NOT NULL, payload TEXT NOT NULL);",
     )?;
     let t = Instant::now();
-    for i in 0..n {
+    let mut insert = conn.prepare("INSERT INTO t (run, payload) VALUES (?1, ?2)")?;
+    for first in (0..rows).step_by(per_commit) {
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        conn.prepare_cached("INSERT INTO t (payload) VALUES (?1)")?
-            .execute([format!("row {i}")])?;
-        let id = conn.last_insert_rowid();
-        conn.prepare_cached("UPDATE t SET n = n + 1 WHERE id = ?1")?
-            .execute([id])?;
+        for i in first..(first + per_commit).min(rows) {
+            insert.execute(rusqlite::params![i as i64, format!("step {i} succeeded")])?;
+        }
         conn.execute_batch("COMMIT")?;
     }
     Ok(t.elapsed())
 }
 
-/// What [`parked_runs`] measured.
+/// The memory samples, each from a fresh process.
 struct Parked {
-    rss_before_kb: u64,
-    rss_after_kb: u64,
-    elapsed: Duration,
-    busy_rate: f64,
+    before_mb: Samples,
+    added_mb: Samples,
+    elapsed: Samples,
+    beside: Samples,
 }
 
-/// RSS before and after `n` runs are started and driven until all wait on a
-/// 30-day timer; then the rate of `busy` six-step runs driven beside them
-/// (design section 7: "a hundred thousand waiting runs are fine").
-fn parked_runs(n: usize, busy: usize) -> anyhow::Result<Parked> {
-    let users = 1_000.min(n);
-    let (_tmp, store) = fresh_store(users)?;
-    let engine = Engine::new(&store, Catalog::new(Vec::new()));
+/// Runs this binary `SAMPLES` times with `--parked-child` and reads what
+/// each measured.
+fn parked_samples(sizes: Sizes) -> anyhow::Result<Parked> {
+    let exe = std::env::current_exe()?;
+    let mut p = Parked {
+        before_mb: Samples::default(),
+        added_mb: Samples::default(),
+        elapsed: Samples::default(),
+        beside: Samples::default(),
+    };
+    for sample in 1..=SAMPLES {
+        let out = Command::new(&exe)
+            .args(["--parked-child", &sizes.parked.to_string()])
+            .arg(sizes.beside.to_string())
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        anyhow::ensure!(
+            out.status.success(),
+            "the parked-runs process failed ({}): {stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("parked: "))
+            .ok_or_else(|| anyhow::anyhow!("the parked-runs process said nothing: {stdout}"))?;
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .map(|f| f.split_once('=').map_or(f, |(_, v)| v).parse())
+            .collect::<Result<_, _>>()?;
+        let [before_kb, after_kb, elapsed, beside] = v[..] else {
+            anyhow::bail!("the parked-runs process said `{line}`");
+        };
+        println!(
+            "  sample {sample} parked: {} runs, RSS {:.1} -> {:.1} MB, started and parked in {elapsed:.1}s; {beside:.0} transitions/s beside them",
+            sizes.parked,
+            before_kb / 1024.0,
+            after_kb / 1024.0
+        );
+        p.before_mb.push(before_kb / 1024.0);
+        p.added_mb.push((after_kb - before_kb) / 1024.0);
+        p.elapsed.push(elapsed);
+        p.beside.push(beside);
+    }
+    Ok(p)
+}
+
+/// In a fresh process: RSS before and after `n` runs are started and driven
+/// until all wait on a 30-day timer, then the rate of `beside` offboarding
+/// runs driven beside them. Prints one `parked:` line.
+fn parked_child(n: usize, beside: usize) -> anyhow::Result<()> {
+    let runtime = common::runtime()?;
+    let users = 1_000.min(n).max(beside);
+    let tmp = tempfile::tempdir()?;
+    let store = Store::open(&tmp.path().join("keystep.db"))?;
+    seed(&store, users)?;
+    let engine = engine(&store, keystep::config::DEFAULT_CONCURRENCY);
     let parked = automation("bench-parked.yaml", PARKED)?;
-    let rss_before_kb = rss_kb();
-    let (started, driven, idle) =
-        start_and_drive(&engine, &parked, (0..n).map(|i| user_id(i % users)))?;
-    let rss_after_kb = rss_kb();
-    assert!(
+    let subjects = (0..n).map(|i| user_id(i % users)).collect();
+    let before = rss_kb()?;
+    let (start, drive, idle) = runtime.block_on(start_and_drive(
+        &engine,
+        &parked,
+        subjects,
+        keystep::config::DEFAULT_CONCURRENCY,
+    ))?;
+    let after = rss_kb()?;
+    anyhow::ensure!(
         matches!(idle, Idle::Until(Some(_))),
         "expected a future wake, got {idle:?}"
     );
     let waiting = count(&store, "SELECT count(*) FROM runs WHERE state = 'waiting'")?;
-    assert_eq!(waiting, n, "not every run is parked");
-    let (s, d) = (started.as_secs_f64(), driven.as_secs_f64());
-    let (rs, rd) = (rate(n, started), rate(n, driven));
-    println!(
-        "  parked: {n} runs started in {s:.1}s ({rs:.0}/s), driven until waiting in {d:.1}s ({rd:.0}/s)"
-    );
+    anyhow::ensure!(waiting == n, "{waiting} of {n} runs are parked");
 
     let offboard = automation("bench-offboard.yaml", OFFBOARD)?;
-    let (_, busy_time, _) = start_and_drive(&engine, &offboard, (0..busy).map(user_id))?;
-    check_succeeded(&store, busy)?;
-    let busy_rate = rate(busy * STEPS, busy_time);
-    Ok(Parked {
-        rss_before_kb,
-        rss_after_kb,
-        elapsed: started + driven,
-        busy_rate,
-    })
+    let subjects = (0..beside).map(user_id).collect();
+    let (s, d, _) = runtime.block_on(start_and_drive(&engine, &offboard, subjects, 64))?;
+    check_succeeded(&store, beside)?;
+    let rate = (beside * STEPS) as f64 / (s + d).as_secs_f64();
+    let elapsed = (start + drive).as_secs_f64();
+    println!("parked: before_kb={before} after_kb={after} elapsed_s={elapsed:.3} beside={rate:.0}");
+    Ok(())
 }
 
-/// This process's resident set size, in KiB.
-fn rss_kb() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// This process's resident set size, in KiB; an error when it cannot be
+/// read (a figure of 0 would pass any target).
+fn rss_kb() -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS line in /proc/self/status"))
+}
+
+/// Where a sample's CPU went, by thread, from `/proc/self/task/*/stat`.
+mod cpu {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    /// Clock ticks per second of `/proc` times (USER_HZ, 100 on Linux).
+    const TICKS: f64 = 100.0;
+
+    /// CPU ticks so far, by thread name.
+    pub struct Threads(BTreeMap<String, u64>);
+
+    /// CPU seconds spent between two readings, by thread kind.
+    pub struct Spent {
+        writer: f64,
+        workers: f64,
+        other: f64,
+    }
+
+    impl Threads {
+        pub fn now() -> anyhow::Result<Threads> {
+            let mut by_thread = BTreeMap::new();
+            for task in std::fs::read_dir("/proc/self/task")? {
+                let stat = std::fs::read_to_string(task?.path().join("stat"))?;
+                let (name, rest) = stat
+                    .split_once(" (")
+                    .and_then(|(id, rest)| {
+                        let (name, rest) = rest.rsplit_once(") ")?;
+                        Some((format!("{name}#{id}"), rest))
+                    })
+                    .ok_or_else(|| anyhow::anyhow!("unreadable /proc stat: {stat}"))?;
+                // After the name: state is field 3, utime 14, stime 15.
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let ticks = f[11].parse::<u64>()? + f[12].parse::<u64>()?;
+                by_thread.insert(name, ticks);
+            }
+            Ok(Threads(by_thread))
+        }
+
+        pub fn since(&self, before: &Threads) -> Spent {
+            let mut spent = Spent {
+                writer: 0.0,
+                workers: 0.0,
+                other: 0.0,
+            };
+            for (name, ticks) in &self.0 {
+                let s =
+                    ticks.saturating_sub(before.0.get(name).copied().unwrap_or(0)) as f64 / TICKS;
+                match name.split('#').next().unwrap_or("") {
+                    "keystep-writer" => spent.writer += s,
+                    "bench-worker" => spent.workers += s,
+                    _ => spent.other += s,
+                }
+            }
+            spent
+        }
+    }
+
+    impl Spent {
+        /// Busy shares over `wall` and CPU per transition.
+        pub fn describe(&self, wall: Duration, transitions: usize) -> String {
+            let w = wall.as_secs_f64();
+            let total = self.writer + self.workers + self.other;
+            format!(
+                "CPU: writer {:.0}% busy, runtime threads {:.0}%, other {:.0}%; {:.1} us CPU/transition",
+                100.0 * self.writer / w,
+                100.0 * self.workers / w,
+                100.0 * self.other / w,
+                total * 1e6 / transitions as f64
+            )
+        }
+    }
 }

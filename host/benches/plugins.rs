@@ -2,8 +2,9 @@
 //!
 //! 1. per-call latency of the Rust, Python and JavaScript risk functions
 //!    (`examples/plugins/risk-*.wasm`): a fresh store and instance per call,
-//!    about 1 KB of JSON in and out, against the same scoring written in
-//!    Rust and called directly; and the host's own share, a Rust function
+//!    about 1 KB of JSON in and out, against the same work done natively
+//!    (`risk-rust`'s own scoring code compiled for the host: the JSON text
+//!    parsed, scored and serialised); and the host's own share, a Rust function
 //!    (`hostile`) that echoes 1.4 KB;
 //! 2. the time from process start to the first result of `keystep call
 //!    risk-python`, with a warm and with a cold compile cache, against
@@ -51,10 +52,12 @@ fn main() {
     // Compiled artifacts survive between bench runs, as they do for users.
     let cache = root.join("target/bench-plugin-cache");
     let input = input();
+    let text = input.to_string();
+    let expected: Json = serde_json::from_str(&native(&text)).unwrap();
     println!(
         "input {} bytes, output {} bytes",
-        input.to_string().len(),
-        native(&input).to_string().len()
+        text.len(),
+        native(&text).len()
     );
 
     println!("\n1. per call (fresh instance each call), median of 5 rounds");
@@ -67,10 +70,7 @@ fn main() {
         let calls = (calls / scale).max(20);
         // Load (compile or read the cache) and warm up outside the timing.
         for _ in 0..20 {
-            assert_eq!(
-                plugins.call_function(name, &input, None).unwrap(),
-                native(&input)
-            );
+            assert_eq!(plugins.call_function(name, &input, None).unwrap(), expected);
         }
         let (mut wasm, mut base) = (Vec::new(), Vec::new());
         for _ in 0..5 {
@@ -78,7 +78,7 @@ fn main() {
                 std::hint::black_box(plugins.call_function(name, &input, None).unwrap());
             }));
             base.push(per_call(calls * 10, || {
-                std::hint::black_box(native(std::hint::black_box(&input)));
+                std::hint::black_box(native(std::hint::black_box(&text)));
             }));
         }
         let (w, b) = (median(&mut wasm), median(&mut base));
@@ -190,24 +190,24 @@ fn concurrent(plugin_dir: &Path, cache: &Path, input: &Json, scale: usize) {
          median of 5 samples",
         plugins.concurrency()
     );
+    let want: Arc<Json> = Arc::new(serde_json::from_str(&native(&input.to_string())).unwrap());
     let input = Arc::new(input.clone());
     for (name, total) in [("risk-rust", 8192), ("risk-js", 768)] {
         let total = (total / scale).max(256);
         for callers in [64, 256] {
-            let (p, i) = (plugins.clone(), input.clone());
+            let (p, i, w) = (plugins.clone(), input.clone(), want.clone());
             let pool = sample(&runtime, callers, total, move || {
-                let (p, i) = (p.clone(), i.clone());
+                let (p, i, w) = (p.clone(), i.clone(), w.clone());
                 async move {
-                    let j = i.clone();
-                    let out = p.blocking(move |p| p.call_function(name, &j, None)).await;
-                    assert_eq!(out.unwrap(), native(&i));
+                    let out = p.blocking(move |p| p.call_function(name, &i, None)).await;
+                    assert_eq!(out.unwrap(), *w);
                 }
             });
-            let (a, i) = (asynchronous.clone(), input.clone());
+            let (a, i, w) = (asynchronous.clone(), input.clone(), want.clone());
             let yielding = sample(&runtime, callers, total, move || {
-                let (a, i) = (a.clone(), i.clone());
+                let (a, i, w) = (a.clone(), i.clone(), w.clone());
                 async move {
-                    assert_eq!(a.call_function(name, &i).await.unwrap(), native(&i));
+                    assert_eq!(a.call_function(name, &i).await.unwrap(), *w);
                 }
             });
             for (how, s) in [("blocking pool", pool), ("async + epoch yield", yielding)] {
@@ -337,46 +337,27 @@ fn input() -> Json {
     })
 }
 
-/// The risk functions' scoring, natively (plugins/README.md has the rules).
-fn native(input: &Json) -> Json {
-    let user = &input["user"];
-    let grants = input["grants"].as_array().unwrap();
-    let (mut score, mut reasons, mut scored) = (0u64, Vec::new(), Vec::new());
-    for g in grants {
-        let (e, slug) = (
-            g["entitlement"].as_str().unwrap(),
-            g["slug"].as_str().unwrap(),
-        );
-        let has = |words: &[&str]| words.iter().any(|w| slug.contains(w));
-        let points = if has(&["admin", "owner", "root"]) {
-            reasons.push(format!("{e} is privileged"));
-            30
-        } else if has(&["write", "maintain", "deploy", "billing"]) {
-            reasons.push(format!("{e} can change things"));
-            10
-        } else {
-            2
-        };
-        score += points;
-        scored.push(json!({"entitlement": e, "points": points}));
+/// The risk functions' work, natively: the same scoring code as
+/// `risk-rust` (its `scoring.rs`, compiled for the host), from the input's
+/// JSON text to the output's, as the guest does it.
+fn native(input: &str) -> String {
+    scoring::score(input).expect("the bench input is in the scorer's shape")
+}
+
+/// `risk-rust`'s scoring, compiled for the host.
+#[path = "../../plugins/risk-rust/src/scoring.rs"]
+mod scoring;
+
+/// What `scoring.rs` calls in the guest: the log import (the bench logs at
+/// `warn`, so the host drops the line too).
+mod host {
+    pub fn log(_: super::Level, message: &str) {
+        std::hint::black_box(message);
     }
-    let status = user["status"].as_str().unwrap_or("active");
-    if status != "active" && !grants.is_empty() {
-        score += 25;
-        reasons.push(format!("{status} user still holds {} grants", grants.len()));
-    }
-    if user["manager_id"].is_null() {
-        score += 5;
-        reasons.push("no manager".into());
-    }
-    let score = score.min(100);
-    let level = match score {
-        60.. => "high",
-        25.. => "medium",
-        _ => "low",
-    };
-    json!({"user": user["id"], "score": score, "level": level, "grants": grants.len(),
-           "reasons": reasons, "scored": scored})
+}
+
+enum Level {
+    Info,
 }
 
 fn per_call(calls: u32, mut f: impl FnMut()) -> Duration {

@@ -22,7 +22,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use readers::Reader;
-pub use writer::Keep;
+pub use writer::{Keep, WriterStats};
 
 const SCHEMA: &str = include_str!("schema.sql");
 /// Attempts whose effect is under way: new in schema 2.
@@ -157,6 +157,12 @@ impl Store {
             .send(keep, f)
             .blocking_recv()
             .unwrap_or_else(|_| Err(writer.gone()))
+    }
+
+    /// What the writer has done so far: commits, jobs, busy time (the
+    /// engine bench's profile of group commit).
+    pub fn writer_stats(&self) -> WriterStats {
+        self.shared.writer.stats()
     }
 
     /// A consistent copy of the whole database at `to`, for a dry run to

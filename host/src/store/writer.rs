@@ -9,7 +9,10 @@
 //! that run's part.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -90,6 +93,7 @@ pub struct Writer {
     jobs: Option<mpsc::Sender<Box<dyn Job>>>,
     path: PathBuf,
     thread: Option<std::thread::JoinHandle<()>>,
+    counters: Arc<Counters>,
 }
 
 /// Closing the store waits for the writer to finish what it was given and
@@ -104,19 +108,49 @@ impl Drop for Writer {
     }
 }
 
+/// What the writer has done so far, for the engine bench's profile.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed (or attempted).
+    pub commits: u64,
+    /// Jobs run in them.
+    pub jobs: u64,
+    /// Time spent running and committing them (the rest it waited).
+    pub busy: Duration,
+}
+
+#[derive(Default)]
+struct Counters {
+    commits: AtomicU64,
+    jobs: AtomicU64,
+    busy_ns: AtomicU64,
+}
+
 impl Writer {
     /// Starts the writer thread on `conn`.
     pub fn start(conn: Connection, path: PathBuf) -> anyhow::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
         let thread_path = path.clone();
+        let counters = Arc::new(Counters::default());
+        let counted = counters.clone();
         let thread = std::thread::Builder::new()
             .name("keystep-writer".into())
-            .spawn(move || run(conn, &thread_path, queue))?;
+            .spawn(move || run(conn, &thread_path, queue, &counted))?;
         Ok(Writer {
             jobs: Some(jobs),
             path,
             thread: Some(thread),
+            counters,
         })
+    }
+
+    pub fn stats(&self) -> WriterStats {
+        let c = &self.counters;
+        WriterStats {
+            commits: c.commits.load(Ordering::Relaxed),
+            jobs: c.jobs.load(Ordering::Relaxed),
+            busy: Duration::from_nanos(c.busy_ns.load(Ordering::Relaxed)),
+        }
     }
 
     /// Queues `f`; the receiver gets its answer once its transaction
@@ -157,12 +191,13 @@ impl Writer {
 }
 
 /// The writer thread: batches until every sender is gone.
-fn run(conn: Connection, path: &Path, queue: mpsc::Receiver<Box<dyn Job>>) {
+fn run(conn: Connection, path: &Path, queue: mpsc::Receiver<Box<dyn Job>>, counters: &Counters) {
     let (batch_size, rest) = match crate::test_hook::delay() {
         Some(delay) => (1, delay / 2),
-        None => (BATCH, std::time::Duration::ZERO),
+        None => (BATCH, Duration::ZERO),
     };
     while let Ok(first) = queue.recv() {
+        let started = Instant::now();
         let mut batch = vec![first];
         while batch.len() < batch_size {
             match queue.try_recv() {
@@ -170,7 +205,12 @@ fn run(conn: Connection, path: &Path, queue: mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
+        let jobs = batch.len() as u64;
         commit(&conn, path, batch);
+        counters.commits.fetch_add(1, Ordering::Relaxed);
+        counters.jobs.fetch_add(jobs, Ordering::Relaxed);
+        let busy = started.elapsed().as_nanos() as u64;
+        counters.busy_ns.fetch_add(busy, Ordering::Relaxed);
         if !rest.is_zero() {
             std::thread::sleep(rest);
         }
