@@ -66,3 +66,42 @@ pub fn crash_until_done<T>(
     }
     landings
 }
+
+/// After a crash test: each of `users` (with `held` entitlements other than
+/// the one kept) was disabled and set inactive once by a run, got one revoke
+/// task per held entitlement and one grant task, and every task a run made
+/// has its one `task_created` event: no directory change happened twice.
+pub fn assert_no_change_twice(k: &Keystep, users: &[&str], held: &[i64]) {
+    for (user, held) in users.iter().zip(held) {
+        let q = |sql: &str| k.count(&sql.replace("$U", user));
+        assert_eq!(
+            q(
+                "SELECT count(*) FROM events WHERE kind = 'user_updated' AND subject_id = '$U' AND actor LIKE 'run %'"
+            ),
+            2,
+            "{user}"
+        );
+        assert_eq!(
+            q("SELECT count(*) FROM tasks WHERE kind = 'revoke' AND subject_id = '$U'"),
+            *held,
+            "{user}"
+        );
+        assert_eq!(
+            q("SELECT count(*) FROM tasks WHERE kind = 'grant' AND subject_id = '$U'"),
+            1,
+            "{user}"
+        );
+        assert_eq!(
+            q(
+                "SELECT count(*) FROM events WHERE kind = 'task_created' AND subject_id = '$U' AND actor LIKE 'run %'"
+            ),
+            q("SELECT count(*) FROM tasks WHERE subject_id = '$U'"),
+            "{user}"
+        );
+        assert_eq!(
+            q("SELECT count(*) FROM users WHERE id = '$U' AND status = 'inactive'"),
+            1,
+            "{user}"
+        );
+    }
+}

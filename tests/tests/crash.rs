@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use keystep_tests::Keystep;
-use keystep_tests::crash::{Sweep, crash_until_done};
+use keystep_tests::crash::{Sweep, assert_no_change_twice, crash_until_done};
 
 const USERS: &[&str] = &[
     "u-ada",
@@ -186,38 +186,7 @@ fn kill_9_at_many_points_loses_no_run_and_repeats_no_change() {
     );
 
     // No directory change happened twice.
-    for (user, held) in USERS.iter().zip(held) {
-        let q = |sql: &str| k.count(&sql.replace("$U", user));
-        assert_eq!(
-            q(
-                "SELECT count(*) FROM events WHERE kind = 'user_updated' AND subject_id = '$U' AND actor LIKE 'run %'"
-            ),
-            2,
-            "{user}"
-        );
-        assert_eq!(
-            q("SELECT count(*) FROM tasks WHERE kind = 'revoke' AND subject_id = '$U'"),
-            held,
-            "{user}"
-        );
-        assert_eq!(
-            q("SELECT count(*) FROM tasks WHERE kind = 'grant' AND subject_id = '$U'"),
-            1,
-            "{user}"
-        );
-        assert_eq!(
-            q(
-                "SELECT count(*) FROM events WHERE kind = 'task_created' AND subject_id = '$U' AND actor LIKE 'run %'"
-            ),
-            q("SELECT count(*) FROM tasks WHERE subject_id = '$U'"),
-            "{user}"
-        );
-        assert_eq!(
-            q("SELECT count(*) FROM users WHERE id = '$U' AND status = 'inactive'"),
-            1,
-            "{user}"
-        );
-    }
+    assert_no_change_twice(&k, USERS, &held);
     assert_eq!(
         k.count("SELECT count(*) FROM campaigns"),
         USERS.len() as i64
