@@ -28,7 +28,7 @@ use keystep::store::{Keep, Store, WriterStats};
 use serde_json::{Value as Json, json};
 
 const STEPS: usize = 6;
-const CONCURRENCY: [usize; 3] = [1, 16, 64];
+const CONCURRENCY: [usize; 4] = [1, 16, 64, 256];
 /// Rows per transaction in the batched baseline.
 const BATCH: usize = 64;
 

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{BUSY_TIMEOUT, StoreError};
+use super::StoreError;
 
 /// The most idle read connections kept open.
 const KEEP: usize = 32;
@@ -52,7 +52,7 @@ impl Readers {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(fail)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+        super::tune(&conn).map_err(fail)?;
         Ok(conn)
     }
 }
