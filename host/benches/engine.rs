@@ -280,7 +280,7 @@ fn seed(store: &Store, users: usize) -> anyhow::Result<()> {
     file["access_profiles"][0]["enrolled"] = (0..users).map(user_id).collect::<Vec<_>>().into();
     let file = import::parse(Path::new("bench.json"), &file.to_string())
         .map_err(|e| anyhow::anyhow!("bench directory: {e}"))?;
-    store.write_blocking(Keep::IfOk, move |conn| -> anyhow::Result<()> {
+    store.write_sql_blocking(Keep::IfOk, move |conn| -> anyhow::Result<()> {
         let dir = Directory::new(conn, "bench".into());
         import::apply(&dir, &file, import::Options::default())?;
         for i in 0..users {

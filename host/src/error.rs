@@ -107,6 +107,42 @@ impl From<rusqlite::Error> for Error {
     }
 }
 
+/// Why the store could not do what was asked.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("store {path}: {message}")]
+pub struct StoreError {
+    pub path: String,
+    pub message: String,
+    /// Whether it may pass: a busy or locked database, a full disk, a
+    /// failed read or write. SQLite rolls the transaction back in each
+    /// case, so nothing is half written.
+    pub transient: bool,
+}
+
+impl StoreError {
+    pub(crate) fn new(
+        path: &std::path::Path,
+        message: impl Into<String>,
+        transient: bool,
+    ) -> StoreError {
+        StoreError {
+            path: path.display().to_string(),
+            message: message.into(),
+            transient,
+        }
+    }
+
+    pub(crate) fn sqlite(path: &std::path::Path, e: &rusqlite::Error) -> StoreError {
+        StoreError::new(path, e.to_string(), is_transient(e))
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        Error::new(e.to_string(), e.transient)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

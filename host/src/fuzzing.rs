@@ -92,7 +92,7 @@ pub fn directory_import(data: &[u8]) -> Result<(), String> {
     let apply = || {
         let parsed = parsed.clone();
         store
-            .write_blocking(Keep::IfOk, move |conn| {
+            .write_sql_blocking(Keep::IfOk, move |conn| {
                 let dir = Directory::new(conn, "import".into());
                 import::apply(&dir, &parsed, import::Options::default())?;
                 Ok::<_, import::ImportError>(dir.counts()?)

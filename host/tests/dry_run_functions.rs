@@ -37,7 +37,7 @@ fn seed(store: &Store) {
     });
     let file = import::parse(Path::new("seed.json"), &seed.to_string()).unwrap();
     store
-        .write_blocking(Keep::IfOk, move |conn| {
+        .write_sql_blocking(Keep::IfOk, move |conn| {
             import::apply(
                 &Directory::new(conn, "test".into()),
                 &file,
@@ -107,19 +107,12 @@ fn a_function_in_a_dry_run_sees_the_runs_own_changes_and_the_store_is_untouched(
     assert_eq!(recorded["dry_run"], "would call function `risk-rust`");
 
     // The store itself: no run, no change, Ada still active.
-    let reader = store.reader().unwrap();
-    assert!(
-        runs::list(
-            &reader,
-            &runs::RunFilter {
-                limit: 10,
-                ..Default::default()
-            }
-        )
-        .unwrap()
-        .is_empty()
-    );
-    drop(reader);
+    let filter = runs::RunFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    let listed = store.read(|tx| tx.runs().list(&filter)).unwrap();
+    assert!(listed.is_empty());
     assert_eq!(count(&store, "SELECT count(*) FROM events"), events);
     assert_eq!(
         count(&store, "SELECT count(*) FROM users WHERE status = 'active'"),

@@ -15,7 +15,7 @@ use chrono::{TimeDelta, Utc};
 use keystep::automation::{catalog::Catalog, parse};
 use keystep::directory::{Directory, import};
 use keystep::engine::{Clock, Engine, Quiet};
-use keystep::store::runs::{self, AttemptState, RunState};
+use keystep::store::runs::{AttemptState, RunState};
 use keystep::store::{Keep, Store};
 use serde_json::json;
 
@@ -47,7 +47,7 @@ fn seed(store: &Store) {
     });
     let file = import::parse(std::path::Path::new("seed.json"), &seed.to_string()).unwrap();
     store
-        .write_blocking(Keep::IfOk, move |conn| {
+        .write_sql_blocking(Keep::IfOk, move |conn| {
             import::apply(
                 &Directory::new(conn, "test".into()),
                 &file,
@@ -69,7 +69,7 @@ fn count(store: &Store, sql: &str) -> i64 {
 /// Sets a pragma on the store's write connection, the one steps write on.
 fn on_the_writer(store: &Store, pragma: String) {
     store
-        .write_blocking(Keep::IfOk, move |conn| {
+        .write_sql_blocking(Keep::IfOk, move |conn| {
             conn.execute_batch(&pragma)
                 .map_err(keystep::error::Error::from)
         })
@@ -100,7 +100,7 @@ fn a_full_store_during_a_step_is_a_retryable_failure_that_loses_nothing() {
     on_the_writer(&store, format!("PRAGMA max_page_count = {}", pages + 4));
     runtime.block_on(engine.drive(Arc::new(Quiet))).unwrap();
     let run = engine.load(id).unwrap().unwrap();
-    let attempts = runs::attempts(&store.reader().unwrap(), id).unwrap();
+    let attempts = store.read(|tx| tx.runs().attempts(id)).unwrap();
     assert_eq!(attempts.len(), 1, "{attempts:?}");
     let error = attempts[0].error.clone().unwrap_or_default();
     assert_eq!(attempts[0].state, AttemptState::Failed);

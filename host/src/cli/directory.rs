@@ -167,7 +167,7 @@ fn import_file(
     let parsed = import::read(file)?;
     let keep = if dry_run { Keep::Never } else { Keep::IfOk };
     let changes = store
-        .write_blocking(keep, move |conn| {
+        .write_sql_blocking(keep, move |conn| {
             import::apply(&Directory::new(conn, "import".into()), &parsed, options)
         })
         .map_err(|e| match e {

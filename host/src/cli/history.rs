@@ -5,7 +5,7 @@
 use serde_json::{Value as Json, json};
 
 use crate::store::Store;
-use crate::store::runs::{self, Run};
+use crate::store::runs::Run;
 use crate::time::ts;
 
 /// A run's row, for listings.
@@ -28,9 +28,10 @@ pub fn summary(run: &Run) -> Json {
 
 /// A run with its trigger, outputs, step attempts and child runs.
 pub fn of(store: &Store, run: &Run) -> anyhow::Result<Json> {
-    let reader = store.reader()?;
-    let attempts = runs::attempts(&reader, run.id)?;
-    let children = runs::children(&reader, run.id)?;
+    let (attempts, children) = store.read(|tx| {
+        let runs = tx.runs();
+        anyhow::Ok((runs.attempts(run.id)?, runs.children(run.id)?))
+    })?;
     let mut run_json = summary(run);
     run_json["trigger"] = run.trigger.clone();
     run_json["outputs"] = Json::Object(run.outputs.clone());

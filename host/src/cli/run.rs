@@ -17,7 +17,7 @@ use crate::directory::{Directory, DirectoryReads};
 use crate::effects::Functions;
 use crate::engine::{Engine, Idle};
 use crate::store::Store;
-use crate::store::runs::{self, Run, RunState};
+use crate::store::runs::{Run, RunState};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -268,8 +268,7 @@ fn dry_run(env: &Env, store: &Store, automation: Automation, input: Json) -> any
         let mut out = Vec::new();
         while let Some(id) = family.pop() {
             let run = engine.load(id)?.context("run vanished")?;
-            let reader = dry.reader()?;
-            family.extend(runs::children(&reader, id)?.into_iter().rev());
+            family.extend(dry.read(|tx| tx.runs().children(id))?.into_iter().rev());
             out.push(history::of(&dry, &run)?);
         }
         Ok(out)

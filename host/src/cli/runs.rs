@@ -10,7 +10,7 @@ use super::progress::{Printer, interrupt_flag};
 use super::{Env, Exit, render};
 use crate::engine::{Clock, Idle, RunError};
 use crate::store::Store;
-use crate::store::runs::{self, RunFilter, RunState};
+use crate::store::runs::{RunFilter, RunState};
 use crate::time::ts;
 
 #[derive(Debug, Subcommand)]
@@ -60,14 +60,12 @@ pub fn runs(env: &Env, cmd: RunsCommand) -> anyhow::Result<Exit> {
             state,
             limit,
         } => {
-            let list = runs::list(
-                &*store.reader()?,
-                &RunFilter {
-                    automation,
-                    state,
-                    limit,
-                },
-            )?;
+            let filter = RunFilter {
+                automation,
+                state,
+                limit,
+            };
+            let list = store.read(|tx| tx.runs().list(&filter))?;
             if env.json {
                 render::json(&list.iter().map(summary).collect::<Vec<_>>());
             } else {
@@ -101,7 +99,9 @@ pub fn runs(env: &Env, cmd: RunsCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         RunsCommand::Show { id } => {
-            let run = runs::load(&*store.reader()?, id)?.ok_or(RunError::NoSuchRun(id))?;
+            let run = store
+                .read(|tx| tx.runs().load(id))?
+                .ok_or(RunError::NoSuchRun(id))?;
             let history = history::of(&store, &run)?;
             if env.json {
                 render::json(&history);
@@ -145,9 +145,11 @@ fn resume(
         }
         engine.drive(printer).await
     })?;
-    let reader = store.reader()?;
-    let waiting = runs::count_waiting(&reader)?;
-    let focus = id.map(|id| runs::load(&reader, id)).transpose()?.flatten();
+    let (waiting, focus) = store.read(|tx| {
+        let runs = tx.runs();
+        let focus = id.map(|id| runs.load(id)).transpose()?.flatten();
+        anyhow::Ok((runs.count_waiting()?, focus))
+    })?;
     if env.json {
         let next_wake = match &idle {
             Idle::Until(t) => t.map(ts),

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 
 use super::{Env, Exit, render};
-use crate::directory::{DirectoryChanges, DirectoryReads, Task, TaskFilter};
+use crate::directory::{DirectoryReads, Task, TaskFilter};
 use crate::store::Keep;
 
 #[derive(Debug, Subcommand)]
@@ -87,17 +87,15 @@ pub fn tasks(env: &Env, cmd: TasksCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         TasksCommand::Complete { id, decision } => {
-            let task = store.write_blocking(Keep::IfOk, move |conn| {
-                crate::directory::Directory::new(conn, "cli".into())
-                    .complete_task(id, decision.as_deref())
+            let task = store.write_blocking(Keep::IfOk, move |tx| {
+                tx.directory("cli").complete_task(id, decision.as_deref())
             })?;
             print_task(env, &task);
             Ok(Exit::Ok)
         }
         TasksCommand::Cancel { id } => {
-            let task = store.write_blocking(Keep::IfOk, move |conn| {
-                crate::directory::Directory::new(conn, "cli".into()).cancel_task(id)
-            })?;
+            let task =
+                store.write_blocking(Keep::IfOk, move |tx| tx.directory("cli").cancel_task(id))?;
             print_task(env, &task);
             Ok(Exit::Ok)
         }

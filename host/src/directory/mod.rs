@@ -38,7 +38,7 @@ pub enum DirError {
     #[error("store: {0}")]
     Store(#[from] rusqlite::Error),
     #[error("{0}")]
-    Unavailable(#[from] crate::store::StoreError),
+    Unavailable(#[from] crate::error::StoreError),
 }
 
 impl DirError {

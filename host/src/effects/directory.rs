@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use crate::directory::{DirError, Directory, DirectoryReads};
+use crate::directory::{DirError, DirectoryReads};
 use crate::plugins::DirectoryAccess;
 use crate::store::Store;
 
@@ -25,7 +25,7 @@ impl StoreReader {
         f: impl FnOnce(&dyn DirectoryReads) -> crate::directory::Result<T>,
     ) -> Result<T, String> {
         self.store
-            .read(|conn| f(&Directory::new(conn, "plugin".into())))
+            .read(|tx| f(&*tx.directory("plugin")))
             .map_err(|e: DirError| e.to_string())
     }
 }

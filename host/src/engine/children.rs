@@ -2,17 +2,15 @@
 //! transaction, with cycles and runaway depth refused.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use serde_json::Value as Json;
 
 use crate::automation::catalog::Catalog;
-use crate::directory::Directory;
 use crate::error::Error;
 use crate::steps::{RunInfo, RunStarter};
-use crate::store::runs;
+use crate::store::WriteTx;
 
 pub(super) struct ChildStarter<'a> {
-    pub conn: &'a Connection,
+    pub tx: &'a dyn WriteTx,
     pub catalog: &'a Catalog,
     pub parent: &'a RunInfo,
     pub max_depth: u32,
@@ -52,12 +50,11 @@ impl RunStarter for ChildStarter<'_> {
         if !trigger.is_object() {
             return Err(Error::fatal("the child's context must be a JSON object"));
         }
-        let dir = Directory::new(self.conn, format!("run {}", self.parent.id));
-        let trigger = super::with_subject(&dir, trigger)?;
+        let dir = self.tx.directory(&format!("run {}", self.parent.id));
+        let trigger = super::with_subject(&*dir, trigger)?;
         let mut lineage = self.parent.lineage.clone();
         lineage.push(automation.name.clone());
-        Ok(runs::insert(
-            self.conn,
+        Ok(self.tx.runs().insert(
             &super::version_of(&automation),
             &trigger,
             Some(self.parent.id),

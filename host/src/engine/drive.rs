@@ -47,8 +47,10 @@ impl Engine {
                 return Ok(Idle::Interrupted);
             }
             if queue.is_empty() && !looked {
-                let due = self.store().read(|conn| {
-                    runs::due(conn, self.now(), DUE_BATCH).map_err(anyhow::Error::from)
+                let due = self.store().read(|tx| {
+                    tx.runs()
+                        .due(self.now(), DUE_BATCH)
+                        .map_err(anyhow::Error::from)
                 })?;
                 queue.extend(
                     due.into_iter()
@@ -66,7 +68,7 @@ impl Engine {
                 if looked && queue.is_empty() {
                     let next = self
                         .store()
-                        .read(|conn| runs::next_wake(conn).map_err(anyhow::Error::from))?;
+                        .read(|tx| tx.runs().next_wake().map_err(anyhow::Error::from))?;
                     return Ok(Idle::Until(next));
                 }
                 continue;

@@ -11,7 +11,7 @@ use crate::time::ts;
 /// Whether an error from a transition comes from the store itself (and
 /// so would stop any run), rather than from the one run.
 pub(super) fn is_store_error(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<rusqlite::Error>().is_some() || e.downcast_ref::<StoreError>().is_some()
+    e.downcast_ref::<StoreError>().is_some()
 }
 
 impl Engine {
@@ -36,12 +36,13 @@ impl Engine {
         let (seen, update) = (run.clone(), next.clone());
         let written = self
             .store()
-            .write(Keep::IfOk, move |conn| -> anyhow::Result<bool> {
-                let open = match runs::open_attempt(conn, &seen, AttemptState::Waiting)? {
+            .write(Keep::IfOk, move |tx| -> anyhow::Result<bool> {
+                let runs = tx.runs();
+                let open = match runs.open_attempt(&seen, AttemptState::Waiting)? {
                     Some(a) => Some(a),
-                    None => runs::open_attempt(conn, &seen, AttemptState::Performing)?,
+                    None => runs.open_attempt(&seen, AttemptState::Performing)?,
                 };
-                if !runs::update(conn, &seen, &update, &owner, now, lease_until)? {
+                if !runs.update(&seen, &update, &owner, now, lease_until)? {
                     return Ok(false);
                 }
                 if let Some(mut attempt) = open {
@@ -50,7 +51,7 @@ impl Engine {
                     attempt.error = Some(error);
                     attempt.retryable = Some(false);
                     attempt.finished_at = Some(ts(now));
-                    runs::write_attempt(conn, &attempt, origin)?;
+                    runs.write_attempt(&attempt, origin)?;
                 }
                 Ok(true)
             })

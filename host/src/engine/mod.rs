@@ -28,7 +28,7 @@ use serde_json::{Value as Json, json};
 
 use crate::automation::{Automation, catalog::Catalog, parse};
 use crate::config::{DEFAULT_CONCURRENCY, DEFAULT_LEASE, DEFAULT_MAX_DEPTH};
-use crate::directory::{Directory, DirectoryReads};
+use crate::directory::DirectoryReads;
 use crate::effects::{Effects, Functions, Live, Recorder, StoreReader};
 use crate::error::Error;
 use crate::notify::Notifier;
@@ -85,16 +85,6 @@ pub enum RunError {
     BadInput(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl From<rusqlite::Error> for RunError {
-    fn from(e: rusqlite::Error) -> RunError {
-        RunError::Store(StoreError {
-            path: String::new(),
-            message: e.to_string(),
-            transient: crate::error::is_transient(&e),
-        })
-    }
 }
 
 /// The engine, shared by every run it moves.
@@ -261,9 +251,10 @@ impl Engine {
         let pinned = automation.clone();
         let id = self
             .store()
-            .write(Keep::IfOk, move |conn| {
+            .write(Keep::IfOk, move |tx| {
                 let lineage = std::slice::from_ref(&pinned.name);
-                runs::insert(conn, &version_of(&pinned), &trigger, None, lineage, now)
+                tx.runs()
+                    .insert(&version_of(&pinned), &trigger, None, lineage, now)
                     .map_err(RunError::from)
             })
             .await?;
@@ -285,9 +276,7 @@ impl Engine {
             }
         };
         self.store()
-            .read(|conn| {
-                Ok::<_, StoreError>(with_subject(&Directory::new(conn, "cli".into()), input))
-            })?
+            .read(|tx| Ok::<_, StoreError>(with_subject(&*tx.directory("cli"), input)))?
             .map_err(|e| RunError::BadInput(format!("input: {}", e.message)))
     }
 
@@ -296,9 +285,11 @@ impl Engine {
         if let Some(a) = self.inner.cache.lock().unwrap().get(version) {
             return Ok(a.clone());
         }
-        let found = self
-            .store()
-            .read(|conn| runs::version_source(conn, version).map_err(anyhow::Error::from))?;
+        let found = self.store().read(|tx| {
+            tx.runs()
+                .version_source(version)
+                .map_err(anyhow::Error::from)
+        })?;
         let Some((path, source)) = found else {
             anyhow::bail!("pinned automation version {version} is missing from the store")
         };
@@ -328,15 +319,15 @@ impl Engine {
         let now = self.now();
         let error = format!("cancelled: {reason}");
         self.store()
-            .write(Keep::IfOk, move |conn| {
-                let run = runs::load(conn, id)?.ok_or(RunError::NoSuchRun(id))?;
+            .write(Keep::IfOk, move |tx| {
+                let run = tx.runs().load(id)?.ok_or(RunError::NoSuchRun(id))?;
                 if run.is_terminal() {
                     return Err(RunError::Ended {
                         id,
                         state: run.state,
                     });
                 }
-                runs::cancel(conn, id, &error, now)?;
+                tx.runs().cancel(id, &error, now)?;
                 Ok(())
             })
             .await?;
@@ -346,9 +337,9 @@ impl Engine {
     /// Makes a failed run runnable again: it retries the step it failed on.
     pub async fn reopen(&self, id: i64) -> Result<(), RunError> {
         self.store()
-            .write(Keep::IfOk, move |conn| {
-                let run = runs::load(conn, id)?.ok_or(RunError::NoSuchRun(id))?;
-                if !runs::reopen(conn, id)? {
+            .write(Keep::IfOk, move |tx| {
+                let run = tx.runs().load(id)?.ok_or(RunError::NoSuchRun(id))?;
+                if !tx.runs().reopen(id)? {
                     return Err(RunError::NotFailed {
                         id,
                         state: run.state,
@@ -361,7 +352,7 @@ impl Engine {
 
     /// Run `id` as last committed.
     pub fn load(&self, id: i64) -> Result<Option<Run>, RunError> {
-        self.store().read(|conn| Ok(runs::load(conn, id)?))
+        self.store().read(|tx| Ok(tx.runs().load(id)?))
     }
 }
 

@@ -10,12 +10,11 @@ use super::machine::{self, Child, Woken};
 use super::transition::{At, Failure, Settling, Transition};
 use super::{Engine, Observer};
 use crate::automation::Automation;
-use crate::directory::Directory;
 use crate::effects::Effect;
 use crate::error::Error;
 use crate::steps::{self, Then};
 use crate::store::Keep;
-use crate::store::runs::{self, Attempt, AttemptState, Origin, Run, RunUpdate};
+use crate::store::runs::{Attempt, AttemptState, Origin, Run, RunUpdate};
 use crate::test_hook;
 
 /// `run ID/STEP/ATTEMPT`: who a step's directory changes are recorded as.
@@ -53,12 +52,12 @@ impl Engine {
             .store()
             .write(Keep::IfOk, {
                 let next = next.clone();
-                move |conn| -> Result<bool, Failure> {
-                    if !runs::update(conn, &seen, &next, &owner, now, lease_until)? {
+                move |tx| -> Result<bool, Failure> {
+                    if !tx.runs().update(&seen, &next, &owner, now, lease_until)? {
                         return Err(Failure::Lost);
                     }
                     if !replayed {
-                        runs::insert_performing(conn, &first)?;
+                        tx.runs().insert_performing(&first)?;
                     }
                     test_hook::hold(&hook);
                     Ok(true)
@@ -110,8 +109,8 @@ impl Engine {
                     let (id, owner, until) = (run.id, self.inner.owner.clone(), self.lease_until());
                     let renewed = self
                         .store()
-                        .write(Keep::IfOk, move |conn| -> Result<bool, Error> {
-                            Ok(runs::renew_lease(conn, id, &owner, until)?)
+                        .write(Keep::IfOk, move |tx| -> Result<bool, Error> {
+                            Ok(tx.runs().renew_lease(id, &owner, until)?)
                         })
                         .await;
                     if let Ok(true) = renewed {
@@ -141,18 +140,18 @@ impl Engine {
             .store()
             .write(
                 Keep::IfOk,
-                move |conn| -> Result<(Attempt, RunUpdate), Failure> {
+                move |tx| -> Result<(Attempt, RunUpdate), Failure> {
                     let at = at_owned;
                     let now = engine.now();
-                    let dir = Directory::new(conn, hook.clone());
+                    let dir = tx.directory(&hook);
                     let starter = super::children::ChildStarter {
-                        conn,
+                        tx,
                         catalog: &engine.inner.catalog,
                         parent: &at.info,
                         max_depth: engine.inner.max_depth,
                         now,
                     };
-                    let cx = engine.cx(&at, &dir, &starter, number, now);
+                    let cx = engine.cx(&at, &*dir, &starter, number, now);
                     let outcome = match work {
                         Settling::Local(settle, input) => settle(&input, &cx),
                         Settling::Planned(settle) => settle(&cx),
@@ -171,8 +170,7 @@ impl Engine {
                         engine.inner.waits,
                     );
                     let lease_until = engine.lease_until();
-                    if !runs::update(
-                        conn,
+                    if !tx.runs().update(
                         &seen,
                         &next,
                         &engine.inner.owner,
@@ -181,7 +179,7 @@ impl Engine {
                     )? {
                         return Err(Failure::Lost);
                     }
-                    runs::write_attempt(conn, &record, origin)?;
+                    tx.runs().write_attempt(&record, origin)?;
                     Ok((record, next))
                 },
             )
@@ -255,8 +253,9 @@ impl Engine {
                 let (owner, lease_until) = (self.inner.owner.clone(), self.lease_until());
                 let moved = self
                     .store()
-                    .write(Keep::IfOk, move |conn| {
-                        runs::update(conn, &seen, &update, &owner, now, lease_until)
+                    .write(Keep::IfOk, move |tx| {
+                        tx.runs()
+                            .update(&seen, &update, &owner, now, lease_until)
                             .map_err(anyhow::Error::from)
                     })
                     .await?;
@@ -306,12 +305,12 @@ impl Engine {
         let (owner, now, lease_until) = (self.inner.owner.clone(), self.now(), self.lease_until());
         let moved = self
             .store()
-            .write(Keep::IfOk, move |conn| -> anyhow::Result<bool> {
+            .write(Keep::IfOk, move |tx| -> anyhow::Result<bool> {
                 // The guard first: a run another process moved is left alone.
-                if !runs::update(conn, &seen, &update, &owner, now, lease_until)? {
+                if !tx.runs().update(&seen, &update, &owner, now, lease_until)? {
                     return Ok(false);
                 }
-                runs::write_attempt(conn, &written, origin)?;
+                tx.runs().write_attempt(&written, origin)?;
                 Ok(true)
             })
             .await?;

@@ -18,7 +18,7 @@ use super::children::NoRuns;
 use super::machine::{self, Next};
 use super::{Engine, Observer};
 use crate::automation::{Automation, StepDef};
-use crate::directory::{Directory, DirectoryChanges, ReadOnly};
+use crate::directory::{DirectoryChanges, ReadOnly};
 use crate::effects::Performed;
 use crate::error::Error;
 use crate::expr::Scope;
@@ -49,12 +49,6 @@ pub(super) enum Failure {
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Failure {
-        Failure::Step(e.into())
-    }
-}
-
-impl From<rusqlite::Error> for Failure {
-    fn from(e: rusqlite::Error) -> Failure {
         Failure::Step(e.into())
     }
 }
@@ -132,8 +126,11 @@ impl Engine {
     }
 
     fn open_attempt(&self, run: &Run, state: AttemptState) -> anyhow::Result<Option<Attempt>> {
-        self.store()
-            .read(|conn| runs::open_attempt(conn, run, state).map_err(anyhow::Error::from))
+        self.store().read(|tx| {
+            tx.runs()
+                .open_attempt(run, state)
+                .map_err(anyhow::Error::from)
+        })
     }
 
     /// An attempt of the step at the cursor: a new one, or `replay`, left
@@ -234,9 +231,9 @@ impl Engine {
         let (engine, at, now) = (self.clone(), at.clone(), self.now());
         let planned = tokio::task::spawn_blocking(move || {
             crate::panics::catch(|| {
-                engine.store().read(|conn| {
-                    let dir = Directory::new(conn, "plan".into());
-                    let dir = ReadOnly(&dir);
+                engine.store().read(|tx| {
+                    let dir = tx.directory("plan");
+                    let dir = ReadOnly(&*dir);
                     let cx = engine.cx(&at, &dir, &NoRuns, attempt, now);
                     plan(&input, &cx)
                 })

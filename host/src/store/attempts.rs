@@ -57,7 +57,7 @@ impl Attempt {
     }
 }
 
-pub fn insert_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
+pub(super) fn insert_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO step_attempts (run_id, step_index, step_id, kind, attempt, state, idempotency_key, input, output, error, retryable, started_at, finished_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -81,7 +81,7 @@ pub fn insert_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
 }
 
 /// Ends an attempt that was waiting or performing.
-pub fn finish_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
+pub(super) fn finish_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE step_attempts SET state = ?4, output = ?5, error = ?6, retryable = ?7, finished_at = ?8
          WHERE run_id = ?1 AND step_index = ?2 AND attempt = ?3",
@@ -101,7 +101,7 @@ pub fn finish_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
 
 /// A run's attempts, in order: finished and waiting ones, and any whose
 /// effect is under way.
-pub fn attempts(conn: &Connection, run_id: i64) -> rusqlite::Result<Vec<Attempt>> {
+pub(super) fn attempts(conn: &Connection, run_id: i64) -> rusqlite::Result<Vec<Attempt>> {
     let mut stmt = conn.prepare_cached(
         "SELECT * FROM step_attempts WHERE run_id = ?1 ORDER BY step_index, attempt",
     )?;
@@ -119,7 +119,7 @@ pub fn attempts(conn: &Connection, run_id: i64) -> rusqlite::Result<Vec<Attempt>
 /// The attempt `run` is in (at its cursor, numbered `run.attempt`) if it is
 /// in `state`: the waiting attempt of a waiting run, or the performing one
 /// a stopped process left.
-pub fn open_attempt(
+pub(super) fn open_attempt(
     conn: &Connection,
     run: &Run,
     state: AttemptState,
@@ -162,7 +162,7 @@ fn performing_from_row(r: &Row) -> rusqlite::Result<Attempt> {
 }
 
 /// Records an attempt whose outside effect is about to start.
-pub fn insert_performing(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
+pub(super) fn insert_performing(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO performing_attempts (run_id, step_index, step_id, kind, attempt, idempotency_key, input, started_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -202,7 +202,7 @@ impl Origin {
 }
 
 /// Writes attempt `a` as it now is, from where it was.
-pub fn write_attempt(conn: &Connection, a: &Attempt, from: Origin) -> rusqlite::Result<()> {
+pub(super) fn write_attempt(conn: &Connection, a: &Attempt, from: Origin) -> rusqlite::Result<()> {
     match from {
         Origin::Waiting => finish_attempt(conn, a),
         Origin::New => insert_attempt(conn, a),

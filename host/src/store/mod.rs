@@ -13,6 +13,7 @@ mod attempts;
 mod readers;
 pub mod runs;
 mod states;
+pub mod tx;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +22,9 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use crate::error::StoreError;
 pub use readers::Reader;
+pub use tx::{ReadTx, RunReads, RunWrites, WriteTx};
 pub use writer::{Keep, WriterStats};
 
 const SCHEMA: &str = include_str!("schema.sql");
@@ -32,38 +35,6 @@ const SCHEMA_VERSION: i64 = 2;
 
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why the store could not do what was asked.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("store {path}: {message}")]
-pub struct StoreError {
-    pub path: String,
-    pub message: String,
-    /// Whether it may pass: a busy or locked database, a full disk, a
-    /// failed read or write. SQLite rolls the transaction back in each
-    /// case, so nothing is half written.
-    pub transient: bool,
-}
-
-impl StoreError {
-    fn new(path: &Path, message: impl Into<String>, transient: bool) -> StoreError {
-        StoreError {
-            path: path.display().to_string(),
-            message: message.into(),
-            transient,
-        }
-    }
-
-    fn sqlite(path: &Path, e: &rusqlite::Error) -> StoreError {
-        StoreError::new(path, e.to_string(), crate::error::is_transient(e))
-    }
-}
-
-impl From<StoreError> for crate::error::Error {
-    fn from(e: StoreError) -> crate::error::Error {
-        crate::error::Error::new(e.to_string(), e.transient)
-    }
-}
 
 /// The store, shared.
 #[derive(Clone)]
@@ -109,11 +80,11 @@ impl Store {
 
     /// Runs `f` on a read connection: it sees the last commit, and never
     /// waits for the writer.
-    pub fn read<R, E>(&self, f: impl FnOnce(&Connection) -> Result<R, E>) -> Result<R, E>
+    pub fn read<R, E>(&self, f: impl FnOnce(&dyn ReadTx) -> Result<R, E>) -> Result<R, E>
     where
         E: From<StoreError>,
     {
-        self.shared.readers.with(f)
+        self.shared.readers.with(|conn| f(&tx::Sqlite(conn)))
     }
 
     /// A read connection for a while (the CLI's reports); given back to
@@ -128,7 +99,7 @@ impl Store {
     pub async fn write<R, E>(
         &self,
         keep: Keep,
-        f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
+        f: impl FnOnce(&dyn WriteTx) -> Result<R, E> + Send + 'static,
     ) -> Result<R, E>
     where
         R: Send + 'static,
@@ -136,7 +107,7 @@ impl Store {
     {
         let writer = &self.shared.writer;
         writer
-            .send(keep, f)
+            .send(keep, move |conn| f(&tx::Sqlite(conn)))
             .await
             .unwrap_or_else(|_| Err(writer.gone()))
     }
@@ -144,6 +115,21 @@ impl Store {
     /// [`Store::write`] for callers outside the async runtime (the CLI's
     /// own changes). Must not be called from inside it.
     pub fn write_blocking<R, E>(
+        &self,
+        keep: Keep,
+        f: impl FnOnce(&dyn WriteTx) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.write_sql_blocking(keep, move |conn| f(&tx::Sqlite(conn)))
+    }
+
+    /// A write job on the SQLite connection itself, outside the traits:
+    /// the directory import (whose replace mode deletes with SQL of its
+    /// own) and tests that set up tables. The engine never uses it.
+    pub fn write_sql_blocking<R, E>(
         &self,
         keep: Keep,
         f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
@@ -169,7 +155,7 @@ impl Store {
     /// change as it likes.
     pub fn copy_to(&self, to: &Path) -> Result<(), StoreError> {
         let target = to.to_string_lossy().into_owned();
-        self.read(|conn| {
+        self.shared.readers.with(|conn| {
             conn.execute("VACUUM INTO ?1", [target])
                 .map_err(|e| StoreError::sqlite(self.path(), &e))
         })?;
@@ -255,7 +241,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("keystep.db")).unwrap();
         store
-            .write_blocking(Keep::IfOk, |conn| {
+            .write_sql_blocking(Keep::IfOk, |conn| {
                 conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
                     .map_err(crate::error::Error::from)
             })
@@ -279,6 +265,19 @@ mod tests {
         }
     }
 
+    /// A job on the writer's connection itself, as the tests of group
+    /// commit need.
+    async fn write_sql<R: Send + 'static>(
+        store: &Store,
+        f: impl FnOnce(&Connection) -> Result<R, crate::error::Error> + Send + 'static,
+    ) -> Result<R, crate::error::Error> {
+        let writer = &store.shared.writer;
+        writer
+            .send(Keep::IfOk, f)
+            .await
+            .unwrap_or_else(|_| Err(writer.gone()))
+    }
+
     #[test]
     fn jobs_committed_together_keep_their_own_parts_only() {
         let (_dir, store) = store();
@@ -290,24 +289,22 @@ mod tests {
                     match n % 3 {
                         // Writes, then fails: its insert is rolled back.
                         0 => {
-                            store
-                                .write(Keep::IfOk, move |conn| {
-                                    insert(n)(conn)?;
-                                    Err(crate::error::Error::fatal("refused"))
-                                })
-                                .await
+                            write_sql(&store, move |conn| {
+                                insert(n)(conn)?;
+                                Err(crate::error::Error::fatal("refused"))
+                            })
+                            .await
                         }
                         // Writes, then panics: rolled back too, and the
                         // writer goes on.
                         1 if n == 31 => {
-                            store
-                                .write(Keep::IfOk, move |conn| -> Result<(), crate::error::Error> {
-                                    insert(n)(conn)?;
-                                    panic!("a bug in one job")
-                                })
-                                .await
+                            write_sql(&store, move |conn| {
+                                insert(n)(conn)?;
+                                panic!("a bug in one job")
+                            })
+                            .await
                         }
-                        _ => store.write(Keep::IfOk, insert(n)).await,
+                        _ => write_sql(&store, insert(n)).await,
                     }
                 })
             });
@@ -334,7 +331,7 @@ mod tests {
     fn a_rehearsal_answers_but_keeps_nothing() {
         let (_dir, store) = store();
         let counted = store
-            .write_blocking(Keep::Never, |conn| {
+            .write_sql_blocking(Keep::Never, |conn| {
                 insert(7)(conn)?;
                 Ok::<i64, crate::error::Error>(conn.query_row(
                     "SELECT count(*) FROM t",

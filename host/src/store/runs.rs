@@ -131,7 +131,7 @@ pub struct Version<'a> {
 /// Inserts a pending run of `version` (and the version's text, once). Its
 /// subject is `trigger.user_id`; `lineage` lists the automations that led
 /// to it, itself last.
-pub fn insert(
+pub(super) fn insert(
     conn: &Connection,
     version: &Version,
     trigger: &Json,
@@ -162,14 +162,17 @@ pub fn insert(
     Ok(conn.last_insert_rowid())
 }
 
-pub fn load(conn: &Connection, id: i64) -> rusqlite::Result<Option<Run>> {
+pub(super) fn load(conn: &Connection, id: i64) -> rusqlite::Result<Option<Run>> {
     conn.prepare_cached("SELECT * FROM runs WHERE id = ?1")?
         .query_row([id], Run::from_row)
         .optional()
 }
 
 /// The pinned text of an automation version: (path, source).
-pub fn version_source(conn: &Connection, hash: &str) -> rusqlite::Result<Option<(String, String)>> {
+pub(super) fn version_source(
+    conn: &Connection,
+    hash: &str,
+) -> rusqlite::Result<Option<(String, String)>> {
     conn.query_row(
         "SELECT path, source FROM automation_versions WHERE hash = ?1",
         [hash],
@@ -179,7 +182,11 @@ pub fn version_source(conn: &Connection, hash: &str) -> rusqlite::Result<Option<
 }
 
 /// Runs that can make progress now, oldest first.
-pub fn due(conn: &Connection, now: DateTime<Utc>, limit: usize) -> rusqlite::Result<Vec<i64>> {
+pub(super) fn due(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> rusqlite::Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM runs WHERE state IN ('pending', 'running')
          UNION
@@ -192,7 +199,7 @@ pub fn due(conn: &Connection, now: DateTime<Utc>, limit: usize) -> rusqlite::Res
 
 /// The earliest time a waiting run falls due (runs waiting until woken
 /// have none).
-pub fn next_wake(conn: &Connection) -> rusqlite::Result<Option<DateTime<Utc>>> {
+pub(super) fn next_wake(conn: &Connection) -> rusqlite::Result<Option<DateTime<Utc>>> {
     let at: Option<String> = conn.query_row(
         "SELECT min(wake_at) FROM runs WHERE state = 'waiting'",
         [],
@@ -202,7 +209,7 @@ pub fn next_wake(conn: &Connection) -> rusqlite::Result<Option<DateTime<Utc>>> {
 }
 
 /// How many runs wait.
-pub fn count_waiting(conn: &Connection) -> rusqlite::Result<i64> {
+pub(super) fn count_waiting(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row(
         "SELECT count(*) FROM runs WHERE state = 'waiting'",
         [],
@@ -211,7 +218,7 @@ pub fn count_waiting(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// The runs `run` started, oldest first.
-pub fn children(conn: &Connection, run: i64) -> rusqlite::Result<Vec<i64>> {
+pub(super) fn children(conn: &Connection, run: i64) -> rusqlite::Result<Vec<i64>> {
     conn.prepare_cached("SELECT id FROM runs WHERE parent_run = ?1 ORDER BY id")?
         .query_map([run], |r| r.get(0))?
         .collect()
@@ -225,7 +232,7 @@ pub struct RunFilter {
     pub limit: usize,
 }
 
-pub fn list(conn: &Connection, filter: &RunFilter) -> rusqlite::Result<Vec<Run>> {
+pub(super) fn list(conn: &Connection, filter: &RunFilter) -> rusqlite::Result<Vec<Run>> {
     let mut stmt = conn.prepare(
         "SELECT * FROM runs WHERE (?1 IS NULL OR automation = ?1) AND (?2 IS NULL OR state = ?2)
          ORDER BY id DESC LIMIT ?3",
@@ -272,7 +279,7 @@ pub fn held_by_other(
 /// same attempt, not ended, lease as seen); returns whether it was. A
 /// running run is leased to `owner` until `lease_until`; a run that waits
 /// or ends is leased to nobody, and one that ends wakes a parent waiting on it.
-pub fn update(
+pub(super) fn update(
     conn: &Connection,
     expected: &Run,
     update: &RunUpdate,
@@ -325,7 +332,7 @@ pub fn update(
 
 /// Extends `owner`'s lease on run `id` (while a step's effect goes on);
 /// returns whether `owner` still held it.
-pub fn renew_lease(
+pub(super) fn renew_lease(
     conn: &Connection,
     id: i64,
     owner: &str,
@@ -340,7 +347,11 @@ pub fn renew_lease(
 }
 
 /// A parent waiting on `child` becomes due.
-pub fn wake_parent(conn: &Connection, child: i64, now: DateTime<Utc>) -> rusqlite::Result<()> {
+pub(super) fn wake_parent(
+    conn: &Connection,
+    child: i64,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE runs SET wake_at = ?2 WHERE awaiting_run = ?1 AND state = 'waiting'",
     )?
@@ -351,7 +362,7 @@ pub fn wake_parent(conn: &Connection, child: i64, now: DateTime<Utc>) -> rusqlit
 /// Cancels run `id` with `error` as its reason, its open (waiting, or
 /// performing: it fails, whatever its effect does) attempt, and the child runs it waits on, in turn. Returns
 /// the cancelled runs' ids; none when `id` had already ended.
-pub fn cancel(
+pub(super) fn cancel(
     conn: &Connection,
     id: i64,
     error: &str,
@@ -389,7 +400,7 @@ pub fn cancel(
 
 /// Makes failed run `id` pending again, to retry the step it failed on;
 /// returns whether it had failed.
-pub fn reopen(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+pub(super) fn reopen(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
     let changed = conn.execute(
         "UPDATE runs SET state = 'pending', error = NULL, finished_at = NULL, wake_at = NULL WHERE id = ?1 AND state = 'failed'",
         [id],

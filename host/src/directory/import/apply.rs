@@ -36,7 +36,7 @@ pub enum ImportError {
     #[error("store: {0}")]
     Store(#[from] rusqlite::Error),
     #[error("{0}")]
-    Unavailable(#[from] crate::store::StoreError),
+    Unavailable(#[from] crate::error::StoreError),
 }
 
 type Result<T> = std::result::Result<T, ImportError>;

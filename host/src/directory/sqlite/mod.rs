@@ -3,8 +3,6 @@
 
 mod changes;
 mod reads;
-#[cfg(test)]
-mod tests;
 
 use rusqlite::{Connection, Row, params};
 use serde_json::{Value as Json, json};

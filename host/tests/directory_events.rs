@@ -1,11 +1,10 @@
-//! The event log on SQLite: read from a position on, as the trigger matcher
+//! The event log, through the store's read traits: read from a position on, as the trigger matcher
 //! will, and shown as it always was.
 
 use serde_json::json;
 
-use super::Directory;
-use crate::directory::{DirectoryChanges, DirectoryReads, User};
-use crate::store::{Keep, Store};
+use keystep::directory::User;
+use keystep::store::{Keep, Store};
 
 fn user(id: &str) -> User {
     serde_json::from_value(json!({
@@ -20,22 +19,29 @@ fn events_are_read_after_a_position_in_order_and_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("keystep.db")).unwrap();
     store
-        .write_blocking(Keep::IfOk, |conn| {
-            let d = Directory::new(conn, "test".into());
+        .write_blocking(Keep::IfOk, |tx| {
+            let d = tx.directory("test");
             for id in ["u-1", "u-2", "u-3"] {
                 d.put_user(&user(id))?;
             }
             d.set_user_status("u-1", "disabled").map(drop)
         })
         .unwrap();
-    let reader = store.reader().unwrap();
-    let d = Directory::new(&reader, "test".into());
-    let all = d.events(None).unwrap();
+    let read = store.read(|tx| {
+        let d = tx.directory("test");
+        let all = d.events(None)?;
+        let events_after = |after, limit| d.events_after(after, limit);
+        anyhow::Ok((
+            all.clone(),
+            events_after(all[0].seq, 2)?,
+            events_after(all[3].seq, 10)?,
+            events_after(all[1].seq, 10)?,
+        ))
+    });
+    let (all, after, none, rest) = read.unwrap();
     assert_eq!(all.len(), 4);
-    let after = d.events_after(all[0].seq, 2).unwrap();
     assert_eq!(after, all[1..3]);
-    assert_eq!(d.events_after(all[3].seq, 10).unwrap(), []);
-    let rest = d.events_after(all[1].seq, 10).unwrap();
+    assert_eq!(none, []);
     let kinds: Vec<_> = rest.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["user_created", "user_updated"]);
     assert_eq!(rest[1].subject_id.as_deref(), Some("u-1"));
