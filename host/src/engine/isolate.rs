@@ -31,9 +31,9 @@ impl Engine {
             return Ok(());
         }
         let (now, lease_until) = (self.now(), self.lease_until());
-        let next = machine::fail(&run, run.attempt, error.clone());
+        let next = machine::fail(&run.position(), run.attempt, error.clone());
         let owner = self.inner.owner.clone();
-        let (seen, update) = (run.clone(), next.clone());
+        let (seen, update) = (run.position(), next.clone());
         let written = self
             .store()
             .write(Keep::IfOk, move |tx| -> anyhow::Result<bool> {

@@ -13,7 +13,7 @@ use serde_json::{Value as Json, json};
 use crate::automation::{OnError, StepDef};
 use crate::error::Error;
 use crate::steps::Outcome;
-use crate::store::runs::{Attempt, AttemptState, Run, RunState, RunUpdate};
+use crate::store::runs::{Attempt, AttemptState, Position, RunState, RunUpdate};
 use crate::time::ts;
 
 /// Whether waits and backoffs pass at once (a dry run) or take their time.
@@ -41,7 +41,7 @@ pub enum Next {
     Attempt,
 }
 
-pub fn next(run: &Run, now: DateTime<Utc>) -> Next {
+pub fn next(run: &Position, now: DateTime<Utc>) -> Next {
     match run.state {
         s if s.is_terminal() => Next::Ended,
         RunState::Waiting => match run.wake_at {
@@ -55,7 +55,7 @@ pub fn next(run: &Run, now: DateTime<Utc>) -> Next {
 
 /// On to the next step (recording `output`), or the run's success after
 /// the last of its `steps`.
-pub fn advance(run: &Run, output: Option<(String, Json)>, steps: usize) -> RunUpdate {
+pub fn advance(run: &Position, output: Option<(String, Json)>, steps: usize) -> RunUpdate {
     let cursor = run.cursor + 1;
     RunUpdate {
         state: if cursor >= steps {
@@ -75,7 +75,7 @@ pub fn advance(run: &Run, output: Option<(String, Json)>, steps: usize) -> RunUp
 /// Attempt `attempt` of the same step waits until `wake_at` (none: until
 /// woken), or until the run `awaiting` ends.
 pub fn wait(
-    run: &Run,
+    run: &Position,
     attempt: u32,
     wake_at: Option<DateTime<Utc>>,
     awaiting: Option<i64>,
@@ -92,7 +92,7 @@ pub fn wait(
 }
 
 /// Attempt `attempt` is under way: its effect is being performed.
-pub fn performing(run: &Run, attempt: u32) -> RunUpdate {
+pub fn performing(run: &Position, attempt: u32) -> RunUpdate {
     RunUpdate {
         state: RunState::Running,
         output: None,
@@ -105,7 +105,7 @@ pub fn performing(run: &Run, attempt: u32) -> RunUpdate {
 }
 
 /// The run fails on the step at its cursor.
-pub fn fail(run: &Run, attempt: u32, error: String) -> RunUpdate {
+pub fn fail(run: &Position, attempt: u32, error: String) -> RunUpdate {
     RunUpdate {
         state: RunState::Failed,
         output: None,
@@ -139,7 +139,7 @@ pub fn timed_out(step: &StepDef) -> Error {
 }
 
 /// A new attempt record of the step at `run`'s cursor.
-pub fn attempt(run: &Run, step: &StepDef, number: u32, started: DateTime<Utc>) -> Attempt {
+pub fn attempt(run: &Position, step: &StepDef, number: u32, started: DateTime<Utc>) -> Attempt {
     Attempt {
         run_id: run.id,
         step_index: run.cursor,
@@ -158,7 +158,7 @@ pub fn attempt(run: &Run, step: &StepDef, number: u32, started: DateTime<Utc>) -
 }
 
 /// An attempt that was skipped (its `if` was false): the run moves on.
-pub fn skipped(run: &Run, mut record: Attempt, steps: usize) -> (Attempt, RunUpdate) {
+pub fn skipped(run: &Position, mut record: Attempt, steps: usize) -> (Attempt, RunUpdate) {
     record.state = AttemptState::Skipped;
     record.finished_at = Some(record.started_at.clone());
     (record, advance(run, None, steps))
@@ -166,7 +166,7 @@ pub fn skipped(run: &Run, mut record: Attempt, steps: usize) -> (Attempt, RunUpd
 
 /// What a step's outcome makes of its attempt and the run.
 pub fn outcome(
-    run: &Run,
+    run: &Position,
     step: &StepDef,
     steps: usize,
     mut record: Attempt,
@@ -204,7 +204,7 @@ pub fn outcome(
 /// A failed attempt: retried later (if retryable and attempts are left),
 /// continued past (`on_error: continue`), or the run fails.
 pub fn failure(
-    run: &Run,
+    run: &Position,
     step: &StepDef,
     steps: usize,
     mut record: Attempt,

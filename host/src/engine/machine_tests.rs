@@ -22,27 +22,15 @@ fn automation(steps: &str) -> Automation {
     .unwrap()
 }
 
-fn run(state: RunState) -> Run {
-    Run {
+fn run(state: RunState) -> Position {
+    Position {
         id: 7,
-        automation: "t".into(),
-        version: "v".into(),
         state,
-        trigger: json!({}),
-        subject_id: None,
-        outputs: Map::new(),
         cursor: 0,
         attempt: 0,
         wake_at: None,
-        awaiting_run: None,
-        parent_run: None,
-        lineage: vec!["t".into()],
-        error: None,
         lease_owner: None,
-        lease_until: None,
-        created_at: NOW.into(),
-        updated_at: NOW.into(),
-        finished_at: None,
+        parent_run: None,
     }
 }
 

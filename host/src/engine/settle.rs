@@ -41,11 +41,8 @@ impl Engine {
         let key = steps::key(run.id, &step.id, number);
         record.idempotency_key = Some(key.clone());
         let actor = actor(run.id, &step.id, number);
-        let (seen, next, first) = (
-            run.clone(),
-            machine::performing(run, number),
-            record.clone(),
-        );
+        let seen = run.position();
+        let (next, first) = (machine::performing(&seen, number), record.clone());
         let (owner, now, lease_until) = (self.inner.owner.clone(), self.now(), self.lease_until());
         let hook = actor.clone();
         let recorded = self
@@ -134,7 +131,7 @@ impl Engine {
         let number = record.attempt;
         let actor = actor(run.id, &at.step().id, number);
         let (engine, at_owned, seen, first) =
-            (self.clone(), at.clone(), run.clone(), record.clone());
+            (self.clone(), at.clone(), run.position(), record.clone());
         let hook = actor.clone();
         let written = self
             .store()
@@ -227,7 +224,8 @@ impl Engine {
                 record.state = AttemptState::Succeeded;
                 record.finished_at = Some(crate::time::ts(now));
                 record.output = Some(output.clone());
-                let next = machine::advance(run, Some((step.id.clone(), output)), at.steps());
+                let next =
+                    machine::advance(&run.position(), Some((step.id.clone(), output)), at.steps());
                 self.commit(run, next, record, Origin::Waiting, observer)
                     .await
             }
@@ -243,13 +241,14 @@ impl Engine {
             }
             Woken::StillWaiting => {
                 let started = crate::time::parse_ts(&waiting.started_at).unwrap_or(now);
+                let seen = run.position();
                 let next = machine::wait(
-                    run,
+                    &seen,
                     run.attempt,
                     machine::deadline(step, started),
                     run.awaiting_run,
                 );
-                let (seen, update) = (run.clone(), next.clone());
+                let update = next.clone();
                 let (owner, lease_until) = (self.inner.owner.clone(), self.lease_until());
                 let moved = self
                     .store()
@@ -280,7 +279,7 @@ impl Engine {
     ) -> anyhow::Result<Transition> {
         let origin = Origin::of(&record);
         let (record, next) = machine::failure(
-            run,
+            &run.position(),
             at.step(),
             at.steps(),
             record,
@@ -301,7 +300,7 @@ impl Engine {
         origin: Origin,
         observer: &dyn Observer,
     ) -> anyhow::Result<Transition> {
-        let (seen, update, written) = (run.clone(), next.clone(), record.clone());
+        let (seen, update, written) = (run.position(), next.clone(), record.clone());
         let (owner, now, lease_until) = (self.inner.owner.clone(), self.now(), self.lease_until());
         let moved = self
             .store()

@@ -94,7 +94,7 @@ impl Engine {
         run: &mut Run,
         observer: &dyn Observer,
     ) -> anyhow::Result<Transition> {
-        let next = machine::next(run, self.now());
+        let next = machine::next(&run.position(), self.now());
         if matches!(next, Next::Ended | Next::Parked) {
             return Ok(match next {
                 Next::Ended => Transition::Ended,
@@ -128,7 +128,7 @@ impl Engine {
     fn open_attempt(&self, run: &Run, state: AttemptState) -> anyhow::Result<Option<Attempt>> {
         self.store().read(|tx| {
             tx.runs()
-                .open_attempt(run, state)
+                .open_attempt(&run.position(), state)
                 .map_err(anyhow::Error::from)
         })
     }
@@ -151,12 +151,12 @@ impl Engine {
         let step = at.step();
         let record = replay
             .clone()
-            .unwrap_or_else(|| machine::attempt(run, step, number, started));
+            .unwrap_or_else(|| machine::attempt(&run.position(), step, number, started));
         match step.condition.as_ref().map(|c| c.eval_bool(&at.scope)) {
             None | Some(Ok(true)) => {}
             Some(Ok(false)) => {
                 let origin = runs::Origin::of(&record);
-                let (record, next) = machine::skipped(run, record, at.steps());
+                let (record, next) = machine::skipped(&run.position(), record, at.steps());
                 return self.commit(run, next, record, origin, observer).await;
             }
             Some(Err(e)) => {

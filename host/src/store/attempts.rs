@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use super::runs::{Run, opt_text, state_of, text};
+use super::runs::{Position, opt_text, state_of, text};
 use super::states::AttemptState;
 use crate::time::parse_ts;
 
@@ -121,7 +121,7 @@ pub(super) fn attempts(conn: &Connection, run_id: i64) -> rusqlite::Result<Vec<A
 /// a stopped process left.
 pub(super) fn open_attempt(
     conn: &Connection,
-    run: &Run,
+    run: &Position,
     state: AttemptState,
 ) -> rusqlite::Result<Option<Attempt>> {
     let key = params![run.id, run.cursor as i64, run.attempt];

@@ -53,9 +53,35 @@ pub struct Run {
     pub finished_at: Option<String>,
 }
 
+/// Where a run stands, without its JSON: what the state machine decides
+/// from and what a transition's guard compares. A write job carries this
+/// rather than a copy of the whole run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Position {
+    pub id: i64,
+    pub state: RunState,
+    pub cursor: usize,
+    pub attempt: u32,
+    pub wake_at: Option<DateTime<Utc>>,
+    pub lease_owner: Option<String>,
+    pub parent_run: Option<i64>,
+}
+
 impl Run {
     pub fn is_terminal(&self) -> bool {
         self.state.is_terminal()
+    }
+
+    pub fn position(&self) -> Position {
+        Position {
+            id: self.id,
+            state: self.state,
+            cursor: self.cursor,
+            attempt: self.attempt,
+            wake_at: self.wake_at,
+            lease_owner: self.lease_owner.clone(),
+            parent_run: self.parent_run,
+        }
     }
 
     /// The run as `update` left it, without reading it back.
@@ -281,7 +307,7 @@ pub fn held_by_other(
 /// or ends is leased to nobody, and one that ends wakes a parent waiting on it.
 pub(super) fn update(
     conn: &Connection,
-    expected: &Run,
+    expected: &Position,
     update: &RunUpdate,
     owner: &str,
     now: DateTime<Utc>,
@@ -376,7 +402,8 @@ pub(super) fn cancel(
              WHERE run_id = ?1 AND step_index = ?2 AND state = 'waiting'",
         )?
         .execute(params![run.id, run.cursor as i64, error, ts(now)])?;
-        if let Some(mut performing) = open_attempt(conn, &run, AttemptState::Performing)? {
+        if let Some(mut performing) = open_attempt(conn, &run.position(), AttemptState::Performing)?
+        {
             performing.state = AttemptState::Failed;
             performing.error = Some(error.to_string());
             performing.retryable = Some(false);

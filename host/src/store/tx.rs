@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde_json::Value as Json;
 
-use super::runs::{self, Attempt, AttemptState, Origin, Run, RunFilter, RunUpdate, Version};
+use super::runs::{
+    self, Attempt, AttemptState, Origin, Position, Run, RunFilter, RunUpdate, Version,
+};
 use crate::directory::{Directory, DirectoryChanges, DirectoryReads};
 use crate::error::StoreError;
 
@@ -36,7 +38,7 @@ pub trait RunReads {
     /// A run's attempts in order, performing ones included.
     fn attempts(&self, run: i64) -> Result<Vec<Attempt>>;
     /// The attempt `run` is in, if it is in `state`.
-    fn open_attempt(&self, run: &Run, state: AttemptState) -> Result<Option<Attempt>>;
+    fn open_attempt(&self, run: &Position, state: AttemptState) -> Result<Option<Attempt>>;
 }
 
 /// The run records' changes, inside a write job's transaction.
@@ -54,7 +56,7 @@ pub trait RunWrites: RunReads {
     /// returns whether it was.
     fn update(
         &self,
-        expected: &Run,
+        expected: &Position,
         update: &RunUpdate,
         owner: &str,
         now: DateTime<Utc>,
@@ -134,7 +136,7 @@ impl RunReads for Sqlite<'_> {
         self.sql(runs::attempts(self.0, run))
     }
 
-    fn open_attempt(&self, run: &Run, state: AttemptState) -> Result<Option<Attempt>> {
+    fn open_attempt(&self, run: &Position, state: AttemptState) -> Result<Option<Attempt>> {
         self.sql(runs::open_attempt(self.0, run, state))
     }
 }
@@ -153,7 +155,7 @@ impl RunWrites for Sqlite<'_> {
 
     fn update(
         &self,
-        expected: &Run,
+        expected: &Position,
         update: &RunUpdate,
         owner: &str,
         now: DateTime<Utc>,
