@@ -23,9 +23,11 @@ pub const MAX_CORE_INSTANCES: u32 = 64;
 pub const MAX_MEMORIES: u32 = 16;
 pub const MAX_TABLES: u32 = 32;
 
-/// `duration` in epoch ticks, at least one.
+/// `duration` in epoch ticks, so that at least `duration` passes before
+/// they run out: the epoch may advance just after a deadline is set, so the
+/// tick under way counts for nothing and one more is added.
 pub fn ticks(duration: Duration) -> u64 {
-    (duration.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64).max(1)
+    duration.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64 + 1
 }
 
 /// Adds every import a plugin may use to a linker whose stores hold `T`.
@@ -192,4 +194,20 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)?;
     Ok(format!("{:x}", hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Even if the epoch advances the moment after a deadline is set, the
+    /// ticks left still cover the whole limit.
+    #[test]
+    fn a_deadline_in_ticks_covers_the_whole_limit() {
+        for ms in [1, 4, 5, 6, 200, 201, 30_000] {
+            let limit = Duration::from_millis(ms);
+            let whole_ticks_left = ticks(limit) - 1;
+            assert!(EPOCH_TICK * whole_ticks_left as u32 >= limit, "{ms} ms");
+        }
+    }
 }
