@@ -474,7 +474,10 @@ fn the_scratch_quota_fails_the_call_that_passes_it_and_refuses_the_next() {
             && error.contains("; the call that did this fails"),
         "{error}"
     );
-    assert_eq!(files(), 100);
+    // Over the quota: all 100, or fewer if the watch (every 100 ms) caught
+    // the call while it still wrote on a busy machine.
+    let written = files();
+    assert!((51..=100).contains(&written), "{written} files");
     // ...and the next does not start: it would have written `last-call`.
     std::fs::remove_file(dir.join("last-call")).unwrap();
     let ran = run(&k, "many");
@@ -489,7 +492,7 @@ fn the_scratch_quota_fails_the_call_that_passes_it_and_refuses_the_next() {
         !dir.join("last-call").exists(),
         "the refused call never ran"
     );
-    assert_eq!(files(), 100, "nothing more was written");
+    assert_eq!(files(), written, "nothing more was written");
 
     // Room made: calls run again; bytes count as well as files.
     std::fs::remove_dir_all(dir.join("fill")).unwrap();
