@@ -28,7 +28,7 @@ fn events_are_read_after_a_position_in_order_and_bounded() {
         })
         .unwrap();
     let read = store.read(|tx| {
-        let d = tx.directory("test");
+        let d = tx.directory();
         let all = d.events(None)?;
         let events_after = |after, limit| d.events_after(after, limit);
         anyhow::Ok((

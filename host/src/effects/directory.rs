@@ -25,7 +25,7 @@ impl StoreReader {
         f: impl FnOnce(&dyn DirectoryReads) -> crate::directory::Result<T>,
     ) -> Result<T, String> {
         self.store
-            .read(|tx| f(&*tx.directory("plugin")))
+            .read(|tx| f(&*tx.directory()))
             .map_err(|e: DirError| e.to_string())
     }
 }

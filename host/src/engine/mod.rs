@@ -276,7 +276,7 @@ impl Engine {
             }
         };
         self.store()
-            .read(|tx| Ok::<_, StoreError>(with_subject(&*tx.directory("cli"), input)))?
+            .read(|tx| Ok::<_, StoreError>(with_subject(&*tx.directory(), input)))?
             .map_err(|e| RunError::BadInput(format!("input: {}", e.message)))
     }
 

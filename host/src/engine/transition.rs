@@ -232,7 +232,7 @@ impl Engine {
         let planned = tokio::task::spawn_blocking(move || {
             crate::panics::catch(|| {
                 engine.store().read(|tx| {
-                    let dir = tx.directory("plan");
+                    let dir = tx.directory();
                     let dir = ReadOnly(&*dir);
                     let cx = engine.cx(&at, &dir, &NoRuns, attempt, now);
                     plan(&input, &cx)

@@ -105,9 +105,24 @@ impl Store {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        self.write_sql(keep, move |conn| f(&tx::Sqlite(conn))).await
+    }
+
+    /// A write job on the writer's connection itself: what
+    /// [`Store::write`] wraps in the traits, and what the tests of group
+    /// commit use.
+    async fn write_sql<R, E>(
+        &self,
+        keep: Keep,
+        f: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let writer = &self.shared.writer;
         writer
-            .send(keep, move |conn| f(&tx::Sqlite(conn)))
+            .send(keep, f)
             .await
             .unwrap_or_else(|_| Err(writer.gone()))
     }
@@ -188,7 +203,7 @@ fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
 ///   CPU in the engine bench;
 /// - room for every statement the store and the directory cache (rusqlite
 ///   keeps 16 by default, fewer than the settle path uses).
-pub(crate) fn tune(conn: &Connection) -> rusqlite::Result<()> {
+fn tune(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
@@ -265,19 +280,6 @@ mod tests {
         }
     }
 
-    /// A job on the writer's connection itself, as the tests of group
-    /// commit need.
-    async fn write_sql<R: Send + 'static>(
-        store: &Store,
-        f: impl FnOnce(&Connection) -> Result<R, crate::error::Error> + Send + 'static,
-    ) -> Result<R, crate::error::Error> {
-        let writer = &store.shared.writer;
-        writer
-            .send(Keep::IfOk, f)
-            .await
-            .unwrap_or_else(|_| Err(writer.gone()))
-    }
-
     #[test]
     fn jobs_committed_together_keep_their_own_parts_only() {
         let (_dir, store) = store();
@@ -289,22 +291,27 @@ mod tests {
                     match n % 3 {
                         // Writes, then fails: its insert is rolled back.
                         0 => {
-                            write_sql(&store, move |conn| {
-                                insert(n)(conn)?;
-                                Err(crate::error::Error::fatal("refused"))
-                            })
-                            .await
+                            store
+                                .write_sql(Keep::IfOk, move |conn| {
+                                    insert(n)(conn)?;
+                                    Err(crate::error::Error::fatal("refused"))
+                                })
+                                .await
                         }
                         // Writes, then panics: rolled back too, and the
                         // writer goes on.
                         1 if n == 31 => {
-                            write_sql(&store, move |conn| {
-                                insert(n)(conn)?;
-                                panic!("a bug in one job")
-                            })
-                            .await
+                            store
+                                .write_sql(
+                                    Keep::IfOk,
+                                    move |conn| -> Result<(), crate::error::Error> {
+                                        insert(n)(conn)?;
+                                        panic!("a bug in one job")
+                                    },
+                                )
+                                .await
                         }
-                        _ => write_sql(&store, insert(n)).await,
+                        _ => store.write_sql(Keep::IfOk, insert(n)).await,
                     }
                 })
             });

@@ -77,8 +77,8 @@ pub trait RunWrites: RunReads {
 /// One consistent read of the store.
 pub trait ReadTx {
     fn runs(&self) -> &dyn RunReads;
-    /// The directory and its event log, read as `actor`.
-    fn directory(&self, actor: &str) -> Box<dyn DirectoryReads + '_>;
+    /// The directory and its event log.
+    fn directory(&self) -> Box<dyn DirectoryReads + '_>;
 }
 
 /// One write job: its changes commit together, or not at all.
@@ -197,8 +197,9 @@ impl ReadTx for Sqlite<'_> {
         self
     }
 
-    fn directory(&self, actor: &str) -> Box<dyn DirectoryReads + '_> {
-        Box::new(Directory::new(self.0, actor.to_string()))
+    fn directory(&self) -> Box<dyn DirectoryReads + '_> {
+        // Reads record nothing, so no one is named as their actor.
+        Box::new(Directory::new(self.0, String::new()))
     }
 }
 
