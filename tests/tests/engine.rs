@@ -127,6 +127,99 @@ steps:
     );
 }
 
+/// Directory-only steps that follow one another settle in one writer job
+/// (the first with its links). A link that fails undoes the job: the first
+/// step settles alone and the failing one fails in its own transition. Each
+/// step's changes happen once, under its own actor.
+#[test]
+fn directory_steps_settled_together_each_change_once_and_a_failing_one_fails_alone() {
+    let k = Keystep::with_examples();
+    k.write(
+        "automations/together.yaml",
+        r#"
+name: together
+trigger: manual
+steps:
+  - id: disable
+    modify_user_status: { user: subject, status: disabled }
+  - id: delegate
+    modify_delegate: { user: subject, replacement: "{{ ctx.trigger.user.manager_id }}" }
+  - id: reactivate
+    modify_user_status: { user: subject, status: active }
+  - id: ghost
+    modify_user_status: { user: "{{ ctx.trigger.who }}", status: disabled }
+    on_error: continue
+  - id: inactive
+    modify_user_status: { user: subject, status: inactive }
+"#,
+    );
+    let (code, history) = run(&k, "together", r#"{"user_id": "u-ada", "who": "u-ghost"}"#);
+    assert_eq!(code, 0, "{history}");
+    let steps = history["steps"].as_array().unwrap();
+    assert_eq!(
+        states(steps),
+        vec![
+            s("disable", 1, "succeeded"),
+            s("delegate", 1, "succeeded"),
+            s("reactivate", 1, "succeeded"),
+            s("ghost", 1, "failed"),
+            s("inactive", 1, "succeeded"),
+        ]
+    );
+    assert!(
+        steps[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown user `u-ghost`")
+    );
+    // The link rendered its input from the trigger: Ada's manager.
+    assert_eq!(steps[1]["input"]["replacement"], "u-ken");
+    let shown = k.json(&["directory", "show", "u-ada"]);
+    assert_eq!(shown["user"]["status"], "inactive");
+    // Every change once, under the actor of the step that made it; nothing
+    // of the job the failing link undid is left twice.
+    let run_id = history["run"]["id"].as_i64().unwrap();
+    // (kind, subject) of each event an actor made.
+    let events = |actor: &str| -> Vec<(String, String)> {
+        let db = k.db();
+        let mut q = db
+            .prepare("SELECT kind, subject_id FROM events WHERE actor = ?1 ORDER BY seq")
+            .unwrap();
+        q.query_map([actor], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let once = |kind: &str| vec![(kind.to_string(), "u-ada".to_string())];
+    for (step, expected) in [
+        ("disable", once("user_updated")),
+        ("reactivate", once("user_updated")),
+        ("ghost", vec![]),
+        ("inactive", once("user_updated")),
+    ] {
+        let actor = format!("run {run_id}/{step}/1");
+        assert_eq!(events(&actor), expected, "events of {actor}");
+    }
+    // The delegate step re-points Ada's delegation and those made to her:
+    // each user's once.
+    let delegated = events(&format!("run {run_id}/delegate/1"));
+    let mut users: Vec<&str> = delegated.iter().map(|(_, u)| u.as_str()).collect();
+    users.sort();
+    users.dedup();
+    assert!(
+        !delegated.is_empty() && users.len() == delegated.len(),
+        "{delegated:?}"
+    );
+    assert!(delegated.iter().all(|(kind, _)| kind == "delegate_changed"));
+    assert_eq!(
+        k.count(&format!(
+            "SELECT count(*) FROM events WHERE actor LIKE 'run {run_id}/%'"
+        )),
+        3 + delegated.len() as i64
+    );
+    assert_eq!(k.count("SELECT count(*) FROM step_attempts"), 5);
+}
+
 /// A child that fails on its first attempt and succeeds on its second,
 /// called by a parent that retries and waits for it.
 fn flaky_pair(k: &Keystep, attempts: u32) {

@@ -72,6 +72,17 @@ pub fn advance(run: &Position, output: Option<(String, Json)>, steps: usize) -> 
     }
 }
 
+/// Whether `next` moves the run straight on to a first attempt of step
+/// `index`, with nothing to wait for: then that step may follow in the
+/// same transaction.
+pub fn moves_on_to(next: &RunUpdate, index: usize) -> bool {
+    next.state == RunState::Running
+        && next.cursor == index
+        && next.attempt == 0
+        && next.wake_at.is_none()
+        && next.awaiting_run.is_none()
+}
+
 /// Attempt `attempt` of the same step waits until `wake_at` (none: until
 /// woken), or until the run `awaiting` ends.
 pub fn wait(

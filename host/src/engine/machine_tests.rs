@@ -334,3 +334,63 @@ fn run_states_round_trip_through_their_names() {
     assert_eq!(RunState::parse("sleeping"), None);
     assert!(RunState::Cancelled.is_terminal() && !RunState::Waiting.is_terminal());
 }
+
+#[test]
+fn only_a_plain_advance_lets_the_next_step_follow_in_the_same_transaction() {
+    let now = at(NOW);
+    let a = automation(
+        "  - id: a\n    wait: { duration: 1h }\n  - id: b\n    wait: { duration: 1h }\n",
+    );
+    let step = &a.steps[0];
+    let moved = advance(&run(RunState::Running), Some(("a".into(), json!({}))), 2);
+    assert!(moves_on_to(&moved, 1));
+    assert!(!moves_on_to(&moved, 2), "only to the step it moved to");
+    let last = advance(
+        &Position {
+            cursor: 1,
+            ..run(RunState::Running)
+        },
+        None,
+        2,
+    );
+    assert_eq!(last.state, RunState::Succeeded);
+    assert!(!moves_on_to(&last, 2), "an ended run moves on to nothing");
+    let waits = wait(&run(RunState::Running), 1, Some(now), None);
+    assert!(!moves_on_to(&waits, 0));
+    let record = attempt(&run(RunState::Running), step, 1, now);
+    let error = Error::transient("down");
+    let (_, retry) = failure(
+        &run(RunState::Running),
+        step,
+        2,
+        record,
+        &error,
+        now,
+        Waits::Real,
+    );
+    assert!(
+        !moves_on_to(&retry, 1),
+        "a retry waits for its backoff: {retry:?}"
+    );
+}
+
+#[test]
+fn a_position_after_an_update_is_where_the_update_left_the_run() {
+    let seen = Position {
+        parent_run: Some(3),
+        ..run(RunState::Pending)
+    };
+    let moved = advance(&seen, None, 2);
+    let after = seen.after(&moved, "me");
+    assert_eq!(
+        (after.state, after.cursor, after.attempt),
+        (RunState::Running, 1, 0)
+    );
+    assert_eq!(after.lease_owner.as_deref(), Some("me"));
+    assert_eq!(after.parent_run, Some(3));
+    let ended = after.after(&advance(&after, None, 2), "me");
+    assert_eq!(
+        (ended.state, ended.lease_owner),
+        (RunState::Succeeded, None)
+    );
+}

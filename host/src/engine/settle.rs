@@ -6,16 +6,44 @@
 use std::future::Future;
 use std::pin::pin;
 
+use serde_json::Value as Json;
+
 use super::machine::{self, Child, Woken};
-use super::transition::{At, Failure, Settling, Transition};
+use super::transition::{At, Failure, Link, Settling, Transition};
 use super::{Engine, Observer};
 use crate::automation::Automation;
 use crate::effects::Effect;
 use crate::error::Error;
 use crate::steps::{self, Then};
-use crate::store::Keep;
-use crate::store::runs::{Attempt, AttemptState, Origin, Run, RunUpdate};
+use crate::store::runs::{Attempt, AttemptState, Origin, Position, Run, RunUpdate};
+use crate::store::{Keep, StoreError, WriteTx};
 use crate::test_hook;
+
+/// A step settled in a write job: its attempt's record and the run's next
+/// state.
+type Settled = (Attempt, RunUpdate);
+
+/// Why a settle job was rolled back.
+enum Unsettled {
+    /// As any step's transaction.
+    Failed(Failure),
+    /// The link at this place in the job's links failed.
+    Link(usize),
+}
+
+impl From<Failure> for Unsettled {
+    fn from(failure: Failure) -> Unsettled {
+        Unsettled::Failed(failure)
+    }
+}
+
+/// The store failed (the writer's own error: the commit, a lost
+/// transaction).
+impl From<StoreError> for Unsettled {
+    fn from(e: StoreError) -> Unsettled {
+        Unsettled::Failed(e.into())
+    }
+}
 
 /// `run ID/STEP/ATTEMPT`: who a step's directory changes are recorded as.
 fn actor(run: i64, step: &str, attempt: u32) -> String {
@@ -119,74 +147,168 @@ impl Engine {
     }
 
     /// The settle phase: the step's directory work with the attempt's
-    /// record and the run's next state, in one guarded transaction.
+    /// record and the run's next state, in one guarded transaction. A
+    /// directory-only step settles in the same job the directory-only steps
+    /// that follow it straight on (its [`Link`]s); if one of those fails,
+    /// the job is undone and the step settles alone, leaving the failing
+    /// step to a transition of its own, where its failure is recorded as
+    /// any step's is.
     pub(super) async fn settle(
         &self,
         run: &mut Run,
         at: &At,
         record: Attempt,
-        work: Settling,
+        mut work: Settling,
         observer: &dyn Observer,
     ) -> anyhow::Result<Transition> {
-        let number = record.attempt;
-        let actor = actor(run.id, &at.step().id, number);
-        let (engine, at_owned, seen, first) =
-            (self.clone(), at.clone(), run.position(), record.clone());
-        let hook = actor.clone();
+        let mut links = match &work {
+            Settling::Local(..) => self.links(run, at),
+            _ => Vec::new(),
+        };
+        loop {
+            // What to settle again if a link fails: the job undone, the
+            // step and the links before the failing one.
+            let again = match &work {
+                Settling::Local(settle, input) if !links.is_empty() => {
+                    Some((Settling::Local(*settle, input.clone()), links.clone()))
+                }
+                _ => None,
+            };
+            match self.settle_job(run, at, record.clone(), work, links).await {
+                Ok(settled) => return Ok(self.settled(run, &settled, observer)),
+                Err(Unsettled::Failed(failure)) => {
+                    return self.unsettled(run, at, record, failure, observer).await;
+                }
+                Err(Unsettled::Link(failed)) => {
+                    let (alone, before) = again.expect("only a job with links has a link to fail");
+                    work = alone;
+                    links = before;
+                    links.truncate(failed);
+                }
+            }
+        }
+    }
+
+    /// The writer job of [`Engine::settle`]: the step, then each link the
+    /// run moves straight on to.
+    async fn settle_job(
+        &self,
+        run: &Run,
+        at: &At,
+        record: Attempt,
+        work: Settling,
+        links: Vec<Link>,
+    ) -> Result<Vec<Settled>, Unsettled> {
+        let actors: Vec<String> = std::iter::once(actor(run.id, &at.step().id, record.attempt))
+            .chain(links.iter().map(|l| actor(run.id, &l.at.step().id, 1)))
+            .collect();
+        let (engine, at, seen) = (self.clone(), at.clone(), run.position());
         let written = self
             .store()
-            .write(
-                Keep::IfOk,
-                move |tx| -> Result<(Attempt, RunUpdate), Failure> {
-                    let at = at_owned;
-                    let now = engine.now();
-                    let dir = tx.directory(&hook);
-                    let starter = super::children::ChildStarter {
-                        tx,
-                        catalog: &engine.inner.catalog,
-                        parent: &at.info,
-                        max_depth: engine.inner.max_depth,
-                        now,
-                    };
-                    let cx = engine.cx(&at, &*dir, &starter, number, now);
-                    let outcome = match work {
-                        Settling::Local(settle, input) => settle(&input, &cx),
-                        Settling::Planned(settle) => settle(&cx),
-                        Settling::After(then, performed) => then(&cx, performed),
-                    }?;
-                    test_hook::hold(&hook);
-                    let finished = engine.now();
-                    let origin = Origin::of(&first);
-                    let (record, next) = machine::outcome(
-                        &seen,
-                        at.step(),
-                        at.steps(),
-                        first,
-                        outcome,
-                        finished,
-                        engine.inner.waits,
-                    );
-                    let lease_until = engine.lease_until();
-                    if !tx.runs().update(
-                        &seen,
-                        &next,
-                        &engine.inner.owner,
-                        finished,
-                        lease_until,
-                    )? {
-                        return Err(Failure::Lost);
+            .write(Keep::IfOk, move |tx| -> Result<Vec<Settled>, Unsettled> {
+                let mut settled = vec![engine.settle_in(tx, &at, &seen, record, work)?];
+                let mut seen = seen;
+                for (place, link) in links.into_iter().enumerate() {
+                    let next = &settled[settled.len() - 1].1;
+                    if !machine::moves_on_to(next, link.at.index()) {
+                        break;
                     }
-                    tx.runs().write_attempt(&record, origin)?;
-                    Ok((record, next))
-                },
-            )
+                    seen = seen.after(next, &engine.inner.owner);
+                    let linked = engine.settle_link(tx, &seen, link);
+                    settled.push(linked.ok_or(Unsettled::Link(place))?);
+                }
+                Ok(settled)
+            })
             .await;
-        test_hook::released(&actor).await;
-        match written {
-            Ok((record, next)) => Ok(self.report(run, &record, &next, observer)),
-            Err(Failure::Lost) => Ok(Transition::Lost),
-            Err(Failure::Step(e)) => self.fail(run, at, record, e, observer).await,
+        for actor in &actors {
+            test_hook::released(actor).await;
         }
+        written
+    }
+
+    /// Brings `run` up to date with what a settle job committed.
+    fn settled(&self, run: &mut Run, settled: &[Settled], observer: &dyn Observer) -> Transition {
+        let mut moved = Transition::Advanced;
+        for (record, next) in settled {
+            moved = self.report(run, record, next, observer);
+        }
+        moved
+    }
+
+    /// A settle job that was rolled back.
+    async fn unsettled(
+        &self,
+        run: &mut Run,
+        at: &At,
+        record: Attempt,
+        failure: Failure,
+        observer: &dyn Observer,
+    ) -> anyhow::Result<Transition> {
+        match failure {
+            Failure::Lost => Ok(Transition::Lost),
+            Failure::Step(e) => self.fail(run, at, record, e, observer).await,
+        }
+    }
+
+    /// One step's settle inside a write job: its directory work, then its
+    /// attempt record and the run's next state, guarded by `seen`.
+    fn settle_in(
+        &self,
+        tx: &dyn WriteTx,
+        at: &At,
+        seen: &Position,
+        record: Attempt,
+        work: Settling,
+    ) -> Result<Settled, Failure> {
+        let number = record.attempt;
+        let hook = actor(at.info.id, &at.step().id, number);
+        let now = self.now();
+        let dir = tx.directory(&hook);
+        let starter = super::children::ChildStarter {
+            tx,
+            catalog: &self.inner.catalog,
+            parent: &at.info,
+            max_depth: self.inner.max_depth,
+            now,
+        };
+        let cx = self.cx(at, &*dir, &starter, number, now);
+        let outcome = match work {
+            Settling::Local(settle, input) => settle(&input, &cx),
+            Settling::Planned(settle) => settle(&cx),
+            Settling::After(then, performed) => then(&cx, performed),
+        }?;
+        test_hook::hold(&hook);
+        let finished = self.now();
+        let origin = Origin::of(&record);
+        let (record, next) = machine::outcome(
+            seen,
+            at.step(),
+            at.steps(),
+            record,
+            outcome,
+            finished,
+            self.inner.waits,
+        );
+        let (owner, lease_until) = (&self.inner.owner, self.lease_until());
+        if !tx
+            .runs()
+            .update(seen, &next, owner, finished, lease_until)?
+        {
+            return Err(Failure::Lost);
+        }
+        tx.runs().write_attempt(&record, origin)?;
+        Ok((record, next))
+    }
+
+    /// A link: a first attempt of the step the run moved on to. None if
+    /// it failed or panicked: then the whole job is undone.
+    fn settle_link(&self, tx: &dyn WriteTx, seen: &Position, link: Link) -> Option<Settled> {
+        let mut record = machine::attempt(seen, link.at.step(), seen.attempt + 1, self.now());
+        record.input = Some(Json::Object(link.input.clone()));
+        let work = Settling::Local(link.settle, link.input);
+        crate::panics::catch(|| self.settle_in(tx, &link.at, seen, record, work))
+            .ok()
+            .and_then(Result::ok)
     }
 
     /// A waiting attempt whose time has come: a timer that fired, a child

@@ -77,6 +77,27 @@ impl At {
     pub(super) fn steps(&self) -> usize {
         self.automation.steps.len()
     }
+
+    /// The step's place in its automation.
+    pub(super) fn index(&self) -> usize {
+        self.index
+    }
+}
+
+/// The most steps that follow a settling step in its job: the job holds
+/// the writer, so its length stays bounded.
+const MOST_LINKS: usize = 15;
+
+/// A directory-only step after the one being settled whose input is known
+/// before that one settles: no `if:`, and fields that read nothing of
+/// `ctx` but the trigger. If the step before moves the run straight on to
+/// it, it settles in the same writer job, with its own attempt record and
+/// the run's next state, and no trip from the writer to the run and back.
+#[derive(Clone)]
+pub(super) struct Link {
+    pub(super) at: At,
+    pub(super) settle: fn(&Input, &StepCx<'_>) -> Result<Outcome, Error>,
+    pub(super) input: Input,
 }
 
 /// The settle phase's work, shipped to the writer.
@@ -217,6 +238,45 @@ impl Engine {
             scope: Arc::new(scope),
             info: Arc::new(info),
         }
+    }
+
+    /// The steps that may follow the one `at` works on in its job: the
+    /// directory-only steps after it whose input can be rendered now.
+    pub(super) fn links(&self, run: &Run, at: &At) -> Vec<Link> {
+        let mut links = Vec::new();
+        let mut trigger = None;
+        let last = at.steps().min(at.index + 1 + MOST_LINKS);
+        for index in at.index + 1..last {
+            let step = &at.automation.steps[index];
+            let kind = steps::lookup(&step.kind).expect("parsed steps have known kinds");
+            let Phases::Settle(settle) = kind.phases() else {
+                break;
+            };
+            let mut exprs = step.fields.iter().flat_map(|f| f.template.exprs());
+            if step.condition.is_some() || !exprs.all(|e| e.reads_only(&["trigger"])) {
+                break;
+            }
+            let scope = if step.fields.iter().all(|f| f.template.literal().is_some()) {
+                Arc::new(Scope::empty())
+            } else {
+                let scope = trigger.get_or_insert_with(|| {
+                    Arc::new(Scope::new(&json!({ "trigger": run.trigger })))
+                });
+                scope.clone()
+            };
+            // A field that does not render fails in its own transition.
+            let Ok(input) = render_input(step, &scope) else {
+                break;
+            };
+            let at = At {
+                automation: at.automation.clone(),
+                index,
+                scope,
+                info: at.info.clone(),
+            };
+            links.push(Link { at, settle, input });
+        }
+        links
     }
 
     /// The plan phase, on a read connection and off the runtime's workers

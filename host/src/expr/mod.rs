@@ -114,11 +114,20 @@ impl Expr {
     /// The names `x` of every `ctx.x` this expression reads: step ids, or
     /// `trigger` and `run`.
     pub fn context_roots(&self) -> Vec<String> {
-        let mut roots = Vec::new();
-        collect_roots(&self.tree, &mut roots);
+        let mut reads = Reads::default();
+        collect_roots(&self.tree, &mut reads);
+        let mut roots = reads.roots;
         roots.sort();
         roots.dedup();
         roots
+    }
+
+    /// Whether this expression reads nothing of `ctx` but `ctx.ROOT` for
+    /// the roots in `allowed`.
+    pub fn reads_only(&self, allowed: &[&str]) -> bool {
+        let mut reads = Reads::default();
+        collect_roots(&self.tree, &mut reads);
+        !reads.whole && reads.roots.iter().all(|r| allowed.contains(&r.as_str()))
     }
 
     /// The literal patterns given to `matches()`, which CEL compiles only
@@ -160,11 +169,21 @@ fn parse(source: &str) -> Result<IdedExpr, CompileError> {
     Ok(tree)
 }
 
-fn collect_roots(node: &IdedExpr, out: &mut Vec<String>) {
+/// What of `ctx` an expression reads.
+#[derive(Default)]
+struct Reads {
+    /// Every `x` of `ctx.x` and `ctx["x"]`.
+    roots: Vec<String>,
+    /// Whether `ctx` is also used otherwise (`size(ctx)`, `ctx[key]`): then
+    /// it may read anything.
+    whole: bool,
+}
+
+fn collect_roots(node: &IdedExpr, out: &mut Reads) {
     match &node.expr {
         Ast::Select(select) => {
             if matches!(&select.operand.expr, Ast::Ident(name) if name == "ctx") {
-                out.push(select.field.clone());
+                out.roots.push(select.field.clone());
             } else {
                 collect_roots(&select.operand, out);
             }
@@ -179,7 +198,8 @@ fn collect_roots(node: &IdedExpr, out: &mut Vec<String>) {
                 && matches!(&base.expr, Ast::Ident(name) if name == "ctx")
                 && let Ast::Literal(cel::common::ast::LiteralValue::String(s)) = &key.expr
             {
-                out.push(s.to_string());
+                out.roots.push(s.to_string());
+                return;
             }
             call.args.iter().for_each(|a| collect_roots(a, out));
         }
@@ -207,7 +227,8 @@ fn collect_roots(node: &IdedExpr, out: &mut Vec<String>) {
                 collect_roots(&f.value, out)
             }
         }),
-        Ast::Ident(_) | Ast::Literal(_) | Ast::Unspecified => {}
+        Ast::Ident(name) => out.whole |= name == "ctx",
+        Ast::Literal(_) | Ast::Unspecified => {}
     }
 }
 
@@ -243,6 +264,19 @@ mod tests {
         let e = Expr::compile("ctx.trigger.user.dept == 'Eng' && ctx.a.n > 1").unwrap();
         assert!(e.eval_bool(&scope).unwrap());
         assert_eq!(e.context_roots(), vec!["a", "trigger"]);
+    }
+
+    #[test]
+    fn tells_what_of_ctx_an_expression_reads() {
+        let only = |source: &str| Expr::compile(source).unwrap().reads_only(&["trigger"]);
+        assert!(only("ctx.trigger.user.manager_id"));
+        assert!(only("ctx['trigger'].user + 'x'"));
+        assert!(only("1 + 2"));
+        assert!(!only("ctx.trigger.a == ctx.revoke.b"));
+        assert!(!only("ctx['revoke']"));
+        assert!(!only("size(ctx) > 0"));
+        assert!(!only("ctx[ctx.trigger.step]"));
+        assert!(!only("'revoke' in ctx"));
     }
 
     #[test]

@@ -67,6 +67,21 @@ pub struct Position {
     pub parent_run: Option<i64>,
 }
 
+impl Position {
+    /// Where `update` leaves the run, written by `owner`.
+    pub fn after(&self, update: &RunUpdate, owner: &str) -> Position {
+        Position {
+            id: self.id,
+            state: update.state,
+            cursor: update.cursor,
+            attempt: update.attempt,
+            wake_at: update.wake_at,
+            lease_owner: (update.state == RunState::Running).then(|| owner.to_string()),
+            parent_run: self.parent_run,
+        }
+    }
+}
+
 impl Run {
     pub fn is_terminal(&self) -> bool {
         self.state.is_terminal()
