@@ -32,6 +32,9 @@ pub const DEFAULT_CONCURRENCY: usize = 256;
 /// while a step's effect goes on.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
+/// How long `serve` lets steps in flight finish when told to stop.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -49,6 +52,15 @@ struct File {
     webhooks: BTreeMap<String, notify::WebhookSection>,
     #[serde(default)]
     outbox: OutboxSection,
+    #[serde(default)]
+    serve: ServeSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeSection {
+    /// How long `serve` lets steps in flight finish after SIGTERM or SIGINT.
+    shutdown_grace: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,6 +125,8 @@ pub struct Config {
     pub plugin_concurrency: Option<usize>,
     /// SMTP, Slack, webhooks and the outbox.
     pub notify: notify::Settings,
+    /// How long `serve` lets steps in flight finish when told to stop.
+    pub shutdown_grace: Duration,
 }
 
 impl Config {
@@ -151,15 +165,23 @@ impl Config {
         }
         .resolve(base)
         .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-        let lease = match &file.engine.lease {
-            None => DEFAULT_LEASE,
+        let duration = |text: &Option<String>, key: &str, default: Duration, least: Duration| match text {
+            None => Ok(default),
             Some(text) => humantime::parse_duration(text)
                 .ok()
-                .filter(|d| *d >= Duration::from_secs(1))
+                .filter(|d| *d >= least)
                 .ok_or_else(|| {
-                    anyhow::anyhow!("{shown}: engine.lease is a duration of at least 1s, such as `60s`, not `{text}`")
-                })?,
+                    let (least, default) = (humantime::format_duration(least), humantime::format_duration(default));
+                    anyhow::anyhow!("{shown}: {key} is a duration of at least {least}, such as `{default}`, not `{text}`")
+                }),
         };
+        let lease = duration(&file.engine.lease, "engine.lease", DEFAULT_LEASE, Duration::from_secs(1))?;
+        let shutdown_grace = duration(
+            &file.serve.shutdown_grace,
+            "serve.shutdown_grace",
+            DEFAULT_SHUTDOWN_GRACE,
+            Duration::ZERO,
+        )?;
         if file.engine.concurrency == Some(0) || file.plugins.concurrency == Some(0) {
             anyhow::bail!("{shown}: engine.concurrency and plugins.concurrency are at least 1");
         }
@@ -192,6 +214,7 @@ impl Config {
                 .cache
                 .unwrap_or_else(|| PathBuf::from(".keystep/cache"))),
             notify,
+            shutdown_grace,
         })
     }
 }

@@ -6,6 +6,7 @@
 //! ```text
 //! cli                        the face: parse input, print, answer
 //!  └─► app                   composition root: config ─► store, effects, plugins, engine
+//!       └─► triggers         the event matcher, the automations serve serves
 //!       └─► engine           runs: state machine, many at once, leases
 //!            └─► steps/*     plan · perform · settle, one file per step
 //!                 ├─► effects    mail, Slack, webhooks, plugin calls; a recorder for dry runs
@@ -39,3 +40,4 @@ pub mod store;
 pub mod test_hook;
 pub mod text;
 pub mod time;
+pub mod triggers;

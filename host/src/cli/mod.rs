@@ -27,6 +27,7 @@ mod progress;
 mod render;
 mod run;
 mod runs;
+mod serve;
 mod tasks;
 mod validate;
 
@@ -76,6 +77,9 @@ enum Command {
     Plugins(plugins::PluginsCommand),
     /// Call a function plugin with JSON input and print its JSON result.
     Call(plugins::CallArgs),
+    /// Run by itself: drive due runs, start runs from directory events,
+    /// until SIGTERM or SIGINT.
+    Serve(serve::ServeArgs),
 }
 
 /// What every command gets: the configured program (its settings and the
@@ -106,6 +110,7 @@ pub fn main() -> i32 {
         Command::Directory(cmd) => directory::directory(&env, cmd),
         Command::Plugins(cmd) => plugins::plugins(&env, cmd),
         Command::Call(args) => plugins::call(&env, args),
+        Command::Serve(args) => serve::serve(&env, args),
     };
     output::finish(match result {
         Ok(exit) => exit as i32,

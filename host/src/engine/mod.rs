@@ -15,6 +15,7 @@ mod drive;
 mod isolate;
 pub mod machine;
 mod settle;
+mod starts;
 mod transition;
 
 use std::collections::HashMap;
@@ -38,6 +39,7 @@ use crate::store::{Keep, Store, StoreError};
 
 pub use drive::Idle;
 pub use machine::Waits;
+pub use starts::{Claim, Start};
 pub use transition::Transition;
 
 /// The stack each thread that moves runs needs: evaluating a CEL

@@ -13,6 +13,7 @@ mod attempts;
 mod readers;
 pub mod runs;
 mod states;
+mod triggers;
 pub mod tx;
 mod writer;
 
@@ -24,14 +25,15 @@ use rusqlite::Connection;
 
 pub use crate::error::StoreError;
 pub use readers::Reader;
-pub use tx::{ReadTx, RunReads, RunWrites, WriteTx};
+pub use tx::{ReadTx, RunReads, RunWrites, TriggerReads, TriggerWrites, WriteTx};
 pub use writer::{Keep, WriterStats};
 
 const SCHEMA: &str = include_str!("schema.sql");
 /// Attempts whose effect is under way: new in schema 2.
 const PERFORMING: &str = include_str!("performing.sql");
 const MIGRATE_2: &str = include_str!("migrate_2.sql");
-const SCHEMA_VERSION: i64 = 2;
+const TRIGGERS: &str = include_str!("triggers.sql");
+const SCHEMA_VERSION: i64 = 3;
 
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -228,8 +230,9 @@ fn migrate(conn: &Connection, path: &Path) -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         match version {
-            0 => conn.execute_batch(&format!("{SCHEMA}\n{PERFORMING}"))?,
-            1 => conn.execute_batch(&format!("{MIGRATE_2}\n{PERFORMING}"))?,
+            0 => conn.execute_batch(&format!("{SCHEMA}\n{PERFORMING}\n{TRIGGERS}"))?,
+            1 => conn.execute_batch(&format!("{MIGRATE_2}\n{PERFORMING}\n{TRIGGERS}"))?,
+            2 => conn.execute_batch(TRIGGERS)?,
             SCHEMA_VERSION => return Ok(()),
             newer => anyhow::bail!(
                 "store {} has schema version {newer}, newer than this keystep understands ({SCHEMA_VERSION})",

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde_json::Value as Json;
 
+use super::triggers;
 use super::runs::{
     self, Attempt, AttemptState, Origin, Position, Run, RunFilter, RunUpdate, Version,
 };
@@ -74,9 +75,37 @@ pub trait RunWrites: RunReads {
     fn write_attempt(&self, attempt: &Attempt, from: Origin) -> Result<()>;
 }
 
+/// The triggers' records (design section 4): where the event matcher is in
+/// the event log, and when each schedule fired.
+pub trait TriggerReads {
+    /// The last event `reader` has matched; none before its first start.
+    fn position(&self, reader: &str) -> Result<Option<i64>>;
+    /// The newest event's number (0: the log is empty).
+    fn last_event(&self) -> Result<i64>;
+    /// When `automation`'s schedule last fired.
+    fn fired(&self, automation: &str) -> Result<Option<DateTime<Utc>>>;
+    /// The run event `seq` started for `automation`, if any.
+    fn started_by(&self, seq: i64, automation: &str) -> Result<Option<i64>>;
+}
+
+/// The triggers' changes, each guarded so that every event and every fire
+/// starts its runs once, however many processes match.
+pub trait TriggerWrites: TriggerReads {
+    /// Moves `reader` from `from` (none: its first start) to `to`; false
+    /// if it was elsewhere.
+    fn advance(&self, reader: &str, from: Option<i64>, to: i64) -> Result<bool>;
+    /// Records that event `seq` started `run` of `automation` (an error if
+    /// it had started one: look with `started_by` first).
+    fn record_start(&self, seq: i64, automation: &str, run: i64) -> Result<()>;
+    /// Records a fire of `automation`'s schedule at `at` if it last fired
+    /// `from`; false if another fire was recorded first.
+    fn fire(&self, automation: &str, from: Option<DateTime<Utc>>, at: DateTime<Utc>) -> Result<bool>;
+}
+
 /// One consistent read of the store.
 pub trait ReadTx {
     fn runs(&self) -> &dyn RunReads;
+    fn triggers(&self) -> &dyn TriggerReads;
     /// The directory and its event log.
     fn directory(&self) -> Box<dyn DirectoryReads + '_>;
 }
@@ -84,6 +113,7 @@ pub trait ReadTx {
 /// One write job: its changes commit together, or not at all.
 pub trait WriteTx {
     fn runs(&self) -> &dyn RunWrites;
+    fn triggers(&self) -> &dyn TriggerWrites;
     /// The directory, changed as `actor` (who its events name).
     fn directory(&self, actor: &str) -> Box<dyn DirectoryChanges + '_>;
 }
@@ -197,6 +227,10 @@ impl ReadTx for Sqlite<'_> {
         self
     }
 
+    fn triggers(&self) -> &dyn TriggerReads {
+        self
+    }
+
     fn directory(&self) -> Box<dyn DirectoryReads + '_> {
         // Reads record nothing, so no one is named as their actor.
         Box::new(Directory::new(self.0, String::new()))
@@ -208,7 +242,43 @@ impl WriteTx for Sqlite<'_> {
         self
     }
 
+    fn triggers(&self) -> &dyn TriggerWrites {
+        self
+    }
+
     fn directory(&self, actor: &str) -> Box<dyn DirectoryChanges + '_> {
         Box::new(Directory::new(self.0, actor.to_string()))
+    }
+}
+
+impl TriggerReads for Sqlite<'_> {
+    fn position(&self, reader: &str) -> Result<Option<i64>> {
+        self.sql(triggers::position(self.0, reader))
+    }
+
+    fn last_event(&self) -> Result<i64> {
+        self.sql(triggers::last_event(self.0))
+    }
+
+    fn fired(&self, automation: &str) -> Result<Option<DateTime<Utc>>> {
+        self.sql(triggers::fired(self.0, automation))
+    }
+
+    fn started_by(&self, seq: i64, automation: &str) -> Result<Option<i64>> {
+        self.sql(triggers::started_by(self.0, seq, automation))
+    }
+}
+
+impl TriggerWrites for Sqlite<'_> {
+    fn advance(&self, reader: &str, from: Option<i64>, to: i64) -> Result<bool> {
+        self.sql(triggers::advance(self.0, reader, from, to))
+    }
+
+    fn record_start(&self, seq: i64, automation: &str, run: i64) -> Result<()> {
+        self.sql(triggers::record_start(self.0, seq, automation, run))
+    }
+
+    fn fire(&self, automation: &str, from: Option<DateTime<Utc>>, at: DateTime<Utc>) -> Result<bool> {
+        self.sql(triggers::fire(self.0, automation, from, at))
     }
 }

@@ -1,0 +1,171 @@
+//! `keystep serve`: the long-running process. It drives every due run
+//! (timers, retry backoffs, parents of finished children), sleeping until
+//! the next one falls due with no task or thread held per waiting run, and
+//! starts runs from the directory's events; automation files are reloaded
+//! as they change. SIGTERM or SIGINT stops it: no new work is taken, steps
+//! in flight get `serve.shutdown_grace` to finish, and the rest resumes on
+//! the next start (an effect cut short is performed again with its key).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::Notify;
+
+use super::{Env, Exit, render};
+use crate::engine::{Engine, Idle, Observer};
+use crate::store::runs::{Attempt, AttemptState, Run};
+use crate::triggers::automations::{Automations, Refresh};
+use crate::triggers::events::{EventMatcher, Pass};
+
+/// The longest the driver sleeps: runs that another process made due (a
+/// `keystep run --detach`) are picked up within it.
+const MOST_NAP: Duration = Duration::from_secs(1);
+
+/// How often the event log and the automation files are looked at.
+const POLL: Duration = Duration::from_millis(200);
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {}
+
+pub fn serve(env: &Env, _args: ServeArgs) -> anyhow::Result<Exit> {
+    let store = env.app.open_store()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let engine = env.app.engine(&store).interrupt(stop.clone()).build();
+    let grace = env.app.config.shutdown_grace;
+    let mut automations = Automations::new(env.app.catalog());
+    env.app.runtime().block_on(async {
+        let mut signals = Signals::new()?;
+        say(&automations.refresh());
+        let matcher = EventMatcher::new(engine.clone());
+        let position = matcher.position().await?;
+        log(&format!(
+            "serving {} automations from {}; reacting to events after {position}",
+            automations.all().len(),
+            store.path().display()
+        ));
+        let wake = Arc::new(Notify::new());
+        let driver = tokio::spawn(drive(engine.clone(), wake.clone()));
+        loop {
+            tokio::select! {
+                _ = signals.next() => break,
+                _ = tokio::time::sleep(POLL) => {
+                    say(&automations.refresh());
+                    match matcher.pass(&automations.all()).await {
+                        Ok(pass) => told(&pass, &wake),
+                        Err(e) => log(&format!("matching events failed (tried again): {e:#}")),
+                    }
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        wake.notify_one();
+        log(&format!(
+            "stopping: no new work; steps in flight have {} to finish",
+            humantime::format_duration(grace)
+        ));
+        tokio::select! {
+            driven = driver => driven??,
+            _ = tokio::time::sleep(grace) => log("the grace period ended: what was in flight resumes on the next start"),
+            _ = signals.next() => log("stopping now: what was in flight resumes on the next start"),
+        }
+        log("stopped");
+        Ok(Exit::Ok)
+    })
+}
+
+/// Drives due runs until stopped; between drives, sleeps until the next
+/// run falls due (at most [`MOST_NAP`]) or until woken.
+async fn drive(engine: Engine, wake: Arc<Notify>) -> anyhow::Result<()> {
+    let observer: Arc<dyn Observer> = Arc::new(Log);
+    loop {
+        match engine.drive(observer.clone()).await? {
+            Idle::Interrupted => return Ok(()),
+            Idle::Until(next) => {
+                let nap = next
+                    .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                    .map_or(MOST_NAP, |d| d.min(MOST_NAP));
+                tokio::select! {
+                    _ = tokio::time::sleep(nap) => {}
+                    _ = wake.notified() => {}
+                }
+            }
+        }
+    }
+}
+
+/// SIGTERM and SIGINT, registered at start so neither kills the process.
+struct Signals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// One line on standard output, stamped.
+fn log(line: &str) {
+    println!("{} {line}", crate::time::ts(Utc::now()));
+}
+
+fn say(refresh: &Refresh) {
+    for name in &refresh.loaded {
+        log(&format!("loaded automation {name}"));
+    }
+    for problem in &refresh.problems {
+        log(&render::escape_lines(problem));
+    }
+}
+
+/// Reports a matcher pass, and wakes the driver for the runs it started.
+fn told(pass: &Pass, wake: &Notify) {
+    for started in &pass.started {
+        log(&format!(
+            "run {} ({}) started by event {}",
+            started.run, started.automation, started.event
+        ));
+    }
+    for refused in &pass.refused {
+        log(refused);
+    }
+    if !pass.started.is_empty() {
+        wake.notify_one();
+    }
+}
+
+/// Logs each failed attempt and each run's end.
+struct Log;
+
+impl Observer for Log {
+    fn attempt(&self, run: &Run, attempt: &Attempt) {
+        if attempt.state == AttemptState::Failed {
+            log(&format!(
+                "run {} ({}) step {} attempt {} failed: {}",
+                run.id,
+                run.automation,
+                attempt.step_id,
+                attempt.attempt,
+                attempt.error.as_deref().unwrap_or("")
+            ));
+        }
+    }
+
+    fn run_ended(&self, run: &Run) {
+        log(&format!("run {} ({}) {}", run.id, run.automation, run.state));
+    }
+}
