@@ -165,7 +165,8 @@ impl Config {
         }
         .resolve(base)
         .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-        let duration = |text: &Option<String>, key: &str, default: Duration, least: Duration| match text {
+        let duration = |text: &Option<String>, key: &str, default: Duration, least: Duration| {
+            match text {
             None => Ok(default),
             Some(text) => humantime::parse_duration(text)
                 .ok()
@@ -174,8 +175,14 @@ impl Config {
                     let (least, default) = (humantime::format_duration(least), humantime::format_duration(default));
                     anyhow::anyhow!("{shown}: {key} is a duration of at least {least}, such as `{default}`, not `{text}`")
                 }),
+        }
         };
-        let lease = duration(&file.engine.lease, "engine.lease", DEFAULT_LEASE, Duration::from_secs(1))?;
+        let lease = duration(
+            &file.engine.lease,
+            "engine.lease",
+            DEFAULT_LEASE,
+            Duration::from_secs(1),
+        )?;
         let shutdown_grace = duration(
             &file.serve.shutdown_grace,
             "serve.shutdown_grace",

@@ -3,6 +3,7 @@
 
 mod background;
 pub mod crash;
+pub mod serve;
 mod servers;
 mod stub;
 

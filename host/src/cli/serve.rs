@@ -166,6 +166,9 @@ impl Observer for Log {
     }
 
     fn run_ended(&self, run: &Run) {
-        log(&format!("run {} ({}) {}", run.id, run.automation, run.state));
+        log(&format!(
+            "run {} ({}) {}",
+            run.id, run.automation, run.state
+        ));
     }
 }

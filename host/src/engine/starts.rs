@@ -40,29 +40,36 @@ impl Engine {
             starts.iter().map(|s| s.automation.clone()).collect();
         let started = self
             .store()
-            .write(Keep::IfOk, move |tx| -> Result<Option<Vec<i64>>, RunError> {
-                if !claim(tx)? {
-                    return Ok(None);
-                }
-                let mut ids = Vec::with_capacity(starts.len());
-                for start in &starts {
-                    let name = &start.automation.name;
-                    if let Some(seq) = start.event
-                        && tx.triggers().started_by(seq, name)?.is_some()
-                    {
-                        continue;
+            .write(
+                Keep::IfOk,
+                move |tx| -> Result<Option<Vec<i64>>, RunError> {
+                    if !claim(tx)? {
+                        return Ok(None);
                     }
-                    let version = version_of(&start.automation);
-                    let id =
-                        tx.runs()
-                            .insert(&version, &start.trigger, None, &start.lineage, now)?;
-                    if let Some(seq) = start.event {
-                        tx.triggers().record_start(seq, name, id)?;
+                    let mut ids = Vec::with_capacity(starts.len());
+                    for start in &starts {
+                        let name = &start.automation.name;
+                        if let Some(seq) = start.event
+                            && tx.triggers().started_by(seq, name)?.is_some()
+                        {
+                            continue;
+                        }
+                        let version = version_of(&start.automation);
+                        let id = tx.runs().insert(
+                            &version,
+                            &start.trigger,
+                            None,
+                            &start.lineage,
+                            now,
+                        )?;
+                        if let Some(seq) = start.event {
+                            tx.triggers().record_start(seq, name, id)?;
+                        }
+                        ids.push(id);
                     }
-                    ids.push(id);
-                }
-                Ok(Some(ids))
-            })
+                    Ok(Some(ids))
+                },
+            )
             .await?;
         let mut cache = self.inner.cache.lock().unwrap();
         for automation in automations {

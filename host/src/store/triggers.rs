@@ -45,22 +45,38 @@ pub(super) fn advance(
 }
 
 /// The run event `seq` started for `automation`, if any.
-pub(super) fn started_by(conn: &Connection, seq: i64, automation: &str) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached("SELECT run_id FROM triggered_runs WHERE event_seq = ?1 AND automation = ?2")?
-        .query_row(params![seq, automation], |r| r.get(0))
-        .optional()
+pub(super) fn started_by(
+    conn: &Connection,
+    seq: i64,
+    automation: &str,
+) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "SELECT run_id FROM triggered_runs WHERE event_seq = ?1 AND automation = ?2",
+    )?
+    .query_row(params![seq, automation], |r| r.get(0))
+    .optional()
 }
 
 /// Records that event `seq` started run `run` of `automation` (the primary
 /// key refuses a second).
-pub(super) fn record_start(conn: &Connection, seq: i64, automation: &str, run: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached("INSERT INTO triggered_runs (event_seq, automation, run_id) VALUES (?1, ?2, ?3)")?
-        .execute(params![seq, automation, run])?;
+pub(super) fn record_start(
+    conn: &Connection,
+    seq: i64,
+    automation: &str,
+    run: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO triggered_runs (event_seq, automation, run_id) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![seq, automation, run])?;
     Ok(())
 }
 
 /// When `automation`'s schedule last fired.
-pub(super) fn fired(conn: &Connection, automation: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
+pub(super) fn fired(
+    conn: &Connection,
+    automation: &str,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
     let at: Option<String> = conn
         .prepare_cached("SELECT fired_at FROM schedule_fires WHERE automation = ?1")?
         .query_row([automation], |r| r.get(0))

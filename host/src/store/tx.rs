@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde_json::Value as Json;
 
-use super::triggers;
 use super::runs::{
     self, Attempt, AttemptState, Origin, Position, Run, RunFilter, RunUpdate, Version,
 };
+use super::triggers;
 use crate::directory::{Directory, DirectoryChanges, DirectoryReads};
 use crate::error::StoreError;
 
@@ -99,7 +99,12 @@ pub trait TriggerWrites: TriggerReads {
     fn record_start(&self, seq: i64, automation: &str, run: i64) -> Result<()>;
     /// Records a fire of `automation`'s schedule at `at` if it last fired
     /// `from`; false if another fire was recorded first.
-    fn fire(&self, automation: &str, from: Option<DateTime<Utc>>, at: DateTime<Utc>) -> Result<bool>;
+    fn fire(
+        &self,
+        automation: &str,
+        from: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
 }
 
 /// One consistent read of the store.
@@ -278,7 +283,12 @@ impl TriggerWrites for Sqlite<'_> {
         self.sql(triggers::record_start(self.0, seq, automation, run))
     }
 
-    fn fire(&self, automation: &str, from: Option<DateTime<Utc>>, at: DateTime<Utc>) -> Result<bool> {
+    fn fire(
+        &self,
+        automation: &str,
+        from: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
         self.sql(triggers::fire(self.0, automation, from, at))
     }
 }

@@ -71,7 +71,9 @@ impl Automations {
                     Some(Arc::new(automation))
                 }
                 Err(e) => {
-                    refresh.problems.push(problem(&path, &e, last_good.is_some()));
+                    refresh
+                        .problems
+                        .push(problem(&path, &e, last_good.is_some()));
                     last_good
                 }
             };

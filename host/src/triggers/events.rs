@@ -115,7 +115,11 @@ impl EventMatcher {
         pass.started = ids
             .into_iter()
             .zip(keys)
-            .map(|(run, (automation, event))| Started { run, automation, event })
+            .map(|(run, (automation, event))| Started {
+                run,
+                automation,
+                event,
+            })
             .collect();
         Ok(pass)
     }
@@ -142,12 +146,17 @@ impl EventMatcher {
             let mut reads = Vec::new();
             for event in dir.events_after(from, BATCH)? {
                 let context = matcher::context(&event);
-                let context = crate::engine::with_subject(&*dir, context.clone()).unwrap_or(context);
+                let context =
+                    crate::engine::with_subject(&*dir, context.clone()).unwrap_or(context);
                 let cause = match matcher::causing_run(&event.actor) {
                     Some(id) => tx.runs().load(id)?.map(|r| r.lineage).unwrap_or_default(),
                     None => Vec::new(),
                 };
-                reads.push(Read { event, context, cause });
+                reads.push(Read {
+                    event,
+                    context,
+                    cause,
+                });
             }
             Ok::<_, anyhow::Error>(reads)
         })

@@ -119,7 +119,10 @@ mod tests {
 
     #[test]
     fn the_context_is_the_payload_with_its_subject_and_the_event() {
-        let e = event("user_updated", json!({"old_user": {"title": "a"}, "new_user": {"title": "b"}}));
+        let e = event(
+            "user_updated",
+            json!({"old_user": {"title": "a"}, "new_user": {"title": "b"}}),
+        );
         let ctx = context(&e);
         assert_eq!(ctx["user_id"], "u-ada");
         assert_eq!(ctx["new_user"]["title"], "b");
@@ -149,7 +152,12 @@ mod tests {
             (grant("aws", "billing"), false),
             (grant("gcp", "admin"), false),
         ] {
-            assert_eq!(wants(&admin, &e, &context(&e)), Ok(wanted), "{:?}", e.payload);
+            assert_eq!(
+                wants(&admin, &e, &context(&e)),
+                Ok(wanted),
+                "{:?}",
+                e.payload
+            );
         }
         let by_id = automation("grant_added: { entitlement: 'aws:admin' }");
         let e = grant("aws", "admin");
@@ -181,6 +189,10 @@ mod tests {
             lineage(&cause, "a", 8).unwrap_err(),
             "a loop between automations: a → b → a"
         );
-        assert!(lineage(&cause, "c", 2).unwrap_err().starts_with("past the depth limit (2)"));
+        assert!(
+            lineage(&cause, "c", 2)
+                .unwrap_err()
+                .starts_with("past the depth limit (2)")
+        );
     }
 }

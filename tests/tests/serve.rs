@@ -1,0 +1,218 @@
+//! `keystep serve` through the real binary: runs started by directory
+//! events (once per event and automation, across `kill -9` and restarts),
+//! `when:` conditions, loops between automations refused, waiting runs
+//! woken on time with nothing resuming them, automation files reloaded, and
+//! a clean stop on SIGTERM.
+
+use std::time::Duration;
+
+use keystep_tests::{Keystep, unix_seconds};
+
+const WELCOME: &str = r#"
+name: welcome
+trigger:
+  user_created:
+    when: ctx.trigger.user.department == "Engineering"
+steps:
+  - id: hand_over
+    modify_delegate: { user: subject, replacement: "{{ ctx.trigger.user.manager_id }}" }
+"#;
+
+/// A directory file of `n` new users, every other one in Engineering.
+fn new_users(n: usize) -> String {
+    let mut text = String::from("users:\n");
+    for i in 0..n {
+        let department = if i % 2 == 0 { "Engineering" } else { "Sales" };
+        text.push_str(&format!(
+            "  - {{ id: u-new{i}, display_name: New {i}, email: new{i}@example.com, department: {department}, manager: u-ken }}\n"
+        ));
+    }
+    text
+}
+
+const LONG: Duration = Duration::from_secs(60);
+
+#[test]
+fn a_user_created_event_starts_one_run_per_matching_automation_with_the_event_as_its_trigger() {
+    let k = Keystep::with_examples();
+    k.write("automations/welcome.yaml", WELCOME);
+    let serving = k.serve();
+    k.write("joiners.yaml", &new_users(3));
+    k.ok(&["directory", "import", "joiners.yaml"]);
+    serving.wait_for("run 2 (welcome) succeeded", LONG);
+    std::thread::sleep(Duration::from_millis(600));
+    // u-new0 and u-new2 are in Engineering; u-new1 is not: no run for it.
+    let runs = k.json(&["runs", "list"]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let mut subjects: Vec<&str> = runs
+        .iter()
+        .map(|r| r["subject_id"].as_str().unwrap())
+        .collect();
+    subjects.sort();
+    assert_eq!(subjects, ["u-new0", "u-new2"]);
+    let shown = k.show(runs[0]["id"].as_i64().unwrap());
+    let trigger = &shown["run"]["trigger"];
+    assert_eq!(trigger["event"]["kind"], "user_created");
+    assert_eq!(trigger["user"]["department"], "Engineering");
+    assert_eq!(shown["steps"][0]["input"]["replacement"], "u-ken");
+    assert_eq!(shown["run"]["state"], "succeeded");
+    // Events from before serve first started start nothing: the example
+    // directory's own import made 13 users.
+    assert_eq!(serving.count("started by event"), 2, "{:?}", serving.log());
+    let (status, log) = serving.signal("TERM");
+    assert!(status.success(), "{status:?}\n{}", log.join("\n"));
+    assert!(
+        log.last().unwrap().ends_with("stopped"),
+        "{}",
+        log.join("\n")
+    );
+}
+
+#[test]
+fn a_thousand_joiners_start_a_thousand_runs_once_each_through_kill_9_and_restarts() {
+    let k = Keystep::with_examples();
+    k.write(
+        "automations/every-joiner.yaml",
+        r#"
+name: every-joiner
+trigger: user_created
+steps:
+  - id: hold
+    modify_user_status: { user: subject, status: disabled }
+"#,
+    );
+    drop(k.serve().signal("TERM"));
+    k.write("joiners.yaml", &new_users(1000));
+    k.ok(&["directory", "import", "joiners.yaml"]);
+    // Kill serve with SIGKILL while it matches and drives, until a kill
+    // has landed with runs started and not yet all finished.
+    let mut landed = Vec::new();
+    for delay in [100, 250, 400, 600, 900] {
+        let serving = k.serve();
+        std::thread::sleep(Duration::from_millis(delay));
+        drop(serving.signal("KILL"));
+        let (started, done) = (
+            k.count("SELECT count(*) FROM runs"),
+            k.count("SELECT count(*) FROM runs WHERE state = 'succeeded'"),
+        );
+        landed.push((started, done));
+        if done == 1000 {
+            break;
+        }
+    }
+    eprintln!("after each kill -9, (runs started, runs finished): {landed:?}");
+    assert!(
+        landed
+            .iter()
+            .any(|&(started, done)| started > done || (started > 0 && started < 1000)),
+        "no kill landed while runs were under way: {landed:?}"
+    );
+    let serving = k.serve();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while k.count("SELECT count(*) FROM runs WHERE state = 'succeeded'") < 1000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            serving.log().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(k.count("SELECT count(*) FROM runs"), 1000);
+    assert_eq!(
+        k.count("SELECT count(DISTINCT json_extract(trigger, '$.event.seq')) FROM runs"),
+        1000
+    );
+    assert_eq!(k.count("SELECT count(*) FROM triggered_runs"), 1000);
+    // No directory change twice: one status change each.
+    assert_eq!(
+        k.count("SELECT count(*) FROM events WHERE kind = 'user_updated' AND actor LIKE 'run %'"),
+        1000
+    );
+    assert_eq!(
+        k.count("SELECT count(*) FROM users WHERE id LIKE 'u-new%' AND status = 'disabled'"),
+        1000
+    );
+}
+
+#[test]
+fn a_run_whose_change_would_start_its_own_automation_again_is_refused_as_a_loop() {
+    let k = Keystep::with_examples();
+    k.write(
+        "automations/retitle.yaml",
+        r#"
+name: retitle
+trigger: user_updated
+steps:
+  - id: park
+    modify_user_status: { user: subject, status: disabled }
+"#,
+    );
+    let serving = k.serve();
+    let directory = std::fs::read_to_string(k.path().join("directory.yaml")).unwrap();
+    k.write(
+        "moved.yaml",
+        &directory.replace("title: Staff Engineer", "title: Principal Engineer"),
+    );
+    k.ok(&["directory", "import", "moved.yaml"]);
+    serving.wait_for("run 1 (retitle) succeeded", LONG);
+    // The run disabled Ada: a user_updated event of its own, which retitle
+    // would react to again.
+    let line = serving.wait_for("does not start", LONG);
+    assert!(
+        line.contains("a loop between automations: retitle → retitle"),
+        "{line}"
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(k.count("SELECT count(*) FROM runs"), 1);
+}
+
+#[test]
+fn a_waiting_run_wakes_on_time_with_nothing_resuming_it() {
+    let k = Keystep::with_examples();
+    k.write(
+        "automations/pause.yaml",
+        r#"
+name: pause
+trigger: manual
+steps:
+  - id: pause
+    wait: { duration: 2s }
+  - id: after
+    modify_delegate: { user: subject }
+"#,
+    );
+    let serving = k.serve();
+    let id = k.detach("pause", "u-ada");
+    serving.wait_for(&format!("run {id} (pause) succeeded"), LONG);
+    let shown = k.show(id);
+    let waited = &shown["steps"][0];
+    let due = unix_seconds(waited["started_at"].as_str().unwrap()) + 2.0;
+    let woke = unix_seconds(shown["steps"][1]["started_at"].as_str().unwrap());
+    assert!(
+        woke >= due && woke - due < 1.0,
+        "due at {due}, woke at {woke} ({:.3} s late)",
+        woke - due
+    );
+}
+
+#[test]
+fn automation_files_are_reloaded_and_a_broken_one_keeps_its_last_good_version() {
+    let k = Keystep::with_examples();
+    let serving = k.serve();
+    k.write("automations/welcome.yaml", WELCOME);
+    serving.wait_for("loaded automation welcome", LONG);
+    k.write(
+        "automations/welcome.yaml",
+        &WELCOME.replace("steps:", "steps: [oops"),
+    );
+    let line = serving.wait_for("does not load", LONG);
+    assert!(
+        line.contains("welcome.yaml does not load; its last good version keeps serving"),
+        "{line}"
+    );
+    k.write("joiners.yaml", &new_users(1));
+    k.ok(&["directory", "import", "joiners.yaml"]);
+    serving.wait_for("run 1 (welcome) succeeded", LONG);
+}
