@@ -216,3 +216,129 @@ fn automation_files_are_reloaded_and_a_broken_one_keeps_its_last_good_version() 
     k.ok(&["directory", "import", "joiners.yaml"]);
     serving.wait_for("run 1 (welcome) succeeded", LONG);
 }
+
+/// Seconds, minutes and hours of now + `ahead` seconds in UTC+5:30 (India,
+/// which keeps no daylight saving time), and that instant in Unix seconds.
+fn in_kolkata(ahead: u32) -> (String, f64) {
+    let db = rusqlite::Connection::open_in_memory().unwrap();
+    db.query_row(
+        &format!(
+            "SELECT strftime('%S %M %H', 'now', '+{ahead} seconds', '+330 minutes'),
+                    CAST(strftime('%s', 'now', '+{ahead} seconds') AS REAL)"
+        ),
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_schedule_fires_on_time_in_its_timezone_once_per_fire_for_each_picked_user() {
+    let k = Keystep::with_examples();
+    // Fires once, 5 s from now in Kolkata's local time: read as UTC it
+    // would be 5.5 hours away.
+    let (local, due) = in_kolkata(5);
+    let at = local
+        .split(' ')
+        .map(|f| f.trim_start_matches('0').to_string());
+    let at: Vec<String> = at
+        .map(|f| if f.is_empty() { "0".into() } else { f })
+        .collect();
+    k.write(
+        "automations/review-security.yaml",
+        &format!(
+            r#"
+name: review-security
+trigger:
+  schedule:
+    cron: "{} {} {} * * *"
+    timezone: Asia/Kolkata
+    for_each_user: ctx.trigger.user.department == "Security"
+steps:
+  - id: note
+    modify_delegate: {{ user: subject }}
+"#,
+            at[0], at[1], at[2]
+        ),
+    );
+    k.ok(&["validate"]);
+    let serving = k.serve();
+    let line = serving.wait_for("schedule of review-security fired", LONG);
+    assert!(line.contains(": 2 runs started"), "{line}");
+    let mut subjects: Vec<String> = (1..=2)
+        .map(|id| {
+            k.show(id)["run"]["subject_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    subjects.sort();
+    assert_eq!(subjects, ["u-margaret", "u-whit"]);
+    let started = unix_seconds(k.show(1)["run"]["created_at"].as_str().unwrap());
+    assert!(
+        started >= due - 0.001 && started - due < 1.0,
+        "due at {due}, started at {started}"
+    );
+    let trigger = &k.show(1)["run"]["trigger"];
+    assert_eq!(trigger["schedule"]["timezone"], "Asia/Kolkata");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(k.count("SELECT count(*) FROM runs"), 2, "one fire, once");
+}
+
+#[test]
+fn a_schedule_missed_while_no_one_served_fires_once_on_start() {
+    let k = Keystep::with_examples();
+    k.write(
+        "automations/hourly.yaml",
+        r#"
+name: hourly
+trigger:
+  schedule: { cron: "0 * * * *" }
+steps:
+  - id: note
+    modify_delegate: { user: u-ada }
+"#,
+    );
+    // The first start only records the schedule: nothing fires.
+    let serving = k.serve();
+    while k.count("SELECT count(*) FROM schedule_fires") == 0 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, log) = serving.signal("TERM");
+    assert!(status.success());
+    assert!(!log.iter().any(|l| l.contains("fired")), "{log:?}");
+    // Two days pass with no one serving.
+    let db = rusqlite::Connection::open(k.path().join(".keystep/keystep.db")).unwrap();
+    let moved = db
+        .execute(
+            "UPDATE schedule_fires SET fired_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-2 days')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(moved, 1);
+    let serving = k.serve();
+    let line = serving.wait_for("schedule of hourly fired", LONG);
+    assert!(line.contains(": 1 runs started"), "{line}");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(serving.count("schedule of hourly fired"), 1);
+    assert_eq!(k.count("SELECT count(*) FROM runs"), 1);
+}
+
+#[test]
+fn a_bad_schedule_is_refused_by_validate_with_where() {
+    let k = Keystep::with_examples();
+    k.write(
+        "automations/bad.yaml",
+        "name: bad\ntrigger:\n  schedule: { cron: \"0 9 * * *\", timezone: Mars/Olympus }\nsteps:\n  - id: s\n    wait: { duration: 1m }\n",
+    );
+    let ran = k.run(&["validate", "automations/bad.yaml"]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(
+        ran.stderr.contains("bad.yaml:3:3: trigger `schedule`: ")
+            && ran
+                .stderr
+                .contains("timezone `Mars/Olympus` is not an IANA time zone"),
+        "{ran:?}"
+    );
+}

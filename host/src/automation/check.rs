@@ -45,6 +45,12 @@ pub fn check(
             }
         }
     }
+    for problem in schedule_problems(automation) {
+        error(
+            automation.trigger.pos,
+            format!("trigger `schedule`: {problem}"),
+        );
+    }
     if let Some(problem) = automation.trigger.when.as_ref().and_then(bad_pattern) {
         error(
             automation.trigger.pos,
@@ -293,4 +299,29 @@ fn find_cycle(
     }
     path.pop();
     None
+}
+
+/// A `schedule` trigger's cron pattern, timezone and `for_each_user`
+/// condition, each checked as `serve` will read it.
+fn schedule_problems(automation: &Automation) -> Vec<String> {
+    let trigger = &automation.trigger;
+    if trigger.kind != "schedule" {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    if let Err(e) = super::schedule::Schedule::from_settings(&trigger.settings) {
+        problems.push(e);
+    }
+    match trigger.settings.get("for_each_user") {
+        None => {}
+        Some(serde_json::Value::String(source)) => {
+            if let Err(e) = crate::expr::Expr::compile(source) {
+                problems.push(format!("for_each_user: {}", e.message));
+            }
+        }
+        Some(other) => problems.push(format!(
+            "for_each_user must be a CEL condition on ctx.trigger.user, got {other}"
+        )),
+    }
+    problems
 }

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod check;
 pub mod fields;
 mod parse;
+pub mod schedule;
 pub mod spec;
 mod yaml;
 

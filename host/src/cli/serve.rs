@@ -19,6 +19,7 @@ use crate::engine::{Engine, Idle, Observer};
 use crate::store::runs::{Attempt, AttemptState, Run};
 use crate::triggers::automations::{Automations, Refresh};
 use crate::triggers::events::{EventMatcher, Pass};
+use crate::triggers::schedules::{Fired, Scheduler};
 
 /// The longest the driver sleeps: runs that another process made due (a
 /// `keystep run --detach`) are picked up within it.
@@ -40,6 +41,7 @@ pub fn serve(env: &Env, _args: ServeArgs) -> anyhow::Result<Exit> {
         let mut signals = Signals::new()?;
         say(&automations.refresh());
         let matcher = EventMatcher::new(engine.clone());
+        let scheduler = Scheduler::new(engine.clone());
         let position = matcher.position().await?;
         log(&format!(
             "serving {} automations from {}; reacting to events after {position}",
@@ -48,14 +50,21 @@ pub fn serve(env: &Env, _args: ServeArgs) -> anyhow::Result<Exit> {
         ));
         let wake = Arc::new(Notify::new());
         let driver = tokio::spawn(drive(engine.clone(), wake.clone()));
+        let mut poll = tokio::time::interval(POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = signals.next() => break,
-                _ = tokio::time::sleep(POLL) => {
+                _ = poll.tick() => {
                     say(&automations.refresh());
-                    match matcher.pass(&automations.all()).await {
+                    let serving = automations.all();
+                    match matcher.pass(&serving).await {
                         Ok(pass) => told(&pass, &wake),
                         Err(e) => log(&format!("matching events failed (tried again): {e:#}")),
+                    }
+                    match scheduler.pass(&serving).await {
+                        Ok(fired) => rang(&fired, &wake),
+                        Err(e) => log(&format!("firing schedules failed (tried again): {e:#}")),
                     }
                 }
             }
@@ -144,6 +153,30 @@ fn told(pass: &Pass, wake: &Notify) {
         log(refused);
     }
     if !pass.started.is_empty() {
+        wake.notify_one();
+    }
+}
+
+/// Reports the schedules that fired, and wakes the driver for their runs.
+fn rang(fired: &[Fired], wake: &Notify) {
+    for fire in fired {
+        match &fire.runs {
+            Ok(runs) => {
+                let ids: Vec<String> = runs.iter().map(i64::to_string).collect();
+                log(&format!(
+                    "schedule of {} fired: {} runs started [{}]",
+                    fire.automation,
+                    runs.len(),
+                    ids.join(", ")
+                ));
+            }
+            Err(why) => log(&format!(
+                "schedule of {} fired, no run started: {why}",
+                fire.automation
+            )),
+        }
+    }
+    if !fired.is_empty() {
         wake.notify_one();
     }
 }

@@ -7,3 +7,4 @@
 pub mod automations;
 pub mod events;
 pub mod matcher;
+pub mod schedules;
