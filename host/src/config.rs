@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::files::parse_toml;
 use crate::notify;
+use crate::secret::SecretSource;
 
 /// How far `run_automation` may nest.
 pub const DEFAULT_MAX_DEPTH: u32 = 8;
@@ -61,6 +62,49 @@ struct File {
 struct ServeSection {
     /// How long `serve` lets steps in flight finish after SIGTERM or SIGINT.
     shutdown_grace: Option<String>,
+    /// Where the HTTP API listens (`127.0.0.1:8080`); none: no API.
+    listen: Option<String>,
+    /// The API's bearer tokens.
+    #[serde(default)]
+    tokens: Vec<TokenSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenSection {
+    /// Who holds it (said in the log, never the token).
+    name: String,
+    /// `read` or `operate`.
+    scope: String,
+    /// `env:VAR` or `file:PATH`.
+    secret: String,
+}
+
+/// What a bearer token of the HTTP API may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TokenScope {
+    /// Read runs, tasks, users and automations.
+    Read,
+    /// Also start and cancel runs and complete tasks.
+    Operate,
+}
+
+/// A bearer token of the HTTP API: its holder, scope and where its value is.
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    pub name: String,
+    pub scope: TokenScope,
+    pub secret: SecretSource,
+}
+
+/// `keystep serve`'s settings.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    /// How long steps in flight may finish when told to stop.
+    pub shutdown_grace: Duration,
+    /// Where the HTTP API listens; none: no API.
+    pub listen: Option<std::net::SocketAddr>,
+    pub tokens: Vec<ApiToken>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,8 +169,8 @@ pub struct Config {
     pub plugin_concurrency: Option<usize>,
     /// SMTP, Slack, webhooks and the outbox.
     pub notify: notify::Settings,
-    /// How long `serve` lets steps in flight finish when told to stop.
-    pub shutdown_grace: Duration,
+    /// `keystep serve`: its grace period, its API's address and tokens.
+    pub serve: ServeSettings,
 }
 
 impl Config {
@@ -192,6 +236,16 @@ impl Config {
         if file.engine.concurrency == Some(0) || file.plugins.concurrency == Some(0) {
             anyhow::bail!("{shown}: engine.concurrency and plugins.concurrency are at least 1");
         }
+        let serve = ServeSettings {
+            shutdown_grace,
+            listen: match &file.serve.listen {
+                None => None,
+                Some(text) => Some(text.parse().map_err(|_| {
+                    anyhow::anyhow!("{shown}: serve.listen is an address and port such as `127.0.0.1:8080`, not `{text}`")
+                })?),
+            },
+            tokens: tokens(&file.serve.tokens, base).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?,
+        };
         Ok(Config {
             file: file_path,
             store_path: at(file
@@ -221,7 +275,32 @@ impl Config {
                 .cache
                 .unwrap_or_else(|| PathBuf::from(".keystep/cache"))),
             notify,
-            shutdown_grace,
+            serve,
         })
     }
+}
+
+/// The API's tokens, each with a known scope and a secret source.
+fn tokens(sections: &[TokenSection], base: &Path) -> Result<Vec<ApiToken>, String> {
+    sections
+        .iter()
+        .map(|t| {
+            let what = format!("serve.tokens `{}`", t.name);
+            let scope = match t.scope.as_str() {
+                "read" => TokenScope::Read,
+                "operate" => TokenScope::Operate,
+                other => {
+                    return Err(format!(
+                        "{what}: scope is `read` or `operate`, not `{other}`"
+                    ));
+                }
+            };
+            let secret = SecretSource::parse(&t.secret, base, &format!("{what}: secret"))?;
+            Ok(ApiToken {
+                name: t.name.clone(),
+                scope,
+                secret,
+            })
+        })
+        .collect()
 }

@@ -20,6 +20,7 @@
 //! No module imports one that imports it back
 //! (`python3 ../shared/tools/modcycles.py host/src`).
 
+pub mod api;
 pub mod app;
 pub mod automation;
 pub mod cli;
@@ -31,6 +32,7 @@ pub mod error;
 pub mod expr;
 pub mod files;
 pub mod fuzzing;
+pub mod history;
 pub mod notify;
 pub mod panics;
 pub mod plugins;

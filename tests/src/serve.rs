@@ -18,8 +18,15 @@ impl Keystep {
     /// Starts `keystep serve` and waits until it serves (its position in
     /// the event log is set: changes made from now on start runs).
     pub fn serve(&self) -> Serving {
+        self.serve_with(&[])
+    }
+
+    /// Starts `keystep serve` with more arguments.
+    pub fn serve_with(&self, more: &[&str]) -> Serving {
+        let mut args = vec!["serve"];
+        args.extend_from_slice(more);
         let mut child = self
-            .command(&["serve"])
+            .command(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -89,5 +96,86 @@ impl Drop for Serving {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// An answer of the HTTP API.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl Serving {
+    /// The API's address, from the log.
+    pub fn address(&self) -> String {
+        let line = self.wait_for("listening on http://", Duration::from_secs(10));
+        line.rsplit("http://").next().unwrap().trim().to_string()
+    }
+
+    /// One HTTP/1.1 request to the API (a plain socket: no client library
+    /// between the test and the server); `headers` are `Name: value`.
+    pub fn request(&self, method: &str, path: &str, headers: &[String], body: &str) -> Answer {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.address()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(70)))
+            .unwrap();
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: keystep\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for header in headers {
+            request.push_str(&format!("{header}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        let (head, rest) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let chunked = head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked");
+        let text = if chunked {
+            dechunk(rest)
+        } else {
+            rest.to_string()
+        };
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        Answer { status, body }
+    }
+
+    /// A request with a bearer token.
+    pub fn call(&self, method: &str, path: &str, token: &str, body: &str) -> Answer {
+        self.request(
+            method,
+            path,
+            &[format!("Authorization: Bearer {token}")],
+            body,
+        )
+    }
+}
+
+/// The body of a chunked HTTP/1.1 answer.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+    out
+}
+
+impl Keystep {
+    /// Starts `keystep serve` with its API on a free port.
+    pub fn serve_api(&self) -> Serving {
+        self.serve_with(&["--listen", "127.0.0.1:0"])
     }
 }

@@ -19,7 +19,6 @@ macro_rules! eprintln {
 
 mod directory;
 mod exit;
-mod history;
 mod input;
 mod output;
 mod plugins;

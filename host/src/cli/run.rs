@@ -11,11 +11,12 @@ use clap::Args;
 use serde_json::{Value as Json, json};
 
 use super::progress::{Printer, interrupt_flag};
-use super::{Env, Exit, history, render};
+use super::{Env, Exit, render};
 use crate::automation::Automation;
 use crate::directory::{Directory, DirectoryReads};
 use crate::effects::Functions;
 use crate::engine::{Engine, Idle};
+use crate::history;
 use crate::store::Store;
 use crate::store::runs::{Run, RunState};
 

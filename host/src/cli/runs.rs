@@ -5,10 +5,10 @@ use serde_json::{Value as Json, json};
 
 use std::sync::Arc;
 
-use super::history::{self, summary};
 use super::progress::{Printer, interrupt_flag};
 use super::{Env, Exit, render};
 use crate::engine::{Clock, Idle, RunError};
+use crate::history::{self, summary};
 use crate::store::Store;
 use crate::store::runs::{RunFilter, RunState};
 use crate::time::ts;
@@ -64,6 +64,7 @@ pub fn runs(env: &Env, cmd: RunsCommand) -> anyhow::Result<Exit> {
                 automation,
                 state,
                 limit,
+                ..RunFilter::default()
             };
             let list = store.read(|tx| tx.runs().list(&filter))?;
             if env.json {

@@ -15,6 +15,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
 
 use super::{Env, Exit, render};
+use crate::api::{Api, Ended, Tokens};
 use crate::engine::{Engine, Idle, Observer};
 use crate::store::runs::{Attempt, AttemptState, Run};
 use crate::triggers::automations::{Automations, Refresh};
@@ -29,27 +30,56 @@ const MOST_NAP: Duration = Duration::from_secs(1);
 const POLL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, clap::Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Where the HTTP API listens (`127.0.0.1:8080`; port 0 picks a free
+    /// one, said in the log), instead of `serve.listen`.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+}
 
-pub fn serve(env: &Env, _args: ServeArgs) -> anyhow::Result<Exit> {
+pub fn serve(env: &Env, args: ServeArgs) -> anyhow::Result<Exit> {
     let store = env.app.open_store()?;
     let stop = Arc::new(AtomicBool::new(false));
     let engine = env.app.engine(&store).interrupt(stop.clone()).build();
-    let grace = env.app.config.shutdown_grace;
+    let settings = &env.app.config.serve;
+    let grace = settings.shutdown_grace;
+    let wake = Arc::new(Notify::new());
+    let ended = Arc::new(Ended::default());
+    let api = Arc::new(Api::new(
+        engine.clone(),
+        Tokens::load(&settings.tokens)?,
+        wake.clone(),
+        ended.clone(),
+    ));
     let mut automations = Automations::new(env.app.catalog());
     env.app.runtime().block_on(async {
         let mut signals = Signals::new()?;
         say(&automations.refresh());
+        api.serve(automations.all());
         let matcher = EventMatcher::new(engine.clone());
         let scheduler = Scheduler::new(engine.clone());
         let position = matcher.position().await?;
+        let closing = Arc::new(Notify::new());
+        if let Some(addr) = args.listen.or(settings.listen) {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+            log(&format!("listening on http://{}", listener.local_addr()?));
+            let (router, closing) = (crate::api::router(api.clone()), closing.clone());
+            tokio::spawn(async move {
+                let closed = async move { closing.notified().await };
+                if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(closed).await {
+                    log(&format!("the HTTP API stopped: {e}"));
+                }
+            });
+        }
+        api.ready();
         log(&format!(
             "serving {} automations from {}; reacting to events after {position}",
             automations.all().len(),
             store.path().display()
         ));
-        let wake = Arc::new(Notify::new());
-        let driver = tokio::spawn(drive(engine.clone(), wake.clone()));
+        let driver = tokio::spawn(drive(engine.clone(), wake.clone(), ended.clone()));
         let mut poll = tokio::time::interval(POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -58,6 +88,7 @@ pub fn serve(env: &Env, _args: ServeArgs) -> anyhow::Result<Exit> {
                 _ = poll.tick() => {
                     say(&automations.refresh());
                     let serving = automations.all();
+                    api.serve(serving.clone());
                     match matcher.pass(&serving).await {
                         Ok(pass) => told(&pass, &wake),
                         Err(e) => log(&format!("matching events failed (tried again): {e:#}")),
@@ -71,6 +102,7 @@ pub fn serve(env: &Env, _args: ServeArgs) -> anyhow::Result<Exit> {
         }
         stop.store(true, Ordering::Relaxed);
         wake.notify_one();
+        closing.notify_waiters();
         log(&format!(
             "stopping: no new work; steps in flight have {} to finish",
             humantime::format_duration(grace)
@@ -87,8 +119,8 @@ pub fn serve(env: &Env, _args: ServeArgs) -> anyhow::Result<Exit> {
 
 /// Drives due runs until stopped; between drives, sleeps until the next
 /// run falls due (at most [`MOST_NAP`]) or until woken.
-async fn drive(engine: Engine, wake: Arc<Notify>) -> anyhow::Result<()> {
-    let observer: Arc<dyn Observer> = Arc::new(Log);
+async fn drive(engine: Engine, wake: Arc<Notify>, ended: Arc<Ended>) -> anyhow::Result<()> {
+    let observer: Arc<dyn Observer> = Arc::new(Log { ended });
     loop {
         match engine.drive(observer.clone()).await? {
             Idle::Interrupted => return Ok(()),
@@ -181,8 +213,11 @@ fn rang(fired: &[Fired], wake: &Notify) {
     }
 }
 
-/// Logs each failed attempt and each run's end.
-struct Log;
+/// Logs each failed attempt and each run's end, and tells the API's
+/// waiters.
+struct Log {
+    ended: Arc<Ended>,
+}
 
 impl Observer for Log {
     fn attempt(&self, run: &Run, attempt: &Attempt) {
@@ -203,5 +238,6 @@ impl Observer for Log {
             "run {} ({}) {}",
             run.id, run.automation, run.state
         ));
+        self.ended.ended(run);
     }
 }

@@ -270,19 +270,26 @@ pub(super) fn children(conn: &Connection, run: i64) -> rusqlite::Result<Vec<i64>
 pub struct RunFilter {
     pub automation: Option<String>,
     pub state: Option<RunState>,
+    /// Runs about this user.
+    pub subject: Option<String>,
+    /// Runs older than this one (the newest first): the next page.
+    pub before: Option<i64>,
     pub limit: usize,
 }
 
 pub(super) fn list(conn: &Connection, filter: &RunFilter) -> rusqlite::Result<Vec<Run>> {
     let mut stmt = conn.prepare(
         "SELECT * FROM runs WHERE (?1 IS NULL OR automation = ?1) AND (?2 IS NULL OR state = ?2)
+           AND (?4 IS NULL OR subject_id = ?4) AND (?5 IS NULL OR id < ?5)
          ORDER BY id DESC LIMIT ?3",
     )?;
     let rows = stmt.query_map(
         params![
             filter.automation,
             filter.state.map(RunState::as_str),
-            filter.limit as i64
+            filter.limit as i64,
+            filter.subject,
+            filter.before
         ],
         Run::from_row,
     )?;

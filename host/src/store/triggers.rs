@@ -106,3 +106,20 @@ pub(super) fn fire(
     };
     Ok(moved == 1)
 }
+
+/// Records incoming webhook message `id` for `automation`; false if it was
+/// received before.
+pub(super) fn receive(
+    conn: &Connection,
+    automation: &str,
+    id: &str,
+    at: DateTime<Utc>,
+) -> rusqlite::Result<bool> {
+    let new = conn
+        .prepare_cached(
+            "INSERT INTO webhook_messages (automation, message_id, received_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![automation, id, ts(at)])?;
+    Ok(new == 1)
+}

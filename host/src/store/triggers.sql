@@ -19,3 +19,11 @@ CREATE TABLE schedule_fires (
     automation TEXT PRIMARY KEY,
     fired_at   TEXT NOT NULL
 );
+-- The incoming webhook messages received, per automation: a message whose
+-- `webhook-id` was seen before is refused.
+CREATE TABLE webhook_messages (
+    automation  TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (automation, message_id)
+);

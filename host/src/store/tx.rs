@@ -105,6 +105,9 @@ pub trait TriggerWrites: TriggerReads {
         from: Option<DateTime<Utc>>,
         at: DateTime<Utc>,
     ) -> Result<bool>;
+    /// Records incoming webhook message `id` for `automation`; false if it
+    /// was received before.
+    fn receive(&self, automation: &str, id: &str, at: DateTime<Utc>) -> Result<bool>;
 }
 
 /// One consistent read of the store.
@@ -290,5 +293,9 @@ impl TriggerWrites for Sqlite<'_> {
         at: DateTime<Utc>,
     ) -> Result<bool> {
         self.sql(triggers::fire(self.0, automation, from, at))
+    }
+
+    fn receive(&self, automation: &str, id: &str, at: DateTime<Utc>) -> Result<bool> {
+        self.sql(triggers::receive(self.0, automation, id, at))
     }
 }

@@ -1,4 +1,4 @@
-//! A run as the CLI shows it: its row for listings, and its whole history
+//! A run as the CLI and the HTTP API show it: its row for listings, and its whole history
 //! (trigger, outputs, every attempt, child runs) for `runs show` and
 //! `--json` output.
 

@@ -1,0 +1,193 @@
+//! The HTTP API of `keystep serve` (design section 8): JSON in and out
+//! under `/v1`, bearer tokens with a scope, incoming webhooks verified per
+//! Standard Webhooks, and `/healthz` and `/readyz`. Errors are
+//! `{"error": {"code", "message"}}` with stable codes; bodies are limited
+//! to 1 MiB.
+
+pub mod auth;
+mod errors;
+pub mod hooks;
+mod runs;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::http::{HeaderMap, StatusCode, request::Parts};
+use axum::routing::{get, post};
+use axum::{Json as AxumJson, Router};
+use serde_json::{Value as Json, json};
+use tokio::sync::{Notify, oneshot};
+
+use crate::automation::Automation;
+use crate::config::TokenScope;
+use crate::engine::Engine;
+use crate::store::runs::Run;
+pub use auth::Tokens;
+pub use errors::ApiError;
+
+/// The largest request body accepted.
+const MOST_BODY: usize = 1 << 20;
+
+/// What the handlers share.
+pub struct Api {
+    pub engine: Engine,
+    pub tokens: Tokens,
+    /// Wakes `serve`'s driver for a run just started.
+    pub wake: Arc<Notify>,
+    pub ended: Arc<Ended>,
+    /// The automations `serve` serves, as of its last look at the files.
+    automations: Mutex<Vec<Arc<Automation>>>,
+    ready: AtomicBool,
+}
+
+impl Api {
+    pub fn new(engine: Engine, tokens: Tokens, wake: Arc<Notify>, ended: Arc<Ended>) -> Api {
+        Api {
+            engine,
+            tokens,
+            wake,
+            ended,
+            automations: Mutex::new(Vec::new()),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// The automations to serve from now on.
+    pub fn serve(&self, automations: Vec<Arc<Automation>>) {
+        *self.automations.lock().unwrap() = automations;
+    }
+
+    /// Says that `serve` is ready (`/readyz`).
+    pub fn ready(&self) {
+        self.ready.store(true, Ordering::Relaxed);
+    }
+
+    fn automation(&self, name: &str) -> Option<Arc<Automation>> {
+        let all = self.automations.lock().unwrap();
+        all.iter().find(|a| a.name == name).cloned()
+    }
+}
+
+/// Who waits for which run to end (`?wait`): told by `serve`'s observer.
+#[derive(Default)]
+pub struct Ended {
+    waiting: Mutex<HashMap<i64, Vec<oneshot::Sender<()>>>>,
+}
+
+impl Ended {
+    /// A receiver told when run `id` ends.
+    pub fn subscribe(&self, id: i64) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.waiting.lock().unwrap().entry(id).or_default().push(tx);
+        rx
+    }
+
+    pub fn ended(&self, run: &Run) {
+        for waiter in self
+            .waiting
+            .lock()
+            .unwrap()
+            .remove(&run.id)
+            .unwrap_or_default()
+        {
+            let _ = waiter.send(());
+        }
+    }
+}
+
+/// The API's routes.
+pub fn router(api: Arc<Api>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { AxumJson(json!({"ok": true})) }))
+        .route("/readyz", get(readyz))
+        .route("/v1/automations", get(automations))
+        .route("/v1/automations/{name}/runs", post(runs::start))
+        .route("/v1/runs", get(runs::list))
+        .route("/v1/runs/{id}", get(runs::show))
+        .route("/v1/runs/{id}/cancel", post(runs::cancel))
+        .route("/v1/hooks/{automation}", post(hooks::receive))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(MOST_BODY))
+        .with_state(api)
+}
+
+async fn readyz(State(api): State<Arc<Api>>) -> Result<AxumJson<Json>, ApiError> {
+    if !api.ready.load(Ordering::Relaxed) {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "serve is starting",
+        ));
+    }
+    Ok(AxumJson(json!({"ready": true})))
+}
+
+/// `GET /v1/automations`: the automations served, with their triggers.
+async fn automations(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+) -> Result<AxumJson<Json>, ApiError> {
+    api.tokens.authorize(&headers, TokenScope::Read)?;
+    let all = api.automations.lock().unwrap().clone();
+    let list: Vec<Json> = all
+        .iter()
+        .map(|a| {
+            json!({
+                "name": a.name,
+                "description": a.description,
+                "trigger": a.trigger.kind,
+                "file": a.path.display().to_string(),
+                "version": a.hash,
+                "steps": a.steps.len(),
+            })
+        })
+        .collect();
+    Ok(AxumJson(json!({ "automations": list })))
+}
+
+/// An extractor whose rejection is answered as an [`ApiError`]: a bad
+/// path, query or body says what was wrong, in the API's error shape.
+pub struct Checked<E>(pub E);
+
+impl<S: Send + Sync, E> FromRequestParts<S> for Checked<E>
+where
+    E: FromRequestParts<S>,
+    E::Rejection: std::fmt::Display,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        E::from_request_parts(parts, state)
+            .await
+            .map(Checked)
+            .map_err(|e| ApiError::bad_input(e.to_string()))
+    }
+}
+
+/// A request body of at most [`MOST_BODY`] bytes.
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Body)
+            .map_err(|e| {
+                let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    "too_large"
+                } else {
+                    "bad_input"
+                };
+                ApiError::new(
+                    e.status(),
+                    code,
+                    format!("the body: {e} (at most {MOST_BODY} bytes)"),
+                )
+            })
+    }
+}

@@ -1,0 +1,364 @@
+//! `keystep serve`'s HTTP API through the real binary over real HTTP:
+//! bearer tokens and their scopes, starting runs (with `?wait`), reading,
+//! listing and cancelling them, errors in the API's shape, and incoming
+//! webhooks verified per Standard Webhooks (signed here by Python's own
+//! `hmac`, not by keystep's code).
+
+use std::process::Command;
+
+use keystep_tests::Keystep;
+use keystep_tests::serve::Serving;
+
+const OPERATE: &str = "op-3f9a1c7e5b2d4068aa";
+const READ: &str = "rd-81c4e2a9f0b3d7566c";
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+const CONFIG: &str = r#"
+[[serve.tokens]]
+name = "ops"
+scope = "operate"
+secret = "env:KS_TEST_OPERATE"
+
+[[serve.tokens]]
+name = "viewer"
+scope = "read"
+secret = "file:viewer.token"
+"#;
+
+const PAUSE: &str = r#"
+name: pause
+trigger: manual
+steps:
+  - id: hold
+    modify_user_status: { user: subject, status: disabled }
+  - id: pause
+    wait: { duration: 1h }
+"#;
+
+const QUICK: &str = r#"
+name: quick
+trigger: manual
+steps:
+  - id: hand_over
+    modify_delegate: { user: subject, replacement: "{{ ctx.trigger.user.manager_id }}" }
+"#;
+
+const HOOKED: &str = r#"
+name: hooked
+trigger:
+  webhook: { secret: "env:KS_TEST_HOOK" }
+steps:
+  - id: hold
+    modify_user_status: { user: "{{ ctx.trigger.user_id }}", status: disabled }
+"#;
+
+fn served() -> (Keystep, Serving) {
+    let k = Keystep::with_examples();
+    k.env("KS_TEST_OPERATE", OPERATE)
+        .env("KS_TEST_HOOK", SECRET);
+    k.write("keystep.toml", CONFIG);
+    k.write("viewer.token", &format!("{READ}\n"));
+    k.write("automations/pause.yaml", PAUSE);
+    k.write("automations/quick.yaml", QUICK);
+    k.write("automations/hooked.yaml", HOOKED);
+    let serving = k.serve_api();
+    (k, serving)
+}
+
+fn code(answer: &keystep_tests::serve::Answer) -> &str {
+    answer.body["error"]["code"].as_str().unwrap_or("")
+}
+
+#[test]
+fn tokens_decide_who_may_read_and_who_may_operate() {
+    let (_k, s) = served();
+    let none = s.request("GET", "/v1/runs", &[], "");
+    assert_eq!(
+        (none.status, code(&none)),
+        (401, "unauthorized"),
+        "{none:?}"
+    );
+    let wrong = s.call("GET", "/v1/runs", "rd-81c4e2a9f0b3d7566d", "");
+    assert_eq!((wrong.status, code(&wrong)), (401, "unauthorized"));
+    let read = s.call("GET", "/v1/runs", READ, "");
+    assert_eq!(read.status, 200, "{read:?}");
+    let start = s.call(
+        "POST",
+        "/v1/automations/quick/runs",
+        READ,
+        r#"{"user_id": "u-ada"}"#,
+    );
+    assert_eq!(
+        (start.status, code(&start)),
+        (403, "forbidden"),
+        "{start:?}"
+    );
+    assert_eq!(
+        s.call("GET", "/v1/runs", READ, "").body["runs"],
+        serde_json::json!([])
+    );
+    let started = s.call(
+        "POST",
+        "/v1/automations/quick/runs",
+        OPERATE,
+        r#"{"user_id": "u-ada"}"#,
+    );
+    assert_eq!(started.status, 202, "{started:?}");
+    assert_eq!(s.request("GET", "/healthz", &[], "").status, 200);
+    assert_eq!(s.request("GET", "/readyz", &[], "").status, 200);
+    let (_, log) = s.signal("TERM");
+    let log = log.join("\n");
+    assert!(
+        !log.contains(OPERATE) && !log.contains(READ),
+        "a token in the log:\n{log}"
+    );
+}
+
+#[test]
+fn a_run_started_with_wait_answers_with_the_finished_run_and_runs_are_listed_read_and_cancelled() {
+    let (_k, s) = served();
+    let done = s.call(
+        "POST",
+        "/v1/automations/quick/runs?wait=20s",
+        OPERATE,
+        r#"{"user_id": "u-ada"}"#,
+    );
+    assert_eq!(done.status, 200, "{done:?}");
+    assert_eq!(done.body["run"]["state"], "succeeded");
+    assert_eq!(done.body["steps"][0]["input"]["replacement"], "u-ken");
+    let id = done.body["run"]["id"].as_i64().unwrap();
+    let shown = s.call("GET", &format!("/v1/runs/{id}"), READ, "");
+    assert_eq!(shown.body["run"]["outputs"], done.body["run"]["outputs"]);
+
+    // A run that waits: ?wait gives up and answers 202; cancel ends it.
+    let waiting = s.call(
+        "POST",
+        "/v1/automations/pause/runs?wait=1s",
+        OPERATE,
+        r#"{"user_id": "u-linus"}"#,
+    );
+    assert_eq!(waiting.status, 202, "{waiting:?}");
+    let paused = waiting.body["run_id"].as_i64().unwrap();
+    for user in ["u-barbara", "u-whit", "u-dennis"] {
+        let input = format!(r#"{{"user_id": "{user}"}}"#);
+        assert_eq!(
+            s.call("POST", "/v1/automations/quick/runs", OPERATE, &input)
+                .status,
+            202
+        );
+    }
+    // Newest first, two a page, following `next`.
+    let mut seen = Vec::new();
+    let mut path = "/v1/runs?automation=quick&limit=2".to_string();
+    loop {
+        let page = s.call("GET", &path, READ, "");
+        assert_eq!(page.status, 200, "{page:?}");
+        seen.extend(
+            page.body["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_i64().unwrap()),
+        );
+        match page.body["next"].as_i64() {
+            Some(next) => path = format!("/v1/runs?automation=quick&limit=2&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] > w[1]), "{seen:?}");
+    let about = s.call("GET", "/v1/runs?subject=u-linus", READ, "");
+    assert_eq!(about.body["runs"][0]["id"], paused);
+
+    let cancelled = s.call(
+        "POST",
+        &format!("/v1/runs/{paused}/cancel"),
+        OPERATE,
+        r#"{"reason": "left early"}"#,
+    );
+    assert_eq!(cancelled.status, 200, "{cancelled:?}");
+    assert_eq!(cancelled.body["state"], "cancelled");
+    assert!(
+        cancelled.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("left early (by API token ops)")
+    );
+    let again = s.call(
+        "POST",
+        &format!("/v1/runs/{paused}/cancel"),
+        OPERATE,
+        r#"{"reason": "x"}"#,
+    );
+    assert_eq!((again.status, code(&again)), (409, "conflict"));
+}
+
+#[test]
+fn bad_requests_are_answered_with_a_code_and_where() {
+    let (k, s) = served();
+    let bad = s.call(
+        "POST",
+        "/v1/automations/quick/runs",
+        OPERATE,
+        "{\"user_id\": \n  \"u-ada\",}",
+    );
+    assert_eq!((bad.status, code(&bad)), (400, "bad_json"), "{bad:?}");
+    assert!(
+        bad.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 2 column"),
+        "{bad:?}"
+    );
+    let unknown = s.call("GET", "/v1/runs?colour=red", READ, "");
+    assert_eq!(
+        (unknown.status, code(&unknown)),
+        (400, "bad_input"),
+        "{unknown:?}"
+    );
+    assert!(
+        unknown.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour")
+    );
+    let field = s.call(
+        "POST",
+        "/v1/runs/1/cancel",
+        OPERATE,
+        r#"{"reason": "x", "force": true}"#,
+    );
+    assert_eq!(
+        (field.status, code(&field)),
+        (400, "bad_input"),
+        "{field:?}"
+    );
+    let big = format!(r#"{{"pad": "{}"}}"#, "x".repeat(2 << 20));
+    let large = s.call("POST", "/v1/automations/quick/runs", OPERATE, &big);
+    assert_eq!(
+        (large.status, code(&large)),
+        (413, "too_large"),
+        "{large:?}"
+    );
+    let missing = s.call("POST", "/v1/automations/nope/runs", OPERATE, "{}");
+    assert_eq!((missing.status, code(&missing)), (404, "not_found"));
+    let ghost = s.call(
+        "POST",
+        "/v1/automations/quick/runs",
+        OPERATE,
+        r#"{"user_id": "u-ghost"}"#,
+    );
+    assert_eq!(
+        (ghost.status, code(&ghost)),
+        (400, "bad_input"),
+        "{ghost:?}"
+    );
+    let no_run = s.call("GET", "/v1/runs/99", READ, "");
+    assert_eq!((no_run.status, code(&no_run)), (404, "not_found"));
+    let not_a_number = s.call("GET", "/v1/runs/abc", READ, "");
+    assert_eq!(
+        (not_a_number.status, code(&not_a_number)),
+        (400, "bad_input")
+    );
+    assert_eq!(
+        k.count("SELECT count(*) FROM runs"),
+        0,
+        "no bad request started a run"
+    );
+}
+
+/// `v1,<signature>` of `body` as message `id` at `timestamp`, by Python.
+fn python_sign(id: &str, timestamp: i64, body: &str) -> String {
+    let script = "import base64, hashlib, hmac, sys\n\
+        key = base64.b64decode(sys.argv[1].removeprefix('whsec_'))\n\
+        msg = f'{sys.argv[2]}.{sys.argv[3]}.{sys.argv[4]}'.encode()\n\
+        print('v1,' + base64.b64encode(hmac.new(key, msg, hashlib.sha256).digest()).decode())";
+    let out = Command::new("python3")
+        .args(["-c", script, SECRET, id, &timestamp.to_string(), body])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn hook(
+    s: &Serving,
+    id: &str,
+    timestamp: i64,
+    signature: &str,
+    body: &str,
+) -> keystep_tests::serve::Answer {
+    let headers = [
+        format!("webhook-id: {id}"),
+        format!("webhook-timestamp: {timestamp}"),
+        format!("webhook-signature: {signature}"),
+    ];
+    s.request("POST", "/v1/hooks/hooked", &headers, body)
+}
+
+#[test]
+fn a_signed_webhook_starts_a_run_and_a_forged_stale_or_replayed_one_starts_nothing() {
+    let (k, s) = served();
+    let body = r#"{"user_id": "u-ada", "reason": "hr-system said so"}"#;
+    let t = now();
+    let good = python_sign("msg_1", t, body);
+    let started = hook(&s, "msg_1", t, &good, body);
+    assert_eq!(started.status, 202, "{started:?}");
+    let id = started.body["run_id"].as_i64().unwrap();
+    s.wait_for(
+        &format!("run {id} (hooked) succeeded"),
+        std::time::Duration::from_secs(30),
+    );
+    let run = k.show(id);
+    assert_eq!(run["run"]["trigger"]["reason"], "hr-system said so");
+    assert_eq!(
+        k.json(&["directory", "show", "u-ada"])["user"]["status"],
+        "disabled"
+    );
+
+    let forged = hook(
+        &s,
+        "msg_2",
+        t,
+        &python_sign("msg_2", t, r#"{"user_id": "u-ken"}"#),
+        body,
+    );
+    assert_eq!(
+        (forged.status, code(&forged)),
+        (401, "bad_signature"),
+        "{forged:?}"
+    );
+    let old = t - 600;
+    let stale = hook(&s, "msg_3", old, &python_sign("msg_3", old, body), body);
+    assert_eq!(
+        (stale.status, code(&stale)),
+        (400, "stale_timestamp"),
+        "{stale:?}"
+    );
+    let replayed = hook(&s, "msg_1", t, &good, body);
+    assert_eq!(
+        (replayed.status, code(&replayed)),
+        (409, "replayed"),
+        "{replayed:?}"
+    );
+    let unsigned = s.request("POST", "/v1/hooks/hooked", &[], body);
+    assert_eq!(unsigned.status, 400, "{unsigned:?}");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        k.count("SELECT count(*) FROM runs"),
+        1,
+        "only the good message started a run"
+    );
+    // The forged message named u-ken: nothing reached him.
+    assert_eq!(
+        k.json(&["directory", "show", "u-ken"])["user"]["status"],
+        "active"
+    );
+}
