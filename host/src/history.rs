@@ -35,6 +35,7 @@ pub fn of(store: &Store, run: &Run) -> anyhow::Result<Json> {
     let mut run_json = summary(run);
     run_json["trigger"] = run.trigger.clone();
     run_json["outputs"] = Json::Object(run.outputs.clone());
+    run_json["output"] = run.output.clone().unwrap_or(Json::Null);
     run_json["children"] = json!(children);
     let steps: Vec<Json> = attempts
         .iter()

@@ -41,6 +41,8 @@ trigger: manual
 steps:
   - id: hand_over
     modify_delegate: { user: subject, replacement: "{{ ctx.trigger.user.manager_id }}" }
+output:
+  delegate: "{{ ctx.hand_over.replacement }}"
 "#;
 
 const HOOKED: &str = r#"
@@ -126,6 +128,10 @@ fn a_run_started_with_wait_answers_with_the_finished_run_and_runs_are_listed_rea
     assert_eq!(done.status, 200, "{done:?}");
     assert_eq!(done.body["run"]["state"], "succeeded");
     assert_eq!(done.body["steps"][0]["input"]["replacement"], "u-ken");
+    assert_eq!(
+        done.body["run"]["output"],
+        serde_json::json!({"delegate": "u-ken"})
+    );
     let id = done.body["run"]["id"].as_i64().unwrap();
     let shown = s.call("GET", &format!("/v1/runs/{id}"), READ, "");
     assert_eq!(shown.body["run"]["outputs"], done.body["run"]["outputs"]);

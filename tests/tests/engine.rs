@@ -220,6 +220,74 @@ steps:
     assert_eq!(k.count("SELECT count(*) FROM step_attempts"), 5);
 }
 
+/// An automation's `output:` is its run's result: rendered when its steps
+/// succeed, returned by `run_automation` with `wait: true`; one that cannot
+/// be rendered fails the run; `validate` checks what it reads.
+#[test]
+fn an_output_is_the_runs_result_and_what_a_waiting_parent_gets() {
+    let k = Keystep::with_examples();
+    k.write(
+        "automations/decide.yaml",
+        r#"
+name: decide
+trigger: manual
+steps:
+  - id: hand_over
+    modify_delegate: { user: subject, replacement: "{{ ctx.trigger.user.manager_id }}" }
+output:
+  approved: "{{ ctx.trigger.user.department == 'Engineering' }}"
+  delegate: "{{ ctx.hand_over.replacement }}"
+  note: decided
+"#,
+    );
+    k.write(
+        "automations/asks.yaml",
+        r#"
+name: asks
+trigger: manual
+steps:
+  - id: ask
+    run_automation: { automation: decide, wait: true, context: { user_id: "{{ ctx.trigger.user_id }}" } }
+"#,
+    );
+    let (code, history) = run(&k, "decide", r#"{"user_id": "u-ada"}"#);
+    assert_eq!(code, 0, "{history}");
+    let delegate = history["steps"][0]["output"]["replacement"].clone();
+    assert_eq!(
+        history["run"]["output"],
+        serde_json::json!({"approved": true, "delegate": delegate, "note": "decided"})
+    );
+    let (code, parent) = run(&k, "asks", r#"{"user_id": "u-ada"}"#);
+    assert_eq!(code, 0, "{parent}");
+    assert_eq!(
+        parent["steps"][0]["output"]["output"]["note"], "decided",
+        "{parent}"
+    );
+
+    k.write(
+        "automations/broken-output.yaml",
+        "name: broken-output\ntrigger: manual\nsteps:\n  - id: a\n    modify_delegate: { user: subject }\noutput:\n  x: \"{{ ctx.trigger.nope.deeper }}\"\n",
+    );
+    let (code, failed) = run(&k, "broken-output", r#"{"user_id": "u-ada"}"#);
+    assert_eq!(code, 1, "{failed}");
+    assert_eq!(failed["run"]["state"], "failed");
+    assert!(
+        failed["run"]["error"].as_str().unwrap().contains("output:"),
+        "{failed}"
+    );
+
+    k.write(
+        "automations/bad-output.yaml",
+        "name: bad-output\ntrigger: manual\nsteps:\n  - id: a\n    modify_delegate: { user: subject }\noutput:\n  x: \"{{ ctx.b.y }}\"\n",
+    );
+    let ran = k.run(&["validate", "automations/bad-output.yaml"]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(
+        ran.stderr.contains("output: ctx.b is not a step id"),
+        "{ran:?}"
+    );
+}
+
 /// A child that fails on its first attempt and succeeds on its second,
 /// called by a parent that retries and waits for it.
 fn flaky_pair(k: &Keystep, attempts: u32) {

@@ -62,6 +62,15 @@ pub fn check(
     for (i, step) in automation.steps.iter().enumerate() {
         step_ids.entry(step.id.as_str()).or_insert(i);
     }
+    // `output:` reads what the steps left: every step is before it.
+    for expr in automation.output.iter().flat_map(|t| t.exprs()) {
+        for root in expr.context_roots() {
+            let last = automation.steps.len();
+            if let Some(message) = reference_problem(automation, &step_ids, last, &root) {
+                error(automation.trigger.pos, format!("output: {message}"));
+            }
+        }
+    }
     for (index, step) in automation.steps.iter().enumerate() {
         for (expr, pos) in step.exprs() {
             if let Some(problem) = bad_pattern(expr) {

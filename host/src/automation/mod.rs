@@ -61,6 +61,8 @@ pub struct Automation {
     pub description: Option<String>,
     pub trigger: Trigger,
     pub steps: Vec<StepDef>,
+    /// `output:`, the run's result, rendered when its steps have succeeded.
+    pub output: Option<Template>,
     pub path: PathBuf,
     pub source: String,
     /// SHA-256 of `source`: the version a run is pinned to.

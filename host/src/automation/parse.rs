@@ -43,7 +43,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Automation, Vec<Diagnostic>> {
     };
     p.unknown_keys(
         top,
-        &["name", "description", "trigger", "steps"],
+        &["name", "description", "trigger", "steps", "output"],
         "automation",
     );
     let name = p.required_string(top, "name", pos_of(&root));
@@ -80,17 +80,61 @@ pub fn parse(path: &Path, text: &str) -> Result<Automation, Vec<Diagnostic>> {
         }
     };
     p.unique_ids(&steps);
+    let output = top.get_node("output").and_then(|node| p.output(node));
     match (name, trigger, p.diagnostics.is_empty()) {
         (Some(name), Some(trigger), true) => Ok(Automation {
             name,
             description,
             trigger,
             steps,
+            output,
             path: path.to_path_buf(),
             source: text.to_string(),
             hash: hex_sha256(text),
         }),
         _ => Err(p.diagnostics),
+    }
+}
+
+impl Parser<'_> {
+    /// Compiles a value holding `{{ }}` expressions; a CEL syntax error is
+    /// reported where in the value it is, naming `what`.
+    fn template(&mut self, value: &Node, what: &str) -> Option<Template> {
+        let pos = pos_of(value);
+        match Template::compile(&to_json(value)) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let at = match value {
+                    Node::Scalar(s) => {
+                        let before = s
+                            .as_str()
+                            .get(..e.offset)
+                            .unwrap_or_default()
+                            .chars()
+                            .count();
+                        self.pos_in_scalar(value, before + e.error.column.saturating_sub(1))
+                    }
+                    _ => pos,
+                };
+                self.error(at, format!("{what}: CEL syntax error: {}", e.error.message));
+                None
+            }
+        }
+    }
+
+    /// The automation's `output:`: a mapping of templates.
+    fn output(&mut self, node: &Node) -> Option<Template> {
+        if !matches!(node, Node::Mapping(_)) {
+            self.error(
+                pos_of(node),
+                format!(
+                    "`output` must be a mapping of names to values, found {}",
+                    kind_of(node)
+                ),
+            );
+            return None;
+        }
+        self.template(node, "output")
     }
 }
 
@@ -401,28 +445,8 @@ impl Parser<'_> {
                     continue;
                 };
                 let pos = pos_of(value);
-                let json = to_json(value);
-                let template = match Template::compile(&json) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        let at = match value {
-                            Node::Scalar(s) => {
-                                let before = s
-                                    .as_str()
-                                    .get(..e.offset)
-                                    .unwrap_or_default()
-                                    .chars()
-                                    .count();
-                                self.pos_in_scalar(value, before + e.error.column.saturating_sub(1))
-                            }
-                            _ => pos,
-                        };
-                        self.error(
-                            at,
-                            format!("{kind}.{name}: CEL syntax error: {}", e.error.message),
-                        );
-                        continue;
-                    }
+                let Some(template) = self.template(value, &format!("{kind}.{name}")) else {
+                    continue;
                 };
                 if let Some(literal) = template.literal()
                     && let Err(expected) = spec.kind.check_literal(literal)

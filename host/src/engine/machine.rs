@@ -69,6 +69,7 @@ pub fn advance(run: &Position, output: Option<(String, Json)>, steps: usize) -> 
         wake_at: None,
         awaiting_run: None,
         error: None,
+        result: None,
     }
 }
 
@@ -99,6 +100,7 @@ pub fn wait(
         wake_at,
         awaiting_run: awaiting,
         error: None,
+        result: None,
     }
 }
 
@@ -112,6 +114,7 @@ pub fn performing(run: &Position, attempt: u32) -> RunUpdate {
         wake_at: None,
         awaiting_run: None,
         error: None,
+        result: None,
     }
 }
 
@@ -125,6 +128,22 @@ pub fn fail(run: &Position, attempt: u32, error: String) -> RunUpdate {
         wake_at: None,
         awaiting_run: None,
         error: Some(error),
+        result: None,
+    }
+}
+
+/// A run whose steps have all succeeded ends with its result (its
+/// automation's `output:`).
+pub fn finish(run: &Position, result: Json) -> RunUpdate {
+    RunUpdate {
+        state: RunState::Succeeded,
+        output: None,
+        cursor: run.cursor,
+        attempt: 0,
+        wake_at: None,
+        awaiting_run: None,
+        error: None,
+        result: Some(result),
     }
 }
 
@@ -271,6 +290,8 @@ pub struct Child<'a> {
     pub state: RunState,
     pub error: Option<&'a str>,
     pub outputs: &'a serde_json::Map<String, Json>,
+    /// Its result (its automation's `output:`), if it declares one.
+    pub result: Option<&'a Json>,
 }
 
 /// What wakes a waiting attempt: `child` is the run it waits on (none: a
@@ -285,9 +306,11 @@ pub fn woken(
     let started = crate::time::parse_ts(&waiting.started_at).unwrap_or(now);
     let late = deadline(step, started).is_some_and(|d| now >= d);
     match child {
-        Some(child) if child.state == RunState::Succeeded => Woken::Done(
-            json!({ "run_id": child.id, "state": child.state, "output": child.outputs }),
-        ),
+        Some(child) if child.state == RunState::Succeeded => Woken::Done(json!({
+            "run_id": child.id,
+            "state": child.state,
+            "output": child.result.cloned().unwrap_or_else(|| Json::Object(child.outputs.clone())),
+        })),
         Some(child) if child.state.is_terminal() => Woken::Failed(Error::new(
             format!(
                 "child run {} ({}) {}: {}",

@@ -248,6 +248,7 @@ fn a_waiting_attempt_ends_as_its_child_or_timer_says() {
         state,
         error: Some("it broke"),
         outputs: &outputs,
+        result: None,
     };
     assert!(matches!(
         woken(

@@ -339,6 +339,7 @@ impl Engine {
             state: c.state,
             error: c.error.as_deref(),
             outputs: &c.outputs,
+            result: c.output.as_ref(),
         });
         match machine::woken(step, &waiting, seen, now, self.inner.waits) {
             Woken::Done(output) => {
@@ -370,23 +371,40 @@ impl Engine {
                     machine::deadline(step, started),
                     run.awaiting_run,
                 );
-                let update = next.clone();
-                let (owner, lease_until) = (self.inner.owner.clone(), self.lease_until());
-                let moved = self
-                    .store()
-                    .write(Keep::IfOk, move |tx| {
-                        tx.runs()
-                            .update(&seen, &update, &owner, now, lease_until)
-                            .map_err(anyhow::Error::from)
-                    })
-                    .await?;
-                if !moved {
+                if !self.move_run(run, next, observer).await? {
                     return Ok(Transition::Lost);
                 }
-                run.apply(&next, &self.inner.owner, lease_until);
                 Ok(Transition::Parked)
             }
         }
+    }
+
+    /// Moves `run` to `next` with no attempt to record (a wait that goes
+    /// on, the run's end with its result); false if another process moved
+    /// it first.
+    pub(super) async fn move_run(
+        &self,
+        run: &mut Run,
+        next: RunUpdate,
+        observer: &dyn Observer,
+    ) -> anyhow::Result<bool> {
+        let (seen, update) = (run.position(), next.clone());
+        let (owner, now, lease_until) = (self.inner.owner.clone(), self.now(), self.lease_until());
+        let moved = self
+            .store()
+            .write(Keep::IfOk, move |tx| {
+                tx.runs()
+                    .update(&seen, &update, &owner, now, lease_until)
+                    .map_err(anyhow::Error::from)
+            })
+            .await?;
+        if moved {
+            run.apply(&next, &self.inner.owner, lease_until);
+            if next.state.is_terminal() {
+                observer.run_ended(run);
+            }
+        }
+        Ok(moved)
     }
 
     /// Records a failed attempt and decides: retry later, continue, or fail

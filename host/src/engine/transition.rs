@@ -74,8 +74,10 @@ impl At {
         &self.automation.steps[self.index]
     }
 
+    /// How many transitions a run of the automation takes: one a step,
+    /// and one for its `output:`.
     pub(super) fn steps(&self) -> usize {
-        self.automation.steps.len()
+        self.automation.steps.len() + usize::from(self.automation.output.is_some())
     }
 
     /// The step's place in its automation.
@@ -123,6 +125,9 @@ impl Engine {
             });
         }
         let automation = self.automation(&run.version)?;
+        if run.cursor == automation.steps.len() && automation.output.is_some() {
+            return self.finish(run, &automation, observer).await;
+        }
         if run.cursor >= automation.steps.len() {
             anyhow::bail!("run {} is past its last step but has not ended", run.id);
         }
@@ -240,12 +245,33 @@ impl Engine {
         }
     }
 
+    /// The run's end after its last step: its result, the automation's
+    /// `output:` rendered against what the steps left, or the run fails
+    /// saying why the output could not be rendered.
+    async fn finish(
+        &self,
+        run: &mut Run,
+        automation: &Automation,
+        observer: &dyn Observer,
+    ) -> anyhow::Result<Transition> {
+        let template = automation.output.as_ref().expect("checked by the caller");
+        let seen = run.position();
+        let next = match template.render(&Scope::new(&context(run, 0))) {
+            Ok(result) => machine::finish(&seen, result),
+            Err(e) => machine::fail(&seen, 0, format!("output: {e}")),
+        };
+        Ok(match self.move_run(run, next, observer).await? {
+            true => Transition::Ended,
+            false => Transition::Lost,
+        })
+    }
+
     /// The steps that may follow the one `at` works on in its job: the
     /// directory-only steps after it whose input can be rendered now.
     pub(super) fn links(&self, run: &Run, at: &At) -> Vec<Link> {
         let mut links = Vec::new();
         let mut trigger = None;
-        let last = at.steps().min(at.index + 1 + MOST_LINKS);
+        let last = at.automation.steps.len().min(at.index + 1 + MOST_LINKS);
         for index in at.index + 1..last {
             let step = &at.automation.steps[index];
             let kind = steps::lookup(&step.kind).expect("parsed steps have known kinds");

@@ -32,7 +32,7 @@ const SCHEMA: &str = include_str!("schema.sql");
 /// Attempts whose effect is under way: new in schema 2.
 const PERFORMING: &str = include_str!("performing.sql");
 const MIGRATE_2: &str = include_str!("migrate_2.sql");
-const TRIGGERS: &str = include_str!("triggers.sql");
+const MIGRATE_3: &str = include_str!("migrate_3.sql");
 const SCHEMA_VERSION: i64 = 3;
 
 /// How long a statement waits for another process's write lock.
@@ -230,9 +230,9 @@ fn migrate(conn: &Connection, path: &Path) -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         match version {
-            0 => conn.execute_batch(&format!("{SCHEMA}\n{PERFORMING}\n{TRIGGERS}"))?,
-            1 => conn.execute_batch(&format!("{MIGRATE_2}\n{PERFORMING}\n{TRIGGERS}"))?,
-            2 => conn.execute_batch(TRIGGERS)?,
+            0 => conn.execute_batch(&format!("{SCHEMA}\n{PERFORMING}\n{MIGRATE_3}"))?,
+            1 => conn.execute_batch(&format!("{MIGRATE_2}\n{PERFORMING}\n{MIGRATE_3}"))?,
+            2 => conn.execute_batch(MIGRATE_3)?,
             SCHEMA_VERSION => return Ok(()),
             newer => anyhow::bail!(
                 "store {} has schema version {newer}, newer than this keystep understands ({SCHEMA_VERSION})",

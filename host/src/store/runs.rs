@@ -36,6 +36,8 @@ pub struct Run {
     pub subject_id: Option<String>,
     /// Each finished step's output, by step id.
     pub outputs: Map<String, Json>,
+    /// The run's result: its automation's `output:`, once it succeeded.
+    pub output: Option<Json>,
     /// Index of the step to run next.
     pub cursor: usize,
     /// Attempts made of the step at `cursor`.
@@ -110,6 +112,9 @@ impl Run {
         self.wake_at = update.wake_at;
         self.awaiting_run = update.awaiting_run;
         self.error = update.error.clone();
+        if let Some(result) = &update.result {
+            self.output = Some(result.clone());
+        }
         let running = update.state == RunState::Running;
         self.lease_owner = running.then(|| owner.to_string());
         self.lease_until = running.then_some(lease_until);
@@ -125,6 +130,7 @@ impl Run {
             trigger: json(text(r, "trigger")?),
             subject_id: opt_text(r, "subject_id")?,
             outputs: serde_json::from_str(&text(r, "outputs")?).unwrap_or_default(),
+            output: opt_text(r, "output")?.map(json),
             cursor: r.get::<_, i64>("cursor")? as usize,
             attempt: r.get("attempt")?,
             wake_at: opt_text(r, "wake_at")?.as_deref().and_then(parse_ts),
@@ -308,6 +314,8 @@ pub struct RunUpdate {
     pub wake_at: Option<DateTime<Utc>>,
     pub awaiting_run: Option<i64>,
     pub error: Option<String>,
+    /// The run's result, written as it succeeds.
+    pub result: Option<Json>,
 }
 
 /// Whether another process, still running, holds the lease on `run`.
@@ -349,7 +357,7 @@ pub(super) fn update(
             "UPDATE runs SET state = ?1,
                 outputs = CASE WHEN ?2 IS NULL THEN outputs ELSE json_set(outputs, ?2, json(?3)) END,
                 cursor = ?4, attempt = ?5, wake_at = ?6, awaiting_run = ?7, error = ?8, updated_at = ?9,
-                finished_at = ?10, lease_owner = ?15, lease_until = ?16
+                finished_at = ?10, lease_owner = ?15, lease_until = ?16, output = coalesce(?18, output)
              WHERE id = ?11 AND cursor = ?12 AND attempt = ?13 AND state NOT IN ('succeeded', 'failed', 'cancelled')
                AND (lease_owner IS ?14 OR lease_owner = ?17)",
         )?
@@ -370,7 +378,8 @@ pub(super) fn update(
             expected.lease_owner,
             lease_owner,
             lease_until,
-            owner
+            owner,
+            update.result.as_ref().map(Json::to_string)
         ])?;
     if changed == 1 && finished.is_some() && expected.parent_run.is_some() {
         wake_parent(conn, expected.id, now)?;

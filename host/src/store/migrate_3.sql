@@ -1,4 +1,6 @@
--- Schema 2 to 3: what `keystep serve`'s triggers did (design section 4).
+-- Schema 2 to 3: a run's result (its automation's `output:`), and what
+-- `keystep serve`'s triggers did (design section 4).
+ALTER TABLE runs ADD COLUMN output TEXT;
 -- The matcher's place in the event log: every event up to `seq` has been
 -- matched against the automations. It moves in the transaction that starts
 -- the event's runs.
