@@ -7,7 +7,7 @@
 use std::process::Command;
 
 use keystep_tests::Keystep;
-use keystep_tests::serve::Serving;
+use keystep_tests::serve::{Answer, Serving};
 
 const OPERATE: &str = "op-3f9a1c7e5b2d4068aa";
 const READ: &str = "rd-81c4e2a9f0b3d7566c";
@@ -67,21 +67,26 @@ fn served() -> (Keystep, Serving) {
     (k, serving)
 }
 
-fn code(answer: &keystep_tests::serve::Answer) -> &str {
+fn code(answer: &Answer) -> &str {
     answer.body["error"]["code"].as_str().unwrap_or("")
+}
+
+/// Asserts that `answer` is an error with `status` and `code`.
+fn refused(answer: &Answer, status: u16, expected: &str) {
+    assert_eq!(
+        (answer.status, code(answer)),
+        (status, expected),
+        "{answer:?}"
+    );
 }
 
 #[test]
 fn tokens_decide_who_may_read_and_who_may_operate() {
     let (_k, s) = served();
     let none = s.request("GET", "/v1/runs", &[], "");
-    assert_eq!(
-        (none.status, code(&none)),
-        (401, "unauthorized"),
-        "{none:?}"
-    );
+    refused(&none, 401, "unauthorized");
     let wrong = s.call("GET", "/v1/runs", "rd-81c4e2a9f0b3d7566d", "");
-    assert_eq!((wrong.status, code(&wrong)), (401, "unauthorized"));
+    refused(&wrong, 401, "unauthorized");
     let read = s.call("GET", "/v1/runs", READ, "");
     assert_eq!(read.status, 200, "{read:?}");
     let start = s.call(
@@ -90,11 +95,7 @@ fn tokens_decide_who_may_read_and_who_may_operate() {
         READ,
         r#"{"user_id": "u-ada"}"#,
     );
-    assert_eq!(
-        (start.status, code(&start)),
-        (403, "forbidden"),
-        "{start:?}"
-    );
+    refused(&start, 403, "forbidden");
     assert_eq!(
         s.call("GET", "/v1/runs", READ, "").body["runs"],
         serde_json::json!([])
@@ -196,7 +197,7 @@ fn a_run_started_with_wait_answers_with_the_finished_run_and_runs_are_listed_rea
         OPERATE,
         r#"{"reason": "x"}"#,
     );
-    assert_eq!((again.status, code(&again)), (409, "conflict"));
+    refused(&again, 409, "conflict");
 }
 
 #[test]
@@ -208,7 +209,7 @@ fn bad_requests_are_answered_with_a_code_and_where() {
         OPERATE,
         "{\"user_id\": \n  \"u-ada\",}",
     );
-    assert_eq!((bad.status, code(&bad)), (400, "bad_json"), "{bad:?}");
+    refused(&bad, 400, "bad_json");
     assert!(
         bad.body["error"]["message"]
             .as_str()
@@ -217,11 +218,7 @@ fn bad_requests_are_answered_with_a_code_and_where() {
         "{bad:?}"
     );
     let unknown = s.call("GET", "/v1/runs?colour=red", READ, "");
-    assert_eq!(
-        (unknown.status, code(&unknown)),
-        (400, "bad_input"),
-        "{unknown:?}"
-    );
+    refused(&unknown, 400, "bad_input");
     assert!(
         unknown.body["error"]["message"]
             .as_str()
@@ -234,38 +231,23 @@ fn bad_requests_are_answered_with_a_code_and_where() {
         OPERATE,
         r#"{"reason": "x", "force": true}"#,
     );
-    assert_eq!(
-        (field.status, code(&field)),
-        (400, "bad_input"),
-        "{field:?}"
-    );
+    refused(&field, 400, "bad_input");
     let big = format!(r#"{{"pad": "{}"}}"#, "x".repeat(2 << 20));
     let large = s.call("POST", "/v1/automations/quick/runs", OPERATE, &big);
-    assert_eq!(
-        (large.status, code(&large)),
-        (413, "too_large"),
-        "{large:?}"
-    );
+    refused(&large, 413, "too_large");
     let missing = s.call("POST", "/v1/automations/nope/runs", OPERATE, "{}");
-    assert_eq!((missing.status, code(&missing)), (404, "not_found"));
+    refused(&missing, 404, "not_found");
     let ghost = s.call(
         "POST",
         "/v1/automations/quick/runs",
         OPERATE,
         r#"{"user_id": "u-ghost"}"#,
     );
-    assert_eq!(
-        (ghost.status, code(&ghost)),
-        (400, "bad_input"),
-        "{ghost:?}"
-    );
+    refused(&ghost, 400, "bad_input");
     let no_run = s.call("GET", "/v1/runs/99", READ, "");
-    assert_eq!((no_run.status, code(&no_run)), (404, "not_found"));
+    refused(&no_run, 404, "not_found");
     let not_a_number = s.call("GET", "/v1/runs/abc", READ, "");
-    assert_eq!(
-        (not_a_number.status, code(&not_a_number)),
-        (400, "bad_input")
-    );
+    refused(&not_a_number, 400, "bad_input");
     assert_eq!(
         k.count("SELECT count(*) FROM runs"),
         0,
@@ -294,13 +276,7 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-fn hook(
-    s: &Serving,
-    id: &str,
-    timestamp: i64,
-    signature: &str,
-    body: &str,
-) -> keystep_tests::serve::Answer {
+fn hook(s: &Serving, id: &str, timestamp: i64, signature: &str, body: &str) -> Answer {
     let headers = [
         format!("webhook-id: {id}"),
         format!("webhook-timestamp: {timestamp}"),
@@ -336,24 +312,12 @@ fn a_signed_webhook_starts_a_run_and_a_forged_stale_or_replayed_one_starts_nothi
         &python_sign("msg_2", t, r#"{"user_id": "u-ken"}"#),
         body,
     );
-    assert_eq!(
-        (forged.status, code(&forged)),
-        (401, "bad_signature"),
-        "{forged:?}"
-    );
+    refused(&forged, 401, "bad_signature");
     let old = t - 600;
     let stale = hook(&s, "msg_3", old, &python_sign("msg_3", old, body), body);
-    assert_eq!(
-        (stale.status, code(&stale)),
-        (400, "stale_timestamp"),
-        "{stale:?}"
-    );
+    refused(&stale, 400, "stale_timestamp");
     let replayed = hook(&s, "msg_1", t, &good, body);
-    assert_eq!(
-        (replayed.status, code(&replayed)),
-        (409, "replayed"),
-        "{replayed:?}"
-    );
+    refused(&replayed, 409, "replayed");
     let unsigned = s.request("POST", "/v1/hooks/hooked", &[], body);
     assert_eq!(unsigned.status, 400, "{unsigned:?}");
     std::thread::sleep(std::time::Duration::from_millis(500));

@@ -322,14 +322,15 @@ fn schedule_problems(automation: &Automation) -> Vec<String> {
         problems.push(e);
     }
     match trigger.settings.get("for_each_user") {
-        None => {}
+        // `true`: every user; `false`: none.
+        None | Some(serde_json::Value::Bool(_)) => {}
         Some(serde_json::Value::String(source)) => {
             if let Err(e) = crate::expr::Expr::compile(source) {
                 problems.push(format!("for_each_user: {}", e.message));
             }
         }
         Some(other) => problems.push(format!(
-            "for_each_user must be a CEL condition on ctx.trigger.user, got {other}"
+            "for_each_user must be true or a CEL condition on ctx.trigger.user, got {other}"
         )),
     }
     problems

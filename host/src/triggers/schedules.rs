@@ -89,8 +89,12 @@ impl Scheduler {
         let triggers: Vec<Json> = match settings.get("for_each_user") {
             None => vec![json!({ "schedule": fire })],
             Some(condition) => {
-                let source = condition.as_str().unwrap_or_default();
-                let pick = Expr::compile(source).map_err(|e| {
+                // `true` picks every user, `false` none.
+                let source = match condition {
+                    Json::Bool(every) => every.to_string(),
+                    other => other.as_str().unwrap_or_default().to_string(),
+                };
+                let pick = Expr::compile(&source).map_err(|e| {
                     anyhow::anyhow!("{}: for_each_user: {}", automation.name, e.message)
                 })?;
                 let users = self.engine.store().read(|tx| tx.directory().users())?;
