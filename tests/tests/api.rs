@@ -177,6 +177,21 @@ fn a_run_started_with_wait_answers_with_the_finished_run_and_runs_are_listed_rea
     let about = s.call("GET", "/v1/runs?subject=u-linus", READ, "");
     assert_eq!(about.body["runs"][0]["id"], paused);
 
+    // What the process saw, for Prometheus (a read token).
+    refused(&s.request("GET", "/metrics", &[], ""), 401, "unauthorized");
+    let scraped = s.call("GET", "/metrics", READ, "");
+    assert_eq!(scraped.status, 200, "{scraped:?}");
+    let text = scraped.body.as_str().unwrap();
+    for line in [
+        "# TYPE keystep_step_seconds histogram",
+        "keystep_runs{automation=\"pause\",state=\"waiting\"} 1",
+        "keystep_step_attempts_total{type=\"modify_delegate\",state=\"succeeded\"}",
+        "keystep_step_seconds_bucket{type=\"modify_delegate\",le=\"+Inf\"}",
+        "keystep_runs_due ",
+    ] {
+        assert!(text.contains(line), "no {line:?} in\n{text}");
+    }
+
     let cancelled = s.call(
         "POST",
         &format!("/v1/runs/{paused}/cancel"),

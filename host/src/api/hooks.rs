@@ -98,10 +98,11 @@ pub async fn receive(
     let claim: Claim = Box::new(move |tx| tx.triggers().receive(&name, &id, now));
     match api.engine.start_all(vec![start], claim).await? {
         Some(runs) => {
+            let run = runs.into_iter().flatten().next();
             api.wake.notify_one();
             Ok((
                 StatusCode::ACCEPTED,
-                axum::Json(json!({"run_id": runs[0], "state": "pending"})),
+                axum::Json(json!({"run_id": run, "state": "pending"})),
             )
                 .into_response())
         }

@@ -7,6 +7,7 @@
 pub mod auth;
 mod errors;
 pub mod hooks;
+pub mod metrics;
 mod runs;
 
 use std::collections::HashMap;
@@ -15,7 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
-use axum::http::{HeaderMap, StatusCode, request::Parts};
+use axum::http::{HeaderMap, StatusCode, header::CONTENT_TYPE, request::Parts};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json as AxumJson, Router};
 use serde_json::{Value as Json, json};
@@ -27,6 +29,7 @@ use crate::engine::Engine;
 use crate::store::runs::Run;
 pub use auth::Tokens;
 pub use errors::ApiError;
+pub use metrics::Metrics;
 
 /// The largest request body accepted.
 const MOST_BODY: usize = 1 << 20;
@@ -38,18 +41,26 @@ pub struct Api {
     /// Wakes `serve`'s driver for a run just started.
     pub wake: Arc<Notify>,
     pub ended: Arc<Ended>,
+    pub metrics: Arc<Metrics>,
     /// The automations `serve` serves, as of its last look at the files.
     automations: Mutex<Vec<Arc<Automation>>>,
     ready: AtomicBool,
 }
 
 impl Api {
-    pub fn new(engine: Engine, tokens: Tokens, wake: Arc<Notify>, ended: Arc<Ended>) -> Api {
+    pub fn new(
+        engine: Engine,
+        tokens: Tokens,
+        wake: Arc<Notify>,
+        ended: Arc<Ended>,
+        metrics: Arc<Metrics>,
+    ) -> Api {
         Api {
             engine,
             tokens,
             wake,
             ended,
+            metrics,
             automations: Mutex::new(Vec::new()),
             ready: AtomicBool::new(false),
         }
@@ -103,6 +114,7 @@ pub fn router(api: Arc<Api>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { AxumJson(json!({"ok": true})) }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(scrape))
         .route("/v1/automations", get(automations))
         .route("/v1/automations/{name}/runs", post(runs::start))
         .route("/v1/runs", get(runs::list))
@@ -123,6 +135,21 @@ async fn readyz(State(api): State<Arc<Api>>) -> Result<AxumJson<Json>, ApiError>
         ));
     }
     Ok(AxumJson(json!({"ready": true})))
+}
+
+/// `GET /metrics` (a `read` token): Prometheus text.
+async fn scrape(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    api.tokens.authorize(&headers, TokenScope::Read)?;
+    let now = chrono::Utc::now();
+    let (census, due) = api
+        .engine
+        .store()
+        .read(|tx| {
+            Ok::<_, crate::error::StoreError>((tx.runs().census()?, tx.runs().count_due(now)?))
+        })
+        .map_err(|e| ApiError::internal(&e.into()))?;
+    let text = api.metrics.render(&census, due);
+    Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
 /// `GET /v1/automations`: the automations served, with their triggers.

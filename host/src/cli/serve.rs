@@ -15,7 +15,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
 
 use super::{Env, Exit, render};
-use crate::api::{Api, Ended, Tokens};
+use crate::api::{Api, Ended, Metrics, Tokens};
 use crate::engine::{Engine, Idle, Observer};
 use crate::store::runs::{Attempt, AttemptState, Run};
 use crate::triggers::automations::{Automations, Refresh};
@@ -45,11 +45,13 @@ pub fn serve(env: &Env, args: ServeArgs) -> anyhow::Result<Exit> {
     let grace = settings.shutdown_grace;
     let wake = Arc::new(Notify::new());
     let ended = Arc::new(Ended::default());
+    let metrics = Arc::new(Metrics::default());
     let api = Arc::new(Api::new(
         engine.clone(),
         Tokens::load(&settings.tokens)?,
         wake.clone(),
         ended.clone(),
+        metrics.clone(),
     ));
     let mut automations = Automations::new(env.app.catalog());
     env.app.runtime().block_on(async {
@@ -79,7 +81,11 @@ pub fn serve(env: &Env, args: ServeArgs) -> anyhow::Result<Exit> {
             automations.all().len(),
             store.path().display()
         ));
-        let driver = tokio::spawn(drive(engine.clone(), wake.clone(), ended.clone()));
+        let observer: Arc<dyn Observer> = Arc::new(Log {
+            ended: ended.clone(),
+            metrics: metrics.clone(),
+        });
+        let driver = tokio::spawn(drive(engine.clone(), wake.clone(), observer));
         let mut poll = tokio::time::interval(POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -90,11 +96,11 @@ pub fn serve(env: &Env, args: ServeArgs) -> anyhow::Result<Exit> {
                     let serving = automations.all();
                     api.serve(serving.clone());
                     match matcher.pass(&serving).await {
-                        Ok(pass) => told(&pass, &wake),
+                        Ok(pass) => told(&pass, &wake, &metrics),
                         Err(e) => log(&format!("matching events failed (tried again): {e:#}")),
                     }
                     match scheduler.pass(&serving).await {
-                        Ok(fired) => rang(&fired, &wake),
+                        Ok(fired) => rang(&fired, &wake, &metrics),
                         Err(e) => log(&format!("firing schedules failed (tried again): {e:#}")),
                     }
                 }
@@ -119,8 +125,11 @@ pub fn serve(env: &Env, args: ServeArgs) -> anyhow::Result<Exit> {
 
 /// Drives due runs until stopped; between drives, sleeps until the next
 /// run falls due (at most [`MOST_NAP`]) or until woken.
-async fn drive(engine: Engine, wake: Arc<Notify>, ended: Arc<Ended>) -> anyhow::Result<()> {
-    let observer: Arc<dyn Observer> = Arc::new(Log { ended });
+async fn drive(
+    engine: Engine,
+    wake: Arc<Notify>,
+    observer: Arc<dyn Observer>,
+) -> anyhow::Result<()> {
     loop {
         match engine.drive(observer.clone()).await? {
             Idle::Interrupted => return Ok(()),
@@ -174,7 +183,7 @@ fn say(refresh: &Refresh) {
 }
 
 /// Reports a matcher pass, and wakes the driver for the runs it started.
-fn told(pass: &Pass, wake: &Notify) {
+fn told(pass: &Pass, wake: &Notify, metrics: &Metrics) {
     for started in &pass.started {
         log(&format!(
             "run {} ({}) started by event {}",
@@ -184,16 +193,20 @@ fn told(pass: &Pass, wake: &Notify) {
     for refused in &pass.refused {
         log(refused);
     }
+    for started in &pass.started {
+        metrics.started(&started.trigger, 1);
+    }
     if !pass.started.is_empty() {
         wake.notify_one();
     }
 }
 
 /// Reports the schedules that fired, and wakes the driver for their runs.
-fn rang(fired: &[Fired], wake: &Notify) {
+fn rang(fired: &[Fired], wake: &Notify, metrics: &Metrics) {
     for fire in fired {
         match &fire.runs {
             Ok(runs) => {
+                metrics.started("schedule", runs.len());
                 let ids: Vec<String> = runs.iter().map(i64::to_string).collect();
                 log(&format!(
                     "schedule of {} fired: {} runs started [{}]",
@@ -213,14 +226,16 @@ fn rang(fired: &[Fired], wake: &Notify) {
     }
 }
 
-/// Logs each failed attempt and each run's end, and tells the API's
-/// waiters.
+/// Logs each failed attempt and each run's end, counts them for
+/// `/metrics`, and tells the API's waiters.
 struct Log {
     ended: Arc<Ended>,
+    metrics: Arc<Metrics>,
 }
 
 impl Observer for Log {
     fn attempt(&self, run: &Run, attempt: &Attempt) {
+        self.metrics.attempt(run, attempt);
         if attempt.state == AttemptState::Failed {
             log(&format!(
                 "run {} ({}) step {} attempt {} failed: {}",

@@ -28,13 +28,14 @@ pub struct Start {
 pub type Claim = Box<dyn FnOnce(&dyn WriteTx) -> Result<bool, StoreError> + Send>;
 
 impl Engine {
-    /// Starts `starts` in one transaction with `claim`. Returns the ids of
-    /// the runs started, or none if `claim` found another process first.
+    /// Starts `starts` in one transaction with `claim`. Returns, for each
+    /// start in order, the id of its run (none: its event had started one
+    /// already), or nothing at all if `claim` found another process first.
     pub async fn start_all(
         &self,
         starts: Vec<Start>,
         claim: Claim,
-    ) -> Result<Option<Vec<i64>>, RunError> {
+    ) -> Result<Option<Vec<Option<i64>>>, RunError> {
         let now = self.now();
         let automations: Vec<Arc<Automation>> =
             starts.iter().map(|s| s.automation.clone()).collect();
@@ -42,7 +43,7 @@ impl Engine {
             .store()
             .write(
                 Keep::IfOk,
-                move |tx| -> Result<Option<Vec<i64>>, RunError> {
+                move |tx| -> Result<Option<Vec<Option<i64>>>, RunError> {
                     if !claim(tx)? {
                         return Ok(None);
                     }
@@ -65,7 +66,7 @@ impl Engine {
                         if let Some(seq) = start.event {
                             tx.triggers().record_start(seq, name, id)?;
                         }
-                        ids.push(id);
+                        ids.push(Some(id));
                     }
                     Ok(Some(ids))
                 },

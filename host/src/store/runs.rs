@@ -244,6 +244,26 @@ pub(super) fn due(
     rows.collect()
 }
 
+/// How many runs there are of each automation in each state.
+pub(super) fn census(conn: &Connection) -> rusqlite::Result<Vec<(String, String, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT automation, state, count(*) FROM runs GROUP BY 1, 2 ORDER BY 1, 2",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((text(r, "automation")?, text(r, "state")?, r.get(2)?))
+    })?;
+    rows.collect()
+}
+
+/// How many runs are due by `now` (those [`due`] lists).
+pub(super) fn count_due(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT (SELECT count(*) FROM runs WHERE state IN ('pending', 'running'))
+              + (SELECT count(*) FROM runs WHERE state = 'waiting' AND wake_at <= ?1)",
+    )?
+    .query_row([ts(now)], |r| r.get(0))
+}
+
 /// The earliest time a waiting run falls due (runs waiting until woken
 /// have none).
 pub(super) fn next_wake(conn: &Connection) -> rusqlite::Result<Option<DateTime<Utc>>> {

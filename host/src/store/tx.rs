@@ -33,6 +33,10 @@ pub trait RunReads {
     /// When the next waiting run is due.
     fn next_wake(&self) -> Result<Option<DateTime<Utc>>>;
     fn count_waiting(&self) -> Result<i64>;
+    /// How many runs are due by `now`.
+    fn count_due(&self, now: DateTime<Utc>) -> Result<i64>;
+    /// (automation, state, how many runs) for every pair that has runs.
+    fn census(&self) -> Result<Vec<(String, String, i64)>>;
     /// The runs `run` started, oldest first.
     fn children(&self, run: i64) -> Result<Vec<i64>>;
     fn list(&self, filter: &RunFilter) -> Result<Vec<Run>>;
@@ -160,6 +164,14 @@ impl RunReads for Sqlite<'_> {
 
     fn count_waiting(&self) -> Result<i64> {
         self.sql(runs::count_waiting(self.0))
+    }
+
+    fn count_due(&self, now: DateTime<Utc>) -> Result<i64> {
+        self.sql(runs::count_due(self.0, now))
+    }
+
+    fn census(&self) -> Result<Vec<(String, String, i64)>> {
+        self.sql(runs::census(self.0))
     }
 
     fn children(&self, run: i64) -> Result<Vec<i64>> {

@@ -27,6 +27,8 @@ pub struct Started {
     pub run: i64,
     pub automation: String,
     pub event: i64,
+    /// The kind of trigger (and of event) that started it.
+    pub trigger: String,
 }
 
 /// What one pass did.
@@ -102,9 +104,12 @@ impl EventMatcher {
                 }
             }
         }
-        let keys: Vec<(String, i64)> = starts
+        let keys: Vec<(String, i64, String)> = starts
             .iter()
-            .map(|s: &Start| (s.automation.name.clone(), s.event.unwrap_or_default()))
+            .map(|s: &Start| {
+                let kind = s.automation.trigger.kind.clone();
+                (s.automation.name.clone(), s.event.unwrap_or_default(), kind)
+            })
             .collect();
         let claim: crate::engine::Claim =
             Box::new(move |tx| tx.triggers().advance(READER, Some(from), last));
@@ -115,10 +120,13 @@ impl EventMatcher {
         pass.started = ids
             .into_iter()
             .zip(keys)
-            .map(|(run, (automation, event))| Started {
-                run,
-                automation,
-                event,
+            .filter_map(|(run, (automation, event, trigger))| {
+                Some(Started {
+                    run: run?,
+                    automation,
+                    event,
+                    trigger,
+                })
             })
             .collect();
         Ok(pass)
