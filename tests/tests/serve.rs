@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use keystep_tests::serve::Serving;
 use keystep_tests::{Keystep, unix_seconds};
 
 const WELCOME: &str = r#"
@@ -31,6 +32,20 @@ fn new_users(n: usize) -> String {
 }
 
 const LONG: Duration = Duration::from_secs(60);
+
+/// Waits until `n` runs have succeeded; fails with serve's log if they have
+/// not within `deadline`.
+fn until_succeeded(k: &Keystep, serving: &Serving, n: i64, deadline: Duration) {
+    let until = std::time::Instant::now() + deadline;
+    while k.count("SELECT count(*) FROM runs WHERE state = 'succeeded'") < n {
+        assert!(
+            std::time::Instant::now() < until,
+            "{}",
+            serving.log().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
 
 #[test]
 fn a_user_created_event_starts_one_run_per_matching_automation_with_the_event_as_its_trigger() {
@@ -109,15 +124,7 @@ steps:
         "no kill landed while runs were under way: {landed:?}"
     );
     let serving = k.serve();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while k.count("SELECT count(*) FROM runs WHERE state = 'succeeded'") < 1000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{}",
-            serving.log().join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    until_succeeded(&k, &serving, 1000, Duration::from_secs(120));
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(k.count("SELECT count(*) FROM runs"), 1000);
     assert_eq!(
@@ -374,15 +381,7 @@ steps:
     let serving = k.serve();
     k.write("joiners.yaml", &new_users(1000));
     k.ok(&["directory", "import", "joiners.yaml"]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while k.count("SELECT count(*) FROM runs WHERE state = 'succeeded'") < 1000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{}",
-            serving.log().join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    until_succeeded(&k, &serving, 1000, Duration::from_secs(60));
     let parked_before = k.count(&format!(
         "SELECT count(*) FROM step_attempts WHERE step_id = 'until' AND started_at < '{until}'"
     ));
