@@ -347,3 +347,43 @@ fn a_signed_webhook_starts_a_run_and_a_forged_stale_or_replayed_one_starts_nothi
         "active"
     );
 }
+
+#[test]
+fn users_are_read_with_their_grants_and_tasks_are_listed_and_completed() {
+    let (k, s) = served();
+    let ada = s.call("GET", "/v1/users/u-ada", READ, "");
+    assert_eq!(ada.status, 200, "{ada:?}");
+    assert_eq!(ada.body["user"]["display_name"], "Ada Lovelace");
+    assert!(
+        !ada.body["grants"].as_array().unwrap().is_empty(),
+        "{ada:?}"
+    );
+    refused(
+        &s.call("GET", "/v1/users/u-ghost", READ, ""),
+        404,
+        "not_found",
+    );
+
+    // Onboarding opens grant tasks for Alan.
+    k.start("onboarding", "u-alan");
+    let open = s.call("GET", "/v1/tasks?subject=u-alan", READ, "");
+    assert_eq!(open.status, 200, "{open:?}");
+    let tasks = open.body["tasks"].as_array().unwrap();
+    assert!(!tasks.is_empty(), "{open:?}");
+    let id = tasks[0]["id"].as_i64().unwrap();
+    let path = format!("/v1/tasks/{id}/complete");
+    refused(&s.call("POST", &path, READ, ""), 403, "forbidden");
+    let done = s.call("POST", &path, OPERATE, "");
+    assert_eq!(done.status, 200, "{done:?}");
+    assert_eq!(done.body["state"], "completed");
+    refused(&s.call("POST", &path, OPERATE, ""), 422, "invalid");
+    let left = s.call("GET", "/v1/tasks?subject=u-alan", READ, "");
+    assert_eq!(
+        left.body["tasks"].as_array().unwrap().len(),
+        tasks.len() - 1
+    );
+    let all = s.call("GET", "/v1/tasks?subject=u-alan&state=all", READ, "");
+    assert_eq!(all.body["tasks"].as_array().unwrap().len(), tasks.len());
+    // The change is the token holder's, in the event log.
+    assert!(k.count("SELECT count(*) FROM events WHERE actor = 'api token ops'") >= 1);
+}

@@ -14,7 +14,7 @@ pub struct ApiError {
     /// Stable, for scripts: `unauthorized`, `forbidden`, `not_found`,
     /// `bad_json`, `bad_input`, `condition_false`, `too_large`,
     /// `bad_signature`, `stale_timestamp`, `replayed`, `conflict`,
-    /// `internal`.
+    /// `invalid` (a change the directory refuses), `internal`.
     pub code: &'static str,
     pub message: String,
 }

@@ -5,6 +5,7 @@
 //! to 1 MiB.
 
 pub mod auth;
+mod directory;
 mod errors;
 pub mod hooks;
 pub mod metrics;
@@ -121,6 +122,9 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/v1/runs/{id}", get(runs::show))
         .route("/v1/runs/{id}/cancel", post(runs::cancel))
         .route("/v1/hooks/{automation}", post(hooks::receive))
+        .route("/v1/users/{id}", get(directory::user))
+        .route("/v1/tasks", get(directory::tasks))
+        .route("/v1/tasks/{id}/complete", post(directory::complete))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MOST_BODY))
         .with_state(api)
