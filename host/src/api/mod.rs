@@ -97,6 +97,18 @@ impl Ended {
         rx
     }
 
+    /// Drops the waiters on run `id` that gave up (a `?wait` that timed
+    /// out), so a run that waits for days keeps no one's place.
+    pub fn forget(&self, id: i64) {
+        let mut waiting = self.waiting.lock().unwrap();
+        if let Some(waiters) = waiting.get_mut(&id) {
+            waiters.retain(|w| !w.is_closed());
+            if waiters.is_empty() {
+                waiting.remove(&id);
+            }
+        }
+    }
+
     pub fn ended(&self, run: &Run) {
         for waiter in self
             .waiting

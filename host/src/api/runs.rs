@@ -68,16 +68,17 @@ pub async fn start(
             ));
         }
     }
-    let ended = api.ended.clone();
     let id = api.engine.start(automation, trigger).await?;
-    let finished = ended.subscribe(id);
+    // Told of the end before the driver is woken, so it cannot be missed.
+    let finished = wait.map(|wait| (wait, api.ended.subscribe(id)));
     api.wake.notify_one();
-    if let Some(wait) = wait {
-        let run = api.load(id)?;
+    if let Some((wait, finished)) = finished {
+        let mut run = api.load(id)?;
         if !run.is_terminal() {
             let _ = tokio::time::timeout(wait, finished).await;
+            api.ended.forget(id);
+            run = api.load(id)?;
         }
-        let run = api.load(id)?;
         if run.is_terminal() {
             return Ok(axum::Json(history::of(api.engine.store(), &run)?).into_response());
         }

@@ -29,6 +29,9 @@ const MOST_NAP: Duration = Duration::from_secs(1);
 /// How often the event log and the automation files are looked at.
 const POLL: Duration = Duration::from_millis(200);
 
+/// How many full batches of events one look reads before the next.
+const MOST_BATCHES: usize = 8;
+
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Where the HTTP API listens (`127.0.0.1:8080`; port 0 picks a free
@@ -95,9 +98,21 @@ pub fn serve(env: &Env, args: ServeArgs) -> anyhow::Result<Exit> {
                     say(&automations.refresh());
                     let serving = automations.all();
                     api.serve(serving.clone());
-                    match matcher.pass(&serving).await {
-                        Ok(pass) => told(&pass, &wake, &metrics),
-                        Err(e) => log(&format!("matching events failed (tried again): {e:#}")),
+                    // A full batch: read on at once (a few batches, so that
+                    // a signal is not kept waiting behind a long backlog).
+                    for _ in 0..MOST_BATCHES {
+                        match matcher.pass(&serving).await {
+                            Ok(pass) => {
+                                told(&pass, &wake, &metrics);
+                                if !pass.full() {
+                                    break;
+                                }
+                            }
+                            Err(e) => {
+                                log(&format!("matching events failed (tried again): {e:#}"));
+                                break;
+                            }
+                        }
                     }
                     match scheduler.pass(&serving).await {
                         Ok(fired) => rang(&fired, &wake, &metrics),

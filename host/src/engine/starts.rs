@@ -74,7 +74,10 @@ impl Engine {
             .await?;
         let mut cache = self.inner.cache.lock().unwrap();
         for automation in automations {
-            cache.insert(automation.hash.clone(), automation);
+            // Many starts share one version: it is cached once.
+            if !cache.contains_key(&automation.hash) {
+                cache.insert(automation.hash.clone(), automation);
+            }
         }
         Ok(started)
     }

@@ -5,6 +5,7 @@
 //! processes matching at once start each run once (the position is
 //! guarded, and each event × automation is recorded).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value as Json;
@@ -34,12 +35,19 @@ pub struct Started {
 /// What one pass did.
 #[derive(Debug, Default)]
 pub struct Pass {
-    /// Events read.
+    /// Events read: a full batch means more may wait.
     pub events: usize,
     pub started: Vec<Started>,
     /// Runs not started, and why (a loop between automations, a `when:`
     /// that failed).
     pub refused: Vec<String>,
+}
+
+impl Pass {
+    /// Whether the pass read a full batch, so that more events may wait.
+    pub fn full(&self) -> bool {
+        self.events == BATCH
+    }
 }
 
 /// An event read for matching: its context (with the subject's record)
@@ -64,8 +72,13 @@ impl EventMatcher {
     /// the end: serve reacts to the changes made from then on, not to the
     /// history before it.
     pub async fn position(&self) -> anyhow::Result<i64> {
+        // The end of the log is read only before the first start.
         let (at, last) = self.engine.store().read(|tx| {
-            Ok::<_, StoreError>((tx.triggers().position(READER)?, tx.triggers().last_event()?))
+            let triggers = tx.triggers();
+            Ok::<_, StoreError>(match triggers.position(READER)? {
+                Some(at) => (Some(at), at),
+                None => (None, triggers.last_event()?),
+            })
         })?;
         if let Some(at) = at {
             return Ok(at);
@@ -83,12 +96,13 @@ impl EventMatcher {
     /// Reads the next events after the position and starts their runs.
     pub async fn pass(&self, automations: &[Arc<Automation>]) -> anyhow::Result<Pass> {
         let from = self.position().await?;
-        let reads = self.read(from)?;
-        let Some(last) = reads.last().map(|r| r.event.seq) else {
+        let batch = self.read(from, automations)?;
+        let Some(last) = batch.last else {
             return Ok(Pass::default());
         };
+        let reads = batch.wanted;
         let mut pass = Pass {
-            events: reads.len(),
+            events: batch.events,
             ..Pass::default()
         };
         let mut starts = Vec::new();
@@ -146,27 +160,60 @@ impl EventMatcher {
         }))
     }
 
-    /// The events after `from` that some trigger kind matches, each with
-    /// its context and cause, in one read.
-    fn read(&self, from: i64) -> anyhow::Result<Vec<Read>> {
+    /// The events after `from`, at most a batch; those of a kind some
+    /// automation's trigger has come with their context and cause, read in
+    /// the same read (the others are only passed over).
+    fn read(&self, from: i64, automations: &[Arc<Automation>]) -> anyhow::Result<Batch> {
+        let kinds: HashSet<&str> = automations
+            .iter()
+            .map(|a| a.trigger.kind.as_str())
+            .collect();
         self.engine.store().read(|tx| {
             let dir = tx.directory();
-            let mut reads = Vec::new();
-            for event in dir.events_after(from, BATCH)? {
+            let events = dir.events_after(from, BATCH)?;
+            let mut batch = Batch {
+                last: events.last().map(|e| e.seq),
+                events: events.len(),
+                wanted: Vec::new(),
+            };
+            // The lineage of each run that caused events, read once.
+            let mut lineages: HashMap<i64, Vec<String>> = HashMap::new();
+            for event in events
+                .into_iter()
+                .filter(|e| kinds.contains(e.kind.as_str()))
+            {
                 let context = matcher::context(&event);
                 let context =
                     crate::engine::with_subject(&*dir, context.clone()).unwrap_or(context);
                 let cause = match matcher::causing_run(&event.actor) {
-                    Some(id) => tx.runs().load(id)?.map(|r| r.lineage).unwrap_or_default(),
+                    Some(id) => match lineages.get(&id) {
+                        Some(lineage) => lineage.clone(),
+                        None => {
+                            let lineage =
+                                tx.runs().load(id)?.map(|r| r.lineage).unwrap_or_default();
+                            lineages.insert(id, lineage.clone());
+                            lineage
+                        }
+                    },
                     None => Vec::new(),
                 };
-                reads.push(Read {
+                batch.wanted.push(Read {
                     event,
                     context,
                     cause,
                 });
             }
-            Ok::<_, anyhow::Error>(reads)
+            Ok::<_, anyhow::Error>(batch)
         })
     }
+}
+
+/// One batch of the event log.
+struct Batch {
+    /// The last event read, if any.
+    last: Option<i64>,
+    /// How many events were read.
+    events: usize,
+    /// Those some automation may want.
+    wanted: Vec<Read>,
 }
