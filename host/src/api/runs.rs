@@ -83,9 +83,11 @@ pub async fn start(
             return Ok(axum::Json(history::of(api.engine.store(), &run)?).into_response());
         }
     }
+    // Pending, running, or paused by the automation's circuit breaker.
+    let state = api.load(id)?.state;
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(json!({"run_id": id, "state": "pending"})),
+        axum::Json(json!({"run_id": id, "state": state})),
     )
         .into_response())
 }
@@ -173,7 +175,7 @@ pub async fn cancel(
 }
 
 impl Api {
-    fn load(&self, id: i64) -> Result<Run, ApiError> {
+    pub(super) fn load(&self, id: i64) -> Result<Run, ApiError> {
         self.engine
             .store()
             .read(|tx| tx.runs().load(id))

@@ -10,6 +10,7 @@
 //!   automations, cycles between automations).
 //! - [`catalog`] finds automations by name in the configured folders.
 
+pub mod breaker;
 pub mod catalog;
 pub mod check;
 pub mod fields;
@@ -63,6 +64,8 @@ pub struct Automation {
     pub steps: Vec<StepDef>,
     /// `output:`, the run's result, rendered when its steps have succeeded.
     pub output: Option<Template>,
+    /// `max_runs:`, the circuit breaker: beyond it new runs start paused.
+    pub max_runs: Option<breaker::Breaker>,
     pub path: PathBuf,
     pub source: String,
     /// SHA-256 of `source`: the version a run is pinned to.

@@ -7,6 +7,7 @@ use marked_yaml::Node;
 use marked_yaml::types::MarkedMappingNode;
 use sha2::{Digest, Sha256};
 
+use super::breaker::Breaker;
 use super::fields::parse_duration;
 use super::spec::{self, StepSpec};
 use super::yaml::{self, kind_of, pos_of, pos_of_scalar, to_json};
@@ -43,7 +44,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Automation, Vec<Diagnostic>> {
     };
     p.unknown_keys(
         top,
-        &["name", "description", "trigger", "steps", "output"],
+        &[
+            "name",
+            "description",
+            "trigger",
+            "steps",
+            "output",
+            "max_runs",
+        ],
         "automation",
     );
     let name = p.required_string(top, "name", pos_of(&root));
@@ -81,6 +89,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Automation, Vec<Diagnostic>> {
     };
     p.unique_ids(&steps);
     let output = top.get_node("output").and_then(|node| p.output(node));
+    let max_runs = top
+        .get_node("max_runs")
+        .and_then(|node| match Breaker::from_node(node) {
+            Ok(breaker) => Some(breaker),
+            Err((pos, message)) => {
+                p.error(pos, message);
+                None
+            }
+        });
     match (name, trigger, p.diagnostics.is_empty()) {
         (Some(name), Some(trigger), true) => Ok(Automation {
             name,
@@ -88,6 +105,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Automation, Vec<Diagnostic>> {
             trigger,
             steps,
             output,
+            max_runs,
             path: path.to_path_buf(),
             source: text.to_string(),
             hash: hex_sha256(text),

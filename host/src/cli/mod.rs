@@ -20,6 +20,7 @@ macro_rules! eprintln {
 mod directory;
 mod exit;
 mod input;
+mod logs;
 mod output;
 mod plugins;
 mod progress;
@@ -101,6 +102,10 @@ pub fn main() -> i32 {
         },
         Err(e) => return output::finish(report(&e, cli.json)),
     };
+    match &cli.command {
+        Command::Serve(args) => logs::serving(args.log_format),
+        _ => logs::commands(),
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(&env, args),
         Command::Validate(args) => validate::validate(&env, args),

@@ -68,8 +68,9 @@ pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
         .runtime()
         .block_on(engine.start(Arc::new(automation), trigger))?;
     if args.detach {
+        let state = engine.load(id)?.map_or(RunState::Pending, |r| r.state);
         if env.json {
-            render::json(&json!({ "run_id": id, "state": "pending" }));
+            render::json(&json!({ "run_id": id, "state": state }));
         } else {
             println!("started run {id} ({name}); `keystep runs resume` moves it");
         }
@@ -156,6 +157,7 @@ pub async fn follow(
         };
         let now = Utc::now();
         let until = match (run.state, run.wake_at) {
+            (RunState::Paused, _) => return still_waiting(env, &run),
             (RunState::Waiting, Some(wake))
                 if (wake - now).to_std().unwrap_or_default() > follow =>
             {
@@ -226,6 +228,10 @@ fn still_waiting(env: &Env, run: &Run) -> anyhow::Result<Exit> {
         );
     } else {
         match run.awaiting_run {
+            _ if run.state == RunState::Paused => println!(
+                "⏸ run {} is paused: {}'s circuit breaker (max_runs) is tripped; `keystep runs resume-paused {}` lets it start",
+                run.id, run.automation, run.automation
+            ),
             Some(child) if until.is_none() => println!(
                 "⏳ run {} waits for run {child}; `keystep runs resume` continues both once due",
                 run.id

@@ -1,4 +1,4 @@
-//! `keystep runs list|show|cancel|resume`.
+//! `keystep runs list|show|cancel|resume|resume-paused|cancel-paused`.
 
 use clap::Subcommand;
 use serde_json::{Value as Json, json};
@@ -19,7 +19,7 @@ pub enum RunsCommand {
     List {
         #[arg(long)]
         automation: Option<String>,
-        /// pending, running, waiting, succeeded, failed or cancelled.
+        /// pending, paused, running, waiting, succeeded, failed or cancelled.
         #[arg(long, value_parser = parse_state)]
         state: Option<RunState>,
         #[arg(long, default_value_t = 50)]
@@ -39,6 +39,15 @@ pub enum RunsCommand {
         /// Treat the clock as reading this RFC 3339 time (to run long waits early in tests).
         #[arg(long, value_parser = parse_now)]
         now: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Let the runs an automation's circuit breaker (`max_runs`) paused start.
+    ResumePaused { automation: String },
+    /// Cancel the runs an automation's circuit breaker (`max_runs`) paused.
+    CancelPaused {
+        automation: String,
+        /// Why: recorded in the breakers' log and each run's error.
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -122,6 +131,35 @@ pub fn runs(env: &Env, cmd: RunsCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         RunsCommand::Resume { id, now } => resume(env, &store, id, now),
+        RunsCommand::ResumePaused { automation } => {
+            let engine = env.app.engine(&store).build();
+            let ids = env
+                .app
+                .runtime()
+                .block_on(engine.resume_paused(&automation, "cli"))?;
+            released(env, &automation, &ids, "resumed");
+            Ok(Exit::Ok)
+        }
+        RunsCommand::CancelPaused { automation, reason } => {
+            let engine = env.app.engine(&store).build();
+            let ids =
+                env.app
+                    .runtime()
+                    .block_on(engine.cancel_paused(&automation, &reason, "cli"))?;
+            released(env, &automation, &ids, "cancelled");
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+/// Says which paused runs of `automation` were resumed or cancelled.
+fn released(env: &Env, automation: &str, ids: &[i64], verb: &str) {
+    if env.json {
+        render::json(&json!({ "automation": automation, verb: ids }));
+    } else if ids.is_empty() {
+        println!("{automation} has no paused runs");
+    } else {
+        println!("{verb} {} paused run(s) of {automation}", ids.len());
     }
 }
 

@@ -13,7 +13,9 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
+use tracing::{error, info, warn};
 
+use super::logs::LogFormat;
 use super::{Env, Exit, render};
 use crate::api::{Api, Ended, Metrics, Tokens};
 use crate::engine::{Engine, Idle, Observer};
@@ -38,6 +40,9 @@ pub struct ServeArgs {
     /// one, said in the log), instead of `serve.listen`.
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
+    /// How log lines are written: text, or JSON lines with every field.
+    #[arg(long, value_enum, default_value_t)]
+    pub log_format: LogFormat,
 }
 
 pub fn serve(env: &Env, args: ServeArgs) -> anyhow::Result<Exit> {
@@ -69,21 +74,21 @@ pub fn serve(env: &Env, args: ServeArgs) -> anyhow::Result<Exit> {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-            log(&format!("listening on http://{}", listener.local_addr()?));
+            info!("listening on http://{}", listener.local_addr()?);
             let (router, closing) = (crate::api::router(api.clone()), closing.clone());
             tokio::spawn(async move {
                 let closed = async move { closing.notified().await };
                 if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(closed).await {
-                    log(&format!("the HTTP API stopped: {e}"));
+                    error!("the HTTP API stopped: {e}");
                 }
             });
         }
         api.ready();
-        log(&format!(
+        info!(
             "serving {} automations from {}; reacting to events after {position}",
             automations.all().len(),
             store.path().display()
-        ));
+        );
         let observer: Arc<dyn Observer> = Arc::new(Log {
             ended: ended.clone(),
             metrics: metrics.clone(),
@@ -109,14 +114,14 @@ pub fn serve(env: &Env, args: ServeArgs) -> anyhow::Result<Exit> {
                                 }
                             }
                             Err(e) => {
-                                log(&format!("matching events failed (tried again): {e:#}"));
+                                error!("matching events failed (tried again): {e:#}");
                                 break;
                             }
                         }
                     }
                     match scheduler.pass(&serving).await {
                         Ok(fired) => rang(&fired, &wake, &metrics),
-                        Err(e) => log(&format!("firing schedules failed (tried again): {e:#}")),
+                        Err(e) => error!("firing schedules failed (tried again): {e:#}"),
                     }
                 }
             }
@@ -124,16 +129,16 @@ pub fn serve(env: &Env, args: ServeArgs) -> anyhow::Result<Exit> {
         stop.store(true, Ordering::Relaxed);
         wake.notify_one();
         closing.notify_waiters();
-        log(&format!(
+        info!(
             "stopping: no new work; steps in flight have {} to finish",
             humantime::format_duration(grace)
-        ));
+        );
         tokio::select! {
             driven = driver => driven??,
-            _ = tokio::time::sleep(grace) => log("the grace period ended: what was in flight resumes on the next start"),
-            _ = signals.next() => log("stopping now: what was in flight resumes on the next start"),
+            _ = tokio::time::sleep(grace) => warn!("the grace period ended: what was in flight resumes on the next start"),
+            _ = signals.next() => warn!("stopping now: what was in flight resumes on the next start"),
         }
-        log("stopped");
+        info!("stopped");
         Ok(Exit::Ok)
     })
 }
@@ -183,30 +188,19 @@ impl Signals {
     }
 }
 
-/// One line on standard output, stamped.
-fn log(line: &str) {
-    println!("{} {line}", crate::time::ts(Utc::now()));
-}
-
 fn say(refresh: &Refresh) {
     for name in &refresh.loaded {
-        log(&format!("loaded automation {name}"));
+        info!(automation = %name, "loaded automation {name}");
     }
     for problem in &refresh.problems {
-        log(&render::escape_lines(problem));
+        warn!("{}", render::escape_lines(problem));
     }
 }
 
 /// Reports a matcher pass, and wakes the driver for the runs it started.
 fn told(pass: &Pass, wake: &Notify, metrics: &Metrics) {
-    for started in &pass.started {
-        log(&format!(
-            "run {} ({}) started by event {}",
-            started.run, started.automation, started.event
-        ));
-    }
     for refused in &pass.refused {
-        log(refused);
+        warn!("{refused}");
     }
     for started in &pass.started {
         metrics.started(&started.trigger, 1);
@@ -222,18 +216,19 @@ fn rang(fired: &[Fired], wake: &Notify, metrics: &Metrics) {
         match &fire.runs {
             Ok(runs) => {
                 metrics.started("schedule", runs.len());
-                let ids: Vec<String> = runs.iter().map(i64::to_string).collect();
-                log(&format!(
-                    "schedule of {} fired: {} runs started [{}]",
+                info!(
+                    automation = %fire.automation,
+                    runs = runs.len(),
+                    "schedule of {} fired: {} runs started",
                     fire.automation,
                     runs.len(),
-                    ids.join(", ")
-                ));
+                );
             }
-            Err(why) => log(&format!(
+            Err(why) => warn!(
+                automation = %fire.automation,
                 "schedule of {} fired, no run started: {why}",
                 fire.automation
-            )),
+            ),
         }
     }
     if !fired.is_empty() {
@@ -252,22 +247,33 @@ impl Observer for Log {
     fn attempt(&self, run: &Run, attempt: &Attempt) {
         self.metrics.attempt(run, attempt);
         if attempt.state == AttemptState::Failed {
-            log(&format!(
-                "run {} ({}) step {} attempt {} failed: {}",
+            let error = attempt.error.as_deref().unwrap_or("");
+            warn!(
+                run = run.id,
+                automation = %run.automation,
+                step = %attempt.step_id,
+                attempt = attempt.attempt,
+                error,
+                "run {} ({}) step {} attempt {} failed: {error}",
                 run.id,
                 run.automation,
                 attempt.step_id,
                 attempt.attempt,
-                attempt.error.as_deref().unwrap_or("")
-            ));
+            );
         }
     }
 
     fn run_ended(&self, run: &Run) {
-        log(&format!(
+        info!(
+            run = run.id,
+            automation = %run.automation,
+            state = %run.state,
+            error = run.error.as_deref(),
             "run {} ({}) {}",
-            run.id, run.automation, run.state
-        ));
+            run.id,
+            run.automation,
+            run.state
+        );
         self.ended.ended(run);
     }
 }

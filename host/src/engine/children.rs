@@ -54,13 +54,15 @@ impl RunStarter for ChildStarter<'_> {
         let trigger = super::with_subject(&*dir, trigger)?;
         let mut lineage = self.parent.lineage.clone();
         lineage.push(automation.name.clone());
-        Ok(self.tx.runs().insert(
+        let id = self.tx.runs().insert(
             &super::version_of(&automation),
             &trigger,
             Some(self.parent.id),
             &lineage,
             self.now,
-        )?)
+        )?;
+        super::breaker::admit(self.tx, &automation, id, self.now)?;
+        Ok(id)
     }
 }
 

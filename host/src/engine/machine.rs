@@ -44,6 +44,7 @@ pub enum Next {
 pub fn next(run: &Position, now: DateTime<Utc>) -> Next {
     match run.state {
         s if s.is_terminal() => Next::Ended,
+        RunState::Paused => Next::Parked,
         RunState::Waiting => match run.wake_at {
             Some(wake) if wake <= now => Next::Wake,
             _ => Next::Parked,

@@ -10,6 +10,7 @@
 //! other runs' (group commit). Runs that wait (timers, retry backoff, child
 //! runs) are rows; a process killed at any point resumes where it stopped.
 
+mod breaker;
 mod children;
 mod drive;
 mod isolate;
@@ -245,23 +246,23 @@ impl Engine {
             .is_some_and(|f| f.load(Ordering::Relaxed))
     }
 
-    /// Creates a pending run of `automation` with `trigger` as its
-    /// `ctx.trigger` (see [`Engine::trigger`]).
+    /// Creates a run of `automation` with `trigger` as its `ctx.trigger`
+    /// (see [`Engine::trigger`]): pending, or paused beyond the
+    /// automation's circuit breaker.
     pub async fn start(&self, automation: Arc<Automation>, trigger: Json) -> Result<i64, RunError> {
-        let now = self.now();
-        let hash = automation.hash.clone();
-        let pinned = automation.clone();
-        let id = self
-            .store()
-            .write(Keep::IfOk, move |tx| {
-                let lineage = std::slice::from_ref(&pinned.name);
-                tx.runs()
-                    .insert(&version_of(&pinned), &trigger, None, lineage, now)
-                    .map_err(RunError::from)
-            })
-            .await?;
-        self.inner.cache.lock().unwrap().insert(hash, automation);
-        Ok(id)
+        let start = Start {
+            lineage: vec![automation.name.clone()],
+            automation,
+            trigger,
+            event: None,
+        };
+        let started = self.start_all(vec![start], Box::new(|_| Ok(true))).await?;
+        Ok(started
+            .into_iter()
+            .flatten()
+            .flatten()
+            .next()
+            .expect("an unclaimed start starts its run"))
     }
 
     /// The `ctx.trigger` a run started with `input` gets: a JSON object,

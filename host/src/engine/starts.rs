@@ -1,13 +1,15 @@
 //! Runs started by triggers: several at once, in one transaction with the
 //! trigger's own record (the event matcher's new position, a schedule's
 //! fire), so that a crash starts all of them or none, and an event starts
-//! at most one run of each automation.
+//! at most one run of each automation. Each run is checked against its
+//! automation's circuit breaker as it is created.
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
-use super::{Engine, RunError, version_of};
+use super::{Engine, RunError, breaker, version_of};
 use crate::automation::Automation;
 use crate::store::{Keep, StoreError, WriteTx};
 
@@ -37,40 +39,21 @@ impl Engine {
         claim: Claim,
     ) -> Result<Option<Vec<Option<i64>>>, RunError> {
         let now = self.now();
+        let told: Vec<(String, Option<i64>)> = starts
+            .iter()
+            .map(|s| (s.automation.name.clone(), s.event))
+            .collect();
         let automations: Vec<Arc<Automation>> =
             starts.iter().map(|s| s.automation.clone()).collect();
         let started = self
             .store()
-            .write(
-                Keep::IfOk,
-                move |tx| -> Result<Option<Vec<Option<i64>>>, RunError> {
-                    if !claim(tx)? {
-                        return Ok(None);
-                    }
-                    let mut ids = Vec::with_capacity(starts.len());
-                    for start in &starts {
-                        let name = &start.automation.name;
-                        if let Some(seq) = start.event
-                            && tx.triggers().started_by(seq, name)?.is_some()
-                        {
-                            continue;
-                        }
-                        let version = version_of(&start.automation);
-                        let id = tx.runs().insert(
-                            &version,
-                            &start.trigger,
-                            None,
-                            &start.lineage,
-                            now,
-                        )?;
-                        if let Some(seq) = start.event {
-                            tx.triggers().record_start(seq, name, id)?;
-                        }
-                        ids.push(Some(id));
-                    }
-                    Ok(Some(ids))
-                },
-            )
+            .write(Keep::IfOk, move |tx| -> Result<Created, RunError> {
+                if !claim(tx)? {
+                    return Ok(None);
+                }
+                let runs = starts.iter().map(|start| create(tx, start, now));
+                runs.collect::<Result<_, _>>().map(Some)
+            })
             .await?;
         let mut cache = self.inner.cache.lock().unwrap();
         for automation in automations {
@@ -79,11 +62,71 @@ impl Engine {
                 cache.insert(automation.hash.clone(), automation);
             }
         }
-        Ok(started)
+        let Some(started) = started else {
+            return Ok(None);
+        };
+        for ((automation, event), run) in told.iter().zip(&started) {
+            if let Some(run) = run {
+                log_start(automation, *event, run);
+            }
+        }
+        Ok(Some(started.into_iter().map(|s| s.map(|r| r.id)).collect()))
     }
 
     /// The most automations one chain of runs may pass through.
     pub fn max_depth(&self) -> u32 {
         self.inner.max_depth
     }
+}
+
+/// A run a start created.
+#[derive(Debug, Clone, Copy)]
+struct NewRun {
+    id: i64,
+    /// Beyond its automation's circuit breaker.
+    paused: bool,
+}
+
+/// What a job of starts created: none if its claim found another process
+/// first; else per start, its run (none: its event had started one).
+type Created = Option<Vec<Option<NewRun>>>;
+
+/// Creates the run `start` asks for, paused beyond its automation's
+/// breaker; none if its event had started one already.
+fn create(tx: &dyn WriteTx, start: &Start, now: DateTime<Utc>) -> Result<Option<NewRun>, RunError> {
+    let name = &start.automation.name;
+    if let Some(seq) = start.event
+        && tx.triggers().started_by(seq, name)?.is_some()
+    {
+        return Ok(None);
+    }
+    let version = version_of(&start.automation);
+    let id = tx
+        .runs()
+        .insert(&version, &start.trigger, None, &start.lineage, now)?;
+    if let Some(seq) = start.event {
+        tx.triggers().record_start(seq, name, id)?;
+    }
+    let paused = breaker::admit(tx, &start.automation, id, now)?;
+    Ok(Some(NewRun { id, paused }))
+}
+
+/// One log line per run started.
+fn log_start(automation: &str, event: Option<i64>, run: &NewRun) {
+    let by = event
+        .map(|seq| format!(" by event {seq}"))
+        .unwrap_or_default();
+    let paused = if run.paused {
+        ", paused by its circuit breaker"
+    } else {
+        ""
+    };
+    tracing::info!(
+        run = run.id,
+        automation,
+        event,
+        paused = run.paused,
+        "run {} ({automation}) started{by}{paused}",
+        run.id
+    );
 }

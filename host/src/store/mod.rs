@@ -10,6 +10,7 @@
 //! the writer: WAL lets readers see the last commit while a write goes on.
 
 mod attempts;
+pub mod breakers;
 mod readers;
 pub mod runs;
 mod states;
@@ -25,7 +26,9 @@ use rusqlite::Connection;
 
 pub use crate::error::StoreError;
 pub use readers::Reader;
-pub use tx::{ReadTx, RunReads, RunWrites, TriggerReads, TriggerWrites, WriteTx};
+pub use tx::{
+    BreakerReads, BreakerWrites, ReadTx, RunReads, RunWrites, TriggerReads, TriggerWrites, WriteTx,
+};
 pub use writer::{Keep, WriterStats};
 
 const SCHEMA: &str = include_str!("schema.sql");
@@ -33,7 +36,8 @@ const SCHEMA: &str = include_str!("schema.sql");
 const PERFORMING: &str = include_str!("performing.sql");
 const MIGRATE_2: &str = include_str!("migrate_2.sql");
 const MIGRATE_3: &str = include_str!("migrate_3.sql");
-const SCHEMA_VERSION: i64 = 3;
+const MIGRATE_4: &str = include_str!("migrate_4.sql");
+const SCHEMA_VERSION: i64 = 4;
 
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -224,31 +228,46 @@ pub fn open_like_the_store(path: &Path) -> rusqlite::Result<Connection> {
     open_writer(path)
 }
 
-/// Brings the schema to [`SCHEMA_VERSION`].
+/// Brings the schema to [`SCHEMA_VERSION`]. Foreign keys are off while it
+/// does (schema 4 rebuilds `runs`, which other tables reference) and checked
+/// before it commits.
 fn migrate(conn: &Connection, path: &Path) -> anyhow::Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+    conn.execute_batch("PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE")?;
     let result = (|| -> anyhow::Result<()> {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        match version {
-            0 => conn.execute_batch(&format!("{SCHEMA}\n{PERFORMING}\n{MIGRATE_3}"))?,
-            1 => conn.execute_batch(&format!("{MIGRATE_2}\n{PERFORMING}\n{MIGRATE_3}"))?,
-            2 => conn.execute_batch(MIGRATE_3)?,
+        let steps = match version {
+            0 => format!("{SCHEMA}\n{PERFORMING}\n{MIGRATE_3}\n{MIGRATE_4}"),
+            1 => format!("{MIGRATE_2}\n{PERFORMING}\n{MIGRATE_3}\n{MIGRATE_4}"),
+            2 => format!("{MIGRATE_3}\n{MIGRATE_4}"),
+            3 => MIGRATE_4.to_string(),
             SCHEMA_VERSION => return Ok(()),
             newer => anyhow::bail!(
                 "store {} has schema version {newer}, newer than this keystep understands ({SCHEMA_VERSION})",
                 path.display()
             ),
-        }
+        };
+        conn.execute_batch(&steps)?;
+        let broken: i64 =
+            conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?;
+        anyhow::ensure!(
+            broken == 0,
+            "store {}: migrating to schema {SCHEMA_VERSION} left {broken} broken references",
+            path.display()
+        );
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
         Ok(())
     })();
-    match result {
-        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+    let ended = match result {
+        Ok(()) => conn.execute_batch("COMMIT").map_err(anyhow::Error::from),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             Err(e)
         }
-    }
+    };
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    ended
 }
 
 #[cfg(test)]

@@ -9,6 +9,9 @@ use serde::Serialize;
 pub enum RunState {
     /// Started, no step attempted yet.
     Pending,
+    /// Created beyond its automation's circuit breaker (`max_runs`): waits
+    /// for an operator to resume or cancel it.
+    Paused,
     /// Moving: a process holds its lease.
     Running,
     /// Parked on a timer, a retry's backoff or a child run.
@@ -19,8 +22,9 @@ pub enum RunState {
 }
 
 impl RunState {
-    pub const ALL: [RunState; 6] = [
+    pub const ALL: [RunState; 7] = [
         RunState::Pending,
+        RunState::Paused,
         RunState::Running,
         RunState::Waiting,
         RunState::Succeeded,
@@ -31,6 +35,7 @@ impl RunState {
     /// Every state's name, for the CLI's `--state`.
     pub const NAMES: &[&str] = &[
         "pending",
+        "paused",
         "running",
         "waiting",
         "succeeded",

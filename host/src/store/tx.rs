@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde_json::Value as Json;
 
+use super::breakers::{self, BreakerEntry};
 use super::runs::{
     self, Attempt, AttemptState, Origin, Position, Run, RunFilter, RunUpdate, Version,
 };
@@ -114,10 +115,33 @@ pub trait TriggerWrites: TriggerReads {
     fn receive(&self, automation: &str, id: &str, at: DateTime<Utc>) -> Result<bool>;
 }
 
+/// The circuit breakers' records (`max_runs`).
+pub trait BreakerReads {
+    /// How many runs of `automation` were created at or after `since`.
+    fn created_since(&self, automation: &str, since: DateTime<Utc>) -> Result<u64>;
+    /// Whether `automation` has a paused run.
+    fn any_paused(&self, automation: &str) -> Result<bool>;
+    /// How many times each automation's breaker tripped.
+    fn trips(&self) -> Result<Vec<(String, i64)>>;
+}
+
+/// The circuit breakers' changes.
+pub trait BreakerWrites: BreakerReads {
+    /// Pauses run `id`, created pending in this job.
+    fn pause(&self, id: i64) -> Result<()>;
+    /// Makes every paused run of `automation` pending; returns their ids.
+    fn resume_paused(&self, automation: &str, now: DateTime<Utc>) -> Result<Vec<i64>>;
+    /// Cancels every paused run of `automation`; returns their ids.
+    fn cancel_paused(&self, automation: &str, error: &str, now: DateTime<Utc>) -> Result<Vec<i64>>;
+    /// Appends `entry` to the breakers' log.
+    fn log(&self, entry: &BreakerEntry) -> Result<()>;
+}
+
 /// One consistent read of the store.
 pub trait ReadTx {
     fn runs(&self) -> &dyn RunReads;
     fn triggers(&self) -> &dyn TriggerReads;
+    fn breakers(&self) -> &dyn BreakerReads;
     /// The directory and its event log.
     fn directory(&self) -> Box<dyn DirectoryReads + '_>;
 }
@@ -126,6 +150,7 @@ pub trait ReadTx {
 pub trait WriteTx {
     fn runs(&self) -> &dyn RunWrites;
     fn triggers(&self) -> &dyn TriggerWrites;
+    fn breakers(&self) -> &dyn BreakerWrites;
     /// The directory, changed as `actor` (who its events name).
     fn directory(&self, actor: &str) -> Box<dyn DirectoryChanges + '_>;
 }
@@ -251,6 +276,10 @@ impl ReadTx for Sqlite<'_> {
         self
     }
 
+    fn breakers(&self) -> &dyn BreakerReads {
+        self
+    }
+
     fn directory(&self) -> Box<dyn DirectoryReads + '_> {
         // Reads record nothing, so no one is named as their actor.
         Box::new(Directory::new(self.0, String::new()))
@@ -263,6 +292,10 @@ impl WriteTx for Sqlite<'_> {
     }
 
     fn triggers(&self) -> &dyn TriggerWrites {
+        self
+    }
+
+    fn breakers(&self) -> &dyn BreakerWrites {
         self
     }
 
@@ -309,5 +342,37 @@ impl TriggerWrites for Sqlite<'_> {
 
     fn receive(&self, automation: &str, id: &str, at: DateTime<Utc>) -> Result<bool> {
         self.sql(triggers::receive(self.0, automation, id, at))
+    }
+}
+
+impl BreakerReads for Sqlite<'_> {
+    fn created_since(&self, automation: &str, since: DateTime<Utc>) -> Result<u64> {
+        self.sql(breakers::created_since(self.0, automation, since))
+    }
+
+    fn any_paused(&self, automation: &str) -> Result<bool> {
+        self.sql(breakers::any_paused(self.0, automation))
+    }
+
+    fn trips(&self) -> Result<Vec<(String, i64)>> {
+        self.sql(breakers::trips(self.0))
+    }
+}
+
+impl BreakerWrites for Sqlite<'_> {
+    fn pause(&self, id: i64) -> Result<()> {
+        self.sql(breakers::pause(self.0, id))
+    }
+
+    fn resume_paused(&self, automation: &str, now: DateTime<Utc>) -> Result<Vec<i64>> {
+        self.sql(breakers::resume_paused(self.0, automation, now))
+    }
+
+    fn cancel_paused(&self, automation: &str, error: &str, now: DateTime<Utc>) -> Result<Vec<i64>> {
+        self.sql(breakers::cancel_paused(self.0, automation, error, now))
+    }
+
+    fn log(&self, entry: &BreakerEntry) -> Result<()> {
+        self.sql(breakers::log(self.0, entry))
     }
 }
