@@ -110,7 +110,12 @@ impl Serving {
     /// The API's address, from the log.
     pub fn address(&self) -> String {
         let line = self.wait_for("listening on http://", Duration::from_secs(10));
-        line.rsplit("http://").next().unwrap().trim().to_string()
+        // The host and port, in a text or a JSON line.
+        let after = line.rsplit("http://").next().unwrap();
+        after
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || ".:[]".contains(*c))
+            .collect()
     }
 
     /// One HTTP/1.1 request to the API (a plain socket: no client library

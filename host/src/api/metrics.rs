@@ -1,19 +1,23 @@
-//! Prometheus `/metrics` (text format 0.0.4): the runs in the store by
-//! automation and state and how many are due (read at each scrape), and
-//! what this process saw since it started: step attempts by step type and
-//! outcome, their latency as a histogram, runs started by each kind of
-//! trigger.
+//! Prometheus `/metrics` (text format 0.0.4). Read from the store at each
+//! scrape: the runs by automation and state, how many are due (the queue
+//! the engine works through), how far the event matcher is behind the log,
+//! breaker trips. Counted by this process since it started: step attempts
+//! by step type and outcome and their latency, plugin calls by outcome
+//! (traps apart), runs started by each kind of trigger and the lag from
+//! event to run, and how late waiting runs woke.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use crate::engine::Observer;
+use crate::plugins::CallOutcome;
 use crate::store::runs::{Attempt, Run};
 
-/// Upper bounds of the step latency buckets, in seconds.
-const BUCKETS: [f64; 12] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
 /// One histogram: counts per bucket (not cumulative), the sum and count.
@@ -32,6 +36,31 @@ impl Histogram {
         self.sum += seconds;
         self.count += 1;
     }
+
+    /// Its lines, `labels` (`type="wait"`, or empty) on each.
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (bound, n) in BUCKETS.iter().zip(self.buckets) {
+            cumulative += n;
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braced = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braced} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braced} {}", self.count);
+    }
 }
 
 /// What this process counted.
@@ -43,6 +72,25 @@ struct Counted {
     latency: BTreeMap<String, Histogram>,
     /// trigger kind → runs started.
     started: BTreeMap<String, u64>,
+    /// From an event's commit to its run's.
+    trigger_lag: Histogram,
+    /// From a waiting run's due time to its move.
+    lateness: Histogram,
+}
+
+/// What a scrape reads besides this process's counts.
+#[derive(Debug, Default)]
+pub struct Scrape {
+    /// (automation, state, runs).
+    pub runs: Vec<(String, String, i64)>,
+    /// Runs due now.
+    pub due: i64,
+    /// Events in the log the matcher has not read yet.
+    pub events_behind: i64,
+    /// (automation, trips).
+    pub trips: Vec<(String, i64)>,
+    /// (plugin, outcome, calls).
+    pub plugin_calls: Vec<(String, CallOutcome, u64)>,
 }
 
 /// The process's counters, fed as an [`Observer`] and by the triggers.
@@ -63,9 +111,17 @@ impl Metrics {
             .or_default() += n as u64;
     }
 
-    /// The text of a scrape: `runs` are (automation, state, count) and
-    /// `due` the runs due now, both read from the store.
-    pub fn render(&self, runs: &[(String, String, i64)], due: i64) -> String {
+    /// Counts a run started `lag` after the event that started it.
+    pub fn trigger_lag(&self, lag: Duration) {
+        self.counted
+            .lock()
+            .unwrap()
+            .trigger_lag
+            .observe(lag.as_secs_f64());
+    }
+
+    /// The text of a scrape.
+    pub fn render(&self, scrape: &Scrape) -> String {
         let mut out = String::new();
         let counted = self.counted.lock().unwrap();
         family(
@@ -74,7 +130,7 @@ impl Metrics {
             "gauge",
             "Runs in the store by automation and state.",
         );
-        for (automation, state, n) in runs {
+        for (automation, state, n) in &scrape.runs {
             let _ = writeln!(
                 out,
                 "keystep_runs{{automation=\"{}\",state=\"{state}\"}} {n}",
@@ -87,7 +143,45 @@ impl Metrics {
             "gauge",
             "Runs due now: the queue the engine works through.",
         );
-        let _ = writeln!(out, "keystep_runs_due {due}");
+        let _ = writeln!(out, "keystep_runs_due {}", scrape.due);
+        family(
+            &mut out,
+            "keystep_trigger_events_behind",
+            "gauge",
+            "Events in the log the trigger matcher has not read yet.",
+        );
+        let _ = writeln!(
+            out,
+            "keystep_trigger_events_behind {}",
+            scrape.events_behind
+        );
+        family(
+            &mut out,
+            "keystep_breaker_trips_total",
+            "counter",
+            "Times each automation's circuit breaker tripped (max_runs).",
+        );
+        for (automation, n) in &scrape.trips {
+            let _ = writeln!(
+                out,
+                "keystep_breaker_trips_total{{automation=\"{}\"}} {n}",
+                label(automation)
+            );
+        }
+        family(
+            &mut out,
+            "keystep_plugin_calls_total",
+            "counter",
+            "Plugin calls by plugin and outcome: ok, error (the plugin returned one) or trap.",
+        );
+        for (plugin, outcome, n) in &scrape.plugin_calls {
+            let _ = writeln!(
+                out,
+                "keystep_plugin_calls_total{{plugin=\"{}\",outcome=\"{}\"}} {n}",
+                label(plugin),
+                outcome.as_str()
+            );
+        }
         family(
             &mut out,
             "keystep_step_attempts_total",
@@ -107,24 +201,10 @@ impl Metrics {
             "How long step attempts took, by step type.",
         );
         for (kind, h) in &counted.latency {
-            let mut cumulative = 0;
-            for (bound, n) in BUCKETS.iter().zip(h.buckets) {
-                cumulative += n;
-                let _ = writeln!(
-                    out,
-                    "keystep_step_seconds_bucket{{type=\"{kind}\",le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "keystep_step_seconds_bucket{{type=\"{kind}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(out, "keystep_step_seconds_sum{{type=\"{kind}\"}} {}", h.sum);
-            let _ = writeln!(
-                out,
-                "keystep_step_seconds_count{{type=\"{kind}\"}} {}",
-                h.count
+            h.render(
+                &mut out,
+                "keystep_step_seconds",
+                &format!("type=\"{kind}\""),
             );
         }
         family(
@@ -136,6 +216,24 @@ impl Metrics {
         for (kind, n) in &counted.started {
             let _ = writeln!(out, "keystep_trigger_runs_total{{trigger=\"{kind}\"}} {n}");
         }
+        family(
+            &mut out,
+            "keystep_trigger_lag_seconds",
+            "histogram",
+            "From a directory event's commit to the commit of the run it started.",
+        );
+        counted
+            .trigger_lag
+            .render(&mut out, "keystep_trigger_lag_seconds", "");
+        family(
+            &mut out,
+            "keystep_timer_lateness_seconds",
+            "histogram",
+            "From a waiting run's due time (a timer, a retry's backoff) to its move.",
+        );
+        counted
+            .lateness
+            .render(&mut out, "keystep_timer_lateness_seconds", "");
         out
     }
 }
@@ -152,6 +250,14 @@ impl Observer for Metrics {
                 .or_default()
                 .observe(ms.max(0) as f64 / 1000.0);
         }
+    }
+
+    fn woke(&self, _run: &Run, late: Duration) {
+        self.counted
+            .lock()
+            .unwrap()
+            .lateness
+            .observe(late.as_secs_f64());
     }
 }
 
@@ -182,7 +288,14 @@ mod tests {
             h.observe(60.0);
         }
         m.started("user_created", 3);
-        let text = m.render(&[("a\"b".into(), "succeeded".into(), 2)], 1);
+        m.trigger_lag(Duration::from_millis(300));
+        let text = m.render(&Scrape {
+            runs: vec![("a\"b".into(), "succeeded".into(), 2)],
+            due: 1,
+            events_behind: 4,
+            trips: vec![("offboard".into(), 2)],
+            plugin_calls: vec![("risk".into(), CallOutcome::Trap, 5)],
+        });
         assert!(
             text.contains("keystep_step_seconds_bucket{type=\"wait\",le=\"0.005\"} 1\n"),
             "{text}"
@@ -194,5 +307,15 @@ mod tests {
         assert!(text.contains("keystep_runs{automation=\"a\\\"b\",state=\"succeeded\"} 2\n"));
         assert!(text.contains("keystep_runs_due 1\n"));
         assert!(text.contains("keystep_trigger_runs_total{trigger=\"user_created\"} 3\n"));
+        assert!(
+            text.contains("keystep_trigger_lag_seconds_bucket{le=\"0.25\"} 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("keystep_trigger_lag_seconds_bucket{le=\"0.5\"} 1\n"));
+        assert!(text.contains("keystep_trigger_lag_seconds_count 1\n"));
+        assert!(text.contains("keystep_timer_lateness_seconds_count 0\n"));
+        assert!(text.contains("keystep_trigger_events_behind 4\n"));
+        assert!(text.contains("keystep_breaker_trips_total{automation=\"offboard\"} 2\n"));
+        assert!(text.contains("keystep_plugin_calls_total{plugin=\"risk\",outcome=\"trap\"} 5\n"));
     }
 }

@@ -30,7 +30,7 @@ use crate::engine::Engine;
 use crate::store::runs::Run;
 pub use auth::Tokens;
 pub use errors::ApiError;
-pub use metrics::Metrics;
+pub use metrics::{Metrics, Scrape};
 
 /// The largest request body accepted.
 const MOST_BODY: usize = 1 << 20;
@@ -157,14 +157,25 @@ async fn readyz(State(api): State<Arc<Api>>) -> Result<AxumJson<Json>, ApiError>
 async fn scrape(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<Response, ApiError> {
     api.tokens.authorize(&headers, TokenScope::Read)?;
     let now = chrono::Utc::now();
-    let (census, due) = api
+    let mut scrape = api
         .engine
         .store()
         .read(|tx| {
-            Ok::<_, crate::error::StoreError>((tx.runs().census()?, tx.runs().count_due(now)?))
+            let behind = match tx.triggers().position(crate::triggers::events::READER)? {
+                Some(at) => tx.triggers().last_event()? - at,
+                None => 0,
+            };
+            Ok::<_, crate::error::StoreError>(Scrape {
+                runs: tx.runs().census()?,
+                due: tx.runs().count_due(now)?,
+                events_behind: behind,
+                trips: tx.breakers().trips()?,
+                plugin_calls: Vec::new(),
+            })
         })
         .map_err(|e| ApiError::internal(&e.into()))?;
-    let text = api.metrics.render(&census, due);
+    scrape.plugin_calls = api.engine.plugins().calls().all();
+    let text = api.metrics.render(&scrape);
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 

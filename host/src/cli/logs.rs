@@ -16,8 +16,10 @@ pub enum LogFormat {
     Json,
 }
 
-/// Sends serve's events to standard output in `format`.
+/// Sends serve's events, plugins' log lines among them, to standard
+/// output in `format`.
 pub fn serving(format: LogFormat) {
+    crate::plugins::log_through_tracing();
     let builder = tracing_subscriber::fmt()
         .with_max_level(Level::INFO)
         .with_target(false)

@@ -204,6 +204,7 @@ fn told(pass: &Pass, wake: &Notify, metrics: &Metrics) {
     }
     for started in &pass.started {
         metrics.started(&started.trigger, 1);
+        metrics.trigger_lag(started.lag);
     }
     if !pass.started.is_empty() {
         wake.notify_one();
@@ -261,6 +262,10 @@ impl Observer for Log {
                 attempt.attempt,
             );
         }
+    }
+
+    fn woke(&self, run: &Run, late: Duration) {
+        self.metrics.woke(run, late);
     }
 
     fn run_ended(&self, run: &Run) {

@@ -51,6 +51,9 @@ pub const STACK_BYTES: usize = 8 << 20;
 pub trait Observer: Send + Sync {
     fn attempt(&self, _run: &Run, _attempt: &Attempt) {}
     fn run_ended(&self, _run: &Run) {}
+    /// A waiting run (a timer, a retry's backoff) is moved, `late` after
+    /// it fell due.
+    fn woke(&self, _run: &Run, _late: Duration) {}
 }
 
 /// An observer that ignores everything.
@@ -233,6 +236,11 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The plugin host the steps call.
+    pub fn plugins(&self) -> &Plugins {
+        &self.inner.plugins
     }
 
     fn now(&self) -> DateTime<Utc> {

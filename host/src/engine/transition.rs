@@ -124,6 +124,9 @@ impl Engine {
                 _ => Transition::Parked,
             });
         }
+        if let (Next::Wake, Some(due)) = (next, run.wake_at) {
+            observer.woke(run, (self.now() - due).to_std().unwrap_or_default());
+        }
         let automation = self.automation(&run.version)?;
         if run.cursor == automation.steps.len() && automation.output.is_some() {
             return self.finish(run, &automation, observer).await;

@@ -65,7 +65,7 @@ impl AsyncFunctions {
             Ok(function) => function.call_call(&mut store, &input).await,
             Err(e) => Err(e),
         };
-        let output = finish(&plugin, &store, result)?;
+        let output = finish(&plugin, &store, result, &self.plugins.calls)?;
         parse_output(&plugin, &output)
     }
 

@@ -11,7 +11,10 @@ use super::bounds;
 use super::sandbox::{self, HostState};
 use super::scratch;
 use super::scrub::Scrub;
-use super::{ConnectorInfo, DirectoryAccess, Loaded, Plugins, Pre, World, plugin_error};
+use super::{
+    CallCounts, CallOutcome, ConnectorInfo, DirectoryAccess, Loaded, Plugins, Pre, World,
+    plugin_error,
+};
 use crate::error::Error;
 
 /// A change of access for a connector's `grant` or `revoke`.
@@ -193,7 +196,7 @@ impl Plugins {
     ) -> Result<R, Error> {
         let mut store = self.sandbox(plugin, directory)?;
         let result = call(&mut store, &plugin.pre);
-        finish(plugin, &store, result)
+        finish(plugin, &store, result, &self.calls)
     }
 
     /// A fresh store for a call of `plugin`, its limits set; refused while
@@ -215,12 +218,22 @@ impl Plugins {
     }
 }
 
-/// A call's outcome in `store`, scrubbed, or its failure put into words.
+/// A call's outcome in `store`, scrubbed, or its failure put into words;
+/// counted in `counts`.
 pub(super) fn finish<R: Scrub>(
     plugin: &Loaded,
     store: &Store<HostState>,
     result: wasmtime::Result<Result<R, types::Error>>,
+    counts: &CallCounts,
 ) -> Result<R, Error> {
+    counts.count(
+        &plugin.name,
+        match &result {
+            Ok(Ok(_)) => CallOutcome::Ok,
+            Ok(Err(_)) => CallOutcome::Error,
+            Err(_) => CallOutcome::Trap,
+        },
+    );
     if let Some(e) = over_quota(plugin, "; the call that did this fails") {
         return Err(e);
     }

@@ -15,6 +15,7 @@ pub mod async_calls;
 mod bindings;
 pub mod bounds;
 mod calls;
+mod counts;
 mod discover;
 pub mod egress;
 pub mod grants;
@@ -30,11 +31,13 @@ mod stderr;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Map, Value as Json};
 
 pub use calls::{AccessChange, Account, Credential};
+pub use counts::{CallCounts, CallOutcome};
 pub use discover::{Found, World};
 pub use grants::Grants;
 pub use info::{ActionSchema, ConnectorInfo};
@@ -112,6 +115,8 @@ pub struct Plugins {
     listing: Mutex<Vec<Result<Entry, String>>>,
     /// Where calls from async code run ([`Plugins::blocking`]).
     pool: Pool,
+    /// How the calls ended.
+    calls: CallCounts,
 }
 
 impl Plugins {
@@ -126,6 +131,7 @@ impl Plugins {
             by_name: Mutex::default(),
             listing: Mutex::default(),
             pool: Pool::default(),
+            calls: CallCounts::default(),
         }
     }
 
@@ -150,6 +156,11 @@ impl Plugins {
     ) -> R {
         let plugins = self.clone();
         self.pool.run(move || f(&plugins)).await
+    }
+
+    /// How this process's calls ended so far.
+    pub fn calls(&self) -> &CallCounts {
+        &self.calls
     }
 
     /// No plugin folders at all.
@@ -373,7 +384,17 @@ impl Plugins {
     }
 }
 
-/// Writes a plugin's log line to stderr, tagged with its name. Lines below
+/// Where plugins' log lines go: standard error, or (under `keystep serve`)
+/// the process's log, as events with the plugin's name.
+static THROUGH_TRACING: AtomicBool = AtomicBool::new(false);
+
+/// Sends plugins' log lines to `tracing` from now on.
+pub fn log_through_tracing() {
+    THROUGH_TRACING.store(true, Ordering::Relaxed);
+}
+
+/// Writes a plugin's log line, tagged with its name: to stderr as
+/// `[plugin NAME] LEVEL: message`, or as a `tracing` event. Lines below
 /// `$KEYSTEP_PLUGIN_LOG` (`info` unless set) are skipped.
 pub(crate) fn log_line(plugin: &str, level: &str, message: &str) {
     const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
@@ -381,9 +402,19 @@ pub(crate) fn log_line(plugin: &str, level: &str, message: &str) {
     let rank = |l: &str| LEVELS.iter().position(|x| *x == l).unwrap_or(2);
     let threshold =
         THRESHOLD.get_or_init(|| rank(&std::env::var("KEYSTEP_PLUGIN_LOG").unwrap_or_default()));
-    if rank(level) >= *threshold {
-        let (plugin, message) = (escape(plugin), escape(message));
+    if rank(level) < *threshold {
+        return;
+    }
+    let (plugin, message) = (escape(plugin), escape(message));
+    if !THROUGH_TRACING.load(Ordering::Relaxed) {
         eprintln!("[plugin {plugin}] {level}: {message}");
+        return;
+    }
+    let line = format!("[plugin {plugin}] {message}");
+    match level {
+        "error" => tracing::error!(plugin = %plugin, "{line}"),
+        "warn" => tracing::warn!(plugin = %plugin, "{line}"),
+        _ => tracing::info!(plugin = %plugin, "{line}"),
     }
 }
 

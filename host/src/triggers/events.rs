@@ -30,6 +30,8 @@ pub struct Started {
     pub event: i64,
     /// The kind of trigger (and of event) that started it.
     pub trigger: String,
+    /// From the event's commit to its run's.
+    pub lag: std::time::Duration,
 }
 
 /// What one pass did.
@@ -106,10 +108,17 @@ impl EventMatcher {
             ..Pass::default()
         };
         let mut starts = Vec::new();
+        // Per start: its automation, event, trigger kind and the event's time.
+        let mut keys = Vec::new();
         for read in &reads {
             for automation in automations {
                 match self.decide(automation, read) {
-                    Ok(Some(start)) => starts.push(start),
+                    Ok(Some(start)) => {
+                        let kind = automation.trigger.kind.clone();
+                        let at = crate::time::parse_ts(&read.event.at);
+                        keys.push((automation.name.clone(), read.event.seq, kind, at));
+                        starts.push(start);
+                    }
                     Ok(None) => {}
                     Err(why) => pass.refused.push(format!(
                         "event {} ({}) does not start {}: {why}",
@@ -118,28 +127,25 @@ impl EventMatcher {
                 }
             }
         }
-        let keys: Vec<(String, i64, String)> = starts
-            .iter()
-            .map(|s: &Start| {
-                let kind = s.automation.trigger.kind.clone();
-                (s.automation.name.clone(), s.event.unwrap_or_default(), kind)
-            })
-            .collect();
         let claim: crate::engine::Claim =
             Box::new(move |tx| tx.triggers().advance(READER, Some(from), last));
         let Some(ids) = self.engine.start_all(starts, claim).await? else {
             // Another process matched these events first.
             return Ok(Pass::default());
         };
+        let now = chrono::Utc::now();
         pass.started = ids
             .into_iter()
             .zip(keys)
-            .filter_map(|(run, (automation, event, trigger))| {
+            .filter_map(|(run, (automation, event, trigger, at))| {
                 Some(Started {
                     run: run?,
                     automation,
                     event,
                     trigger,
+                    lag: at
+                        .and_then(|at| (now - at).to_std().ok())
+                        .unwrap_or_default(),
                 })
             })
             .collect();
