@@ -2,7 +2,7 @@
 # Builds the example plugins and copies them into OUTDIR (default:
 # examples/plugins at the repository root):
 #   risk-rust.wasm risk-python.wasm risk-js.wasm tracker.wasm hostile.wasm
-#   hostile-connector.wasm
+#   hostile-connector.wasm decide-rust.wasm decide-js.wasm
 #
 #   plugins/build.sh [OUTDIR] [--rust-only]
 #
@@ -64,8 +64,8 @@ fi
 start=$(now)
 cargo build --quiet --release --target wasm32-wasip2 --manifest-path "$here/Cargo.toml"
 took=$(seconds "$start")
-for crate in risk-rust tracker hostile hostile-connector; do
-    report "$crate" "$target/${crate//-/_}.wasm" "rust (cargo, $took for all four)"
+for crate in risk-rust tracker hostile hostile-connector decide-rust; do
+    report "$crate" "$target/${crate//-/_}.wasm" "rust (cargo, $took for all five)"
 done
 
 if [ "$rust_only" = 1 ]; then
@@ -94,22 +94,27 @@ else
     report risk-python "$py_out" "python, built in $(seconds "$start")"
 fi
 
-# JavaScript: componentize-js, installed locally from package-lock.json.
+# JavaScript: componentize-js, installed locally (in risk-js) from
+# package-lock.json, builds risk-js and decide-js.
 js_dir="$here/risk-js"
-js_out="$here/target/risk-js.wasm"
-js_src=("$js_dir/risk.js" "$js_dir/package-lock.json" "$here/build.sh")
-if fresh "$js_out" "${js_src[@]}"; then
-    report risk-js "$js_out" "javascript, up to date"
-else
-    if ! grep -qs "\"version\": \"$componentize_js_version\"" \
-        "$js_dir/node_modules/@bytecodealliance/componentize-js/package.json"; then
-        (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error > /dev/null)
+if ! grep -qs "\"version\": \"$componentize_js_version\"" \
+    "$js_dir/node_modules/@bytecodealliance/componentize-js/package.json"; then
+    (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error > /dev/null)
+fi
+# componentize_js NAME SOURCE: builds OUTDIR/NAME.wasm from SOURCE unless up to date.
+componentize_js() {
+    local name=$1 source=$2 built="$here/target/$1.wasm"
+    if fresh "$built" "$source" "$js_dir/package-lock.json" "$here/build.sh"; then
+        report "$name" "$built" "javascript, up to date"
+        return
     fi
     start=$(now)
     mkdir -p "$here/target"
     # -d http -d fetch-event: no wasi:http imports (the host lends http-fetch).
-    (cd "$js_dir" && ./node_modules/.bin/componentize-js --wit "$wit" --world-name function \
-        -d http -d fetch-event -o "$js_out.tmp" risk.js > /dev/null)
-    mv "$js_out.tmp" "$js_out"
-    report risk-js "$js_out" "javascript, built in $(seconds "$start")"
-fi
+    (cd "$(dirname "$source")" && "$js_dir/node_modules/.bin/componentize-js" --wit "$wit" \
+        --world-name function -d http -d fetch-event -o "$built.tmp" "$(basename "$source")" > /dev/null)
+    mv "$built.tmp" "$built"
+    report "$name" "$built" "javascript, built in $(seconds "$start")"
+}
+componentize_js risk-js "$js_dir/risk.js"
+componentize_js decide-js "$here/decide-js/decide.js"
