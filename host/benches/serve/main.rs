@@ -14,8 +14,9 @@
 //!    answer, with no store. The load comes from this process: a reqwest
 //!    client on keep-alive connections, 10 or 50 tasks each posting in a
 //!    loop, each answer checked. Figures: runs/s, p50 and p99 of a
-//!    request, and each server's peak resident memory (`VmHWM`). Engine and
-//!    bare samples alternate.
+//!    request, and each server's peak resident memory under load (`VmHWM`,
+//!    reset after each warm-up: compiling a plugin on its first call is
+//!    left out). Engine and bare samples alternate.
 //! 2. **Waiting runs** ([`waiting`]): 100,000 runs parked through the
 //!    library (90,000 on a 30-day wait, 10,000 until one instant T), then
 //!    serve started on that store: its resident memory once settled, and,
@@ -24,7 +25,8 @@
 //!
 //! `cargo bench -p keystep --bench serve` (build the plugins first: `bash
 //! plugins/build.sh`); `KEYSTEP_BENCH_QUICK=1` shortens the samples and
-//! parks a tenth; `KEYSTEP_BENCH_ONLY=workflow` or `waiting` measures one.
+//! parks a tenth; `KEYSTEP_BENCH_ONLY=workflow` or `waiting` measures one,
+//! `KEYSTEP_BENCH_FUNCTION=decide-rust` one function.
 
 mod bare;
 #[path = "../common/mod.rs"]
@@ -89,7 +91,11 @@ fn workflow(setup: &Setup, quick: bool, table: &mut Table) -> anyhow::Result<()>
         serve.address,
         bare.address
     );
-    for function in FUNCTIONS {
+    let chosen = std::env::var("KEYSTEP_BENCH_FUNCTION").unwrap_or_default();
+    for function in FUNCTIONS
+        .into_iter()
+        .filter(|f| chosen.is_empty() || *f == chosen)
+    {
         for concurrency in CONCURRENCY {
             let targets = [
                 (
@@ -111,7 +117,9 @@ fn workflow(setup: &Setup, quick: bool, table: &mut Table) -> anyhow::Result<()>
                 runtime.block_on(round(&client, &first, server.token(), 1, Duration::ZERO))?;
                 // Warm: connected, caches filled.
                 runtime.block_on(round(&client, url, server.token(), concurrency, length / 2))?;
+                server.reset_peak()?;
             }
+            let before = server::last_run(&setup.store())?;
             for _ in 0..SAMPLES {
                 for (i, (server, url)) in targets.iter().enumerate() {
                     let r = runtime.block_on(round(
@@ -143,14 +151,17 @@ fn workflow(setup: &Setup, quick: bool, table: &mut Table) -> anyhow::Result<()>
                 table.row(format!("{name}: p50 ms"), &p50[i], 2, "");
                 table.row(format!("{name}: p99 ms"), &p99[i], 2, p99_target);
             }
-            println!("  {function} at concurrency {concurrency} measured");
+            let (queued, step, output) = server::phases(&setup.store(), before)?;
+            println!(
+                "  {function} at concurrency {concurrency}: a run's time in serve, on average: {queued:.2} ms created → step started, {step:.2} ms the step, {output:.2} ms step → run ended"
+            );
         }
     }
     for (server, name, target) in [(&serve, "serve", "≤ 200"), (&bare, "bare", "")] {
         let mut peak = Samples::default();
         peak.push(server.peak_mb()?);
         table.row(
-            format!("peak resident memory, {name} (MB)"),
+            format!("peak resident memory under load, {name} (MB)"),
             &peak,
             1,
             target,

@@ -160,6 +160,15 @@ impl Server {
         Ok(self.memory_mb()?.1)
     }
 
+    /// Starts the peak afresh (`/proc/PID/clear_refs`), so that it leaves
+    /// out what compiling a plugin on its first call took.
+    pub fn reset_peak(&self) -> anyhow::Result<()> {
+        Ok(std::fs::write(
+            format!("/proc/{}/clear_refs", self.child.id()),
+            "5",
+        )?)
+    }
+
     /// How many runs serve's store holds; an error unless all succeeded.
     pub fn runs(&self) -> anyhow::Result<i64> {
         let store = self
@@ -175,6 +184,27 @@ impl Server {
         anyhow::ensure!(all == succeeded, "{succeeded} of {all} runs succeeded");
         Ok(all)
     }
+}
+
+/// Where a run's time went, averaged over runs after `after`, in ms: from
+/// its creation to its step's start (the queue), the step, and from the
+/// step's end to the run's (its `output:`).
+pub fn phases(store: &Path, after: i64) -> anyhow::Result<(f64, f64, f64)> {
+    let db = rusqlite::Connection::open(store)?;
+    let ms = |a: &str, b: &str| format!("avg((julianday({b}) - julianday({a})) * 86400000.0)");
+    let sql = format!(
+        "SELECT {}, {}, {} FROM runs r JOIN step_attempts a ON a.run_id = r.id WHERE r.id > ?1",
+        ms("r.created_at", "a.started_at"),
+        ms("a.started_at", "a.finished_at"),
+        ms("a.finished_at", "r.finished_at")
+    );
+    Ok(db.query_row(&sql, [after], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
+}
+
+/// The newest run's id in `store`.
+pub fn last_run(store: &Path) -> anyhow::Result<i64> {
+    let db = rusqlite::Connection::open(store)?;
+    Ok(db.query_row("SELECT coalesce(max(id), 0) FROM runs", [], |r| r.get(0))?)
 }
 
 impl Drop for Server {

@@ -2,7 +2,8 @@
 //! runtime, each moved one transition at a time until it ends or waits.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
@@ -20,6 +21,68 @@ pub enum Idle {
     Until(Option<DateTime<Utc>>),
     /// Interrupted (Ctrl-C): every run in flight finished its transition.
     Interrupted,
+}
+
+/// How often a busy drive looks for due runs that it was not handed: a run
+/// that moved may have woken others (a parent, a zero wait), and other
+/// processes start runs. Runs this process starts are handed over at once
+/// ([`Fresh`]).
+const LOOK_EVERY: Duration = Duration::from_millis(5);
+
+/// When the drive looks in the store for due runs: first of all; then,
+/// once something moved, when the queue is empty and half the slots are
+/// free (so that a full engine does not query after every run it moves),
+/// at most every [`LOOK_EVERY`] while runs are moving; and before it stops.
+#[derive(Default)]
+struct Looks {
+    last: Option<Instant>,
+    moved_since: bool,
+}
+
+impl Looks {
+    fn due(&self, active: usize, concurrency: usize) -> bool {
+        let Some(last) = self.last else { return true };
+        self.moved_since
+            && (active == 0 || (active <= concurrency / 2 && last.elapsed() >= LOOK_EVERY))
+    }
+
+    fn looked(&mut self) {
+        self.last = Some(Instant::now());
+        self.moved_since = false;
+    }
+
+    fn moved(&mut self) {
+        self.moved_since = true;
+    }
+
+    /// Whether the last look saw everything that moved before it.
+    fn settled(&self) -> bool {
+        self.last.is_some() && !self.moved_since
+    }
+}
+
+/// Runs started in this process, handed to its drive (at most
+/// [`Fresh::MOST`] kept: beyond, the drive's look finds them).
+#[derive(Default)]
+pub(super) struct Fresh(Mutex<Vec<i64>>);
+
+impl Fresh {
+    const MOST: usize = 4096;
+
+    pub(super) fn push(&self, id: i64) {
+        let mut ids = self.0.lock().unwrap();
+        if ids.len() < Self::MOST {
+            ids.push(id);
+        }
+    }
+
+    fn take(&self) -> Vec<i64> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.lock().unwrap().is_empty()
+    }
 }
 
 /// How one run's turn ended.
@@ -40,13 +103,18 @@ impl Engine {
         // Runs another process holds: not looked at again in this drive.
         let mut held: HashSet<i64> = HashSet::new();
         let mut tasks: JoinSet<(i64, anyhow::Result<Turn>)> = JoinSet::new();
-        let mut looked = false;
+        let mut looks = Looks::default();
         loop {
             if self.interrupted() {
                 while tasks.join_next().await.is_some() {}
                 return Ok(Idle::Interrupted);
             }
-            if queue.is_empty() && !looked {
+            for id in self.inner.fresh.take() {
+                if !active.contains(&id) && !held.contains(&id) && !queue.contains(&id) {
+                    queue.push_back(id);
+                }
+            }
+            if queue.is_empty() && looks.due(active.len(), self.inner.concurrency) {
                 let due = self.store().read(|tx| {
                     tx.runs()
                         .due(self.now(), DUE_BATCH)
@@ -56,7 +124,7 @@ impl Engine {
                     due.into_iter()
                         .filter(|id| !active.contains(id) && !held.contains(id)),
                 );
-                looked = true;
+                looks.looked();
             }
             while active.len() < self.inner.concurrency {
                 let Some(id) = queue.pop_front() else { break };
@@ -65,7 +133,7 @@ impl Engine {
                 tasks.spawn(async move { (id, engine.turn(id, observer).await) });
             }
             let Some(joined) = tasks.join_next().await else {
-                if looked && queue.is_empty() {
+                if queue.is_empty() && looks.settled() && self.inner.fresh.is_empty() {
                     let next = self
                         .store()
                         .read(|tx| tx.runs().next_wake().map_err(anyhow::Error::from))?;
@@ -75,6 +143,7 @@ impl Engine {
             };
             let (id, turn) = joined.map_err(|e| anyhow::anyhow!("a run's task failed: {e}"))?;
             active.remove(&id);
+            looks.moved();
             match turn {
                 Ok(Turn::Moved) => {}
                 Ok(Turn::Held) => {
@@ -85,13 +154,6 @@ impl Engine {
                     while tasks.join_next().await.is_some() {}
                     return Err(e);
                 }
-            }
-            // Something moved: runs it woke (a parent, a zero wait) may be
-            // due now. Look again once the queue is drained and half the
-            // slots are free, so that a full engine does not query the
-            // store after every run it moves.
-            if queue.is_empty() && active.len() <= self.inner.concurrency / 2 {
-                looked = false;
             }
         }
     }

@@ -68,6 +68,9 @@ impl Engine {
         for ((automation, event), run) in told.iter().zip(&started) {
             if let Some(run) = run {
                 log_start(automation, *event, run);
+                if !run.paused {
+                    self.inner.fresh.push(run.id);
+                }
             }
         }
         Ok(Some(started.into_iter().map(|s| s.map(|r| r.id)).collect()))
