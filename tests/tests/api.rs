@@ -258,7 +258,7 @@ fn bad_requests_are_answered_with_a_code_and_where() {
         OPERATE,
         r#"{"user_id": "u-ghost"}"#,
     );
-    refused(&ghost, 400, "bad_input");
+    refused(&ghost, 422, "unknown_subject");
     let no_run = s.call("GET", "/v1/runs/99", READ, "");
     refused(&no_run, 404, "not_found");
     let not_a_number = s.call("GET", "/v1/runs/abc", READ, "");

@@ -16,6 +16,17 @@ use crate::directory::{DirError, TaskFilter};
 use crate::store::Keep;
 
 /// `GET /v1/users/{id}`: the user and their grants.
+#[utoipa::path(
+    get,
+    path = "/v1/users/{id}",
+    tag = "directory",
+    params(("id" = String, Path, description = "The user")),
+    responses(
+        (status = 200, description = "The user and their grants", body = super::openapi::UserWithGrants),
+        (status = 401, description = "No token or an unknown one", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such user", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn user(
     State(api): State<Arc<Api>>,
     Checked(Path(id)): Checked<Path<String>>,
@@ -37,17 +48,31 @@ pub async fn user(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TaskQuery {
     assignee: Option<String>,
     subject: Option<String>,
+    #[param(value_type = Option<super::openapi::TaskKindName>)]
     kind: Option<String>,
     /// `open` (the default), `completed`, `cancelled` or `all`.
+    #[param(value_type = Option<super::openapi::TaskStateName>)]
     state: Option<String>,
 }
 
 /// `GET /v1/tasks`.
+#[utoipa::path(
+    get,
+    path = "/v1/tasks",
+    tag = "directory",
+    params(TaskQuery),
+    responses(
+        (status = 200, description = "The tasks that match", body = super::openapi::TaskList),
+        (status = 400, description = "A bad filter", body = super::openapi::ErrorBody),
+        (status = 401, description = "No token or an unknown one", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn tasks(
     State(api): State<Arc<Api>>,
     Checked(Query(query)): Checked<Query<TaskQuery>>,
@@ -55,6 +80,21 @@ pub async fn tasks(
 ) -> Result<axum::Json<Json>, ApiError> {
     api.tokens.authorize(&headers, TokenScope::Read)?;
     let state = query.state.unwrap_or_else(|| "open".into());
+    if !["open", "completed", "cancelled", "all"].contains(&state.as_str()) {
+        return Err(ApiError::bad_input(format!(
+            "state is open, completed, cancelled or all, not `{state}`"
+        )));
+    }
+    if let Some(kind) = query
+        .kind
+        .as_deref()
+        .filter(|k| !crate::directory::TASK_KINDS.contains(k))
+    {
+        return Err(ApiError::bad_input(format!(
+            "kind is one of {}, not `{kind}`",
+            crate::directory::TASK_KINDS.join(", ")
+        )));
+    }
     let filter = TaskFilter {
         assignee: query.assignee,
         subject: query.subject,
@@ -73,7 +113,8 @@ pub async fn tasks(
     Ok(axum::Json(json!({ "tasks": tasks })))
 }
 
-#[derive(Debug, Deserialize)]
+/// How a task is completed.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteBody {
     /// For a review task: `keep` or `revoke`.
@@ -81,6 +122,21 @@ pub struct CompleteBody {
 }
 
 /// `POST /v1/tasks/{id}/complete`.
+#[utoipa::path(
+    post,
+    path = "/v1/tasks/{id}/complete",
+    tag = "directory",
+    params(("id" = i64, Path, description = "The task")),
+    request_body(content = Option<CompleteBody>, description = "Optional: a review's decision"),
+    responses(
+        (status = 200, description = "The task, completed (its change made, with its event)", body = Object),
+        (status = 400, description = "Bad JSON or body", body = super::openapi::ErrorBody),
+        (status = 401, description = "No token or an unknown one", body = super::openapi::ErrorBody),
+        (status = 403, description = "A read token", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such task", body = super::openapi::ErrorBody),
+        (status = 422, description = "The directory refuses the change", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn complete(
     State(api): State<Arc<Api>>,
     Checked(Path(id)): Checked<Path<i64>>,
@@ -89,11 +145,12 @@ pub async fn complete(
 ) -> Result<axum::Json<Json>, ApiError> {
     let who = api.tokens.authorize(&headers, TokenScope::Operate)?;
     let actor = format!("api token {who}");
-    let body: CompleteBody = if body.is_empty() {
-        CompleteBody { decision: None }
-    } else {
-        serde_json::from_value(parse_json(&body)?)
+    // No body, or `null`: no decision.
+    let body: CompleteBody = match body.is_empty() {
+        true => CompleteBody { decision: None },
+        false => serde_json::from_value::<Option<CompleteBody>>(parse_json(&body)?)
             .map_err(|e| ApiError::bad_input(format!("the body: {e}")))?
+            .unwrap_or(CompleteBody { decision: None }),
     };
     let task = api
         .engine

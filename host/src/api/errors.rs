@@ -12,7 +12,8 @@ use crate::engine::RunError;
 pub struct ApiError {
     pub status: StatusCode,
     /// Stable, for scripts: `unauthorized`, `forbidden`, `not_found`,
-    /// `bad_json`, `bad_input`, `condition_false`, `too_large`,
+    /// `bad_json`, `bad_input`, `unknown_subject`, `condition_false`,
+    /// `condition_error`, `too_large`,
     /// `bad_signature`, `stale_timestamp`, `replayed`, `conflict`,
     /// `invalid` (a change the directory refuses), `internal`.
     pub code: &'static str,
@@ -39,7 +40,7 @@ impl ApiError {
     /// A failure of keystep itself (the store): said without detail that
     /// could carry data, logged in full by the caller.
     pub fn internal(e: &anyhow::Error) -> ApiError {
-        eprintln!("api: internal error: {e:#}");
+        tracing::error!("api: internal error: {e:#}");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -56,6 +57,9 @@ impl From<RunError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
             RunError::BadInput(message) => ApiError::bad_input(message),
+            RunError::UnknownSubject(message) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_subject", message)
+            }
             RunError::Store(e) => ApiError::internal(&e.into()),
         }
     }

@@ -58,6 +58,27 @@ pub fn verify(secret: &str, headers: &HeaderMap, body: &[u8], now: i64) -> Resul
 }
 
 /// `POST /v1/hooks/{automation}`.
+#[utoipa::path(
+    post,
+    path = "/v1/hooks/{automation}",
+    tag = "webhooks",
+    security(()),
+    params(
+        ("automation" = String, Path, description = "An automation with a `webhook` trigger"),
+        ("webhook-id" = String, Header, description = "The message's id: a second message with it is refused"),
+        ("webhook-timestamp" = String, Header, description = "Unix seconds, within 5 minutes of now"),
+        ("webhook-signature" = String, Header, description = "`v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>`, several separated by spaces"),
+    ),
+    request_body(content = Object, description = "The run's `ctx.trigger`"),
+    responses(
+        (status = 202, description = "Verified: the run started", body = super::openapi::Accepted),
+        (status = 400, description = "A header missing or stale, or bad JSON", body = super::openapi::ErrorBody),
+        (status = 401, description = "The signature does not match", body = super::openapi::ErrorBody),
+        (status = 404, description = "No automation with a webhook trigger by that name", body = super::openapi::ErrorBody),
+        (status = 409, description = "This webhook-id was received before", body = super::openapi::ErrorBody),
+        (status = 413, description = "Over 1 MiB", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn receive(
     State(api): State<Arc<Api>>,
     Checked(Path(name)): Checked<Path<String>>,

@@ -9,6 +9,7 @@ mod directory;
 mod errors;
 pub mod hooks;
 pub mod metrics;
+mod openapi;
 mod runs;
 
 use std::collections::HashMap;
@@ -125,7 +126,11 @@ impl Ended {
 /// The API's routes.
 pub fn router(api: Arc<Api>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { AxumJson(json!({"ok": true})) }))
+        .route("/healthz", get(health))
+        .route(
+            "/v1/openapi.json",
+            get(|| async { AxumJson(openapi::json()) }),
+        )
         .route("/readyz", get(readyz))
         .route("/metrics", get(scrape))
         .route("/v1/automations", get(automations))
@@ -142,6 +147,23 @@ pub fn router(api: Arc<Api>) -> Router {
         .with_state(api)
 }
 
+/// `GET /healthz`: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "serve", security(()), responses((status = 200, description = "Alive", body = openapi::Health)))]
+async fn health() -> AxumJson<Json> {
+    AxumJson(json!({"ok": true}))
+}
+
+/// `GET /readyz`: automations loaded and the event log's place known.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "serve",
+    security(()),
+    responses(
+        (status = 200, description = "Ready", body = openapi::Ready),
+        (status = 503, description = "Starting", body = openapi::ErrorBody),
+    )
+)]
 async fn readyz(State(api): State<Arc<Api>>) -> Result<AxumJson<Json>, ApiError> {
     if !api.ready.load(Ordering::Relaxed) {
         return Err(ApiError::new(
@@ -154,6 +176,15 @@ async fn readyz(State(api): State<Arc<Api>>) -> Result<AxumJson<Json>, ApiError>
 }
 
 /// `GET /metrics` (a `read` token): Prometheus text.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "serve",
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
+        (status = 401, description = "No token or an unknown one", body = openapi::ErrorBody),
+    )
+)]
 async fn scrape(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<Response, ApiError> {
     api.tokens.authorize(&headers, TokenScope::Read)?;
     let now = chrono::Utc::now();
@@ -180,6 +211,15 @@ async fn scrape(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<Respo
 }
 
 /// `GET /v1/automations`: the automations served, with their triggers.
+#[utoipa::path(
+    get,
+    path = "/v1/automations",
+    tag = "serve",
+    responses(
+        (status = 200, description = "The automations served", body = openapi::AutomationList),
+        (status = 401, description = "No token or an unknown one", body = openapi::ErrorBody),
+    )
+)]
 async fn automations(
     State(api): State<Arc<Api>>,
     headers: HeaderMap,

@@ -21,14 +21,34 @@ use crate::store::runs::{Run, RunFilter, RunState};
 /// The longest `?wait` honoured.
 const MOST_WAIT: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StartQuery {
-    /// How long to wait for the run to end (`10s`).
+    /// How long to wait for the run to end (`10s`, at most 60 s): a run
+    /// that ends by then is answered whole, with its output.
+    #[param(pattern = "^[0-9]{1,5}(ms|s|m)$")]
     wait: Option<String>,
 }
 
 /// `POST /v1/automations/{name}/runs`: the body is the input.
+#[utoipa::path(
+    post,
+    path = "/v1/automations/{name}/runs",
+    tag = "runs",
+    params(("name" = String, Path, description = "The automation"), StartQuery),
+    request_body(content = Option<Object>, description = "The run's input, its `ctx.trigger` (none: `{}`); a `user_id` brings the user's record as `user`"),
+    responses(
+        (status = 200, description = "The run ended within `wait`", body = super::openapi::RunHistory),
+        (status = 202, description = "Started (pending, running, or paused by the automation's circuit breaker)", body = super::openapi::Accepted),
+        (status = 400, description = "Bad JSON or input", body = super::openapi::ErrorBody),
+        (status = 401, description = "No token or an unknown one", body = super::openapi::ErrorBody),
+        (status = 403, description = "A read token", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such automation", body = super::openapi::ErrorBody),
+        (status = 413, description = "Over 1 MiB", body = super::openapi::ErrorBody),
+        (status = 422, description = "The input names a user the directory does not hold (`unknown_subject`), or the trigger condition is false (`condition_false`) or cannot be evaluated on it (`condition_error`)", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn start(
     State(api): State<Arc<Api>>,
     Checked(Path(name)): Checked<Path<String>>,
@@ -39,13 +59,11 @@ pub async fn start(
     api.tokens.authorize(&headers, TokenScope::Operate)?;
     let wait = match &query.wait {
         None => None,
-        Some(text) => Some(
-            humantime::parse_duration(text)
-                .map_err(|_| {
-                    ApiError::bad_input(format!("wait is a duration such as `10s`, not `{text}`"))
-                })?
-                .min(MOST_WAIT),
-        ),
+        Some(text) => Some(parse_wait(text).ok_or_else(|| {
+            ApiError::bad_input(format!(
+                "wait is a duration such as `10s` or `500ms`, not `{text}`"
+            ))
+        })?),
     };
     let input = if body.is_empty() {
         json!({})
@@ -59,7 +77,13 @@ pub async fn start(
     if let Some(when) = &automation.trigger.when {
         let holds = when
             .eval_bool(&Scope::new(&json!({ "trigger": trigger })))
-            .map_err(|e| ApiError::bad_input(format!("trigger condition: {e}")))?;
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "condition_error",
+                    format!("the trigger condition cannot be evaluated on this input: {e}"),
+                )
+            })?;
         if !holds {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -92,7 +116,33 @@ pub async fn start(
         .into_response())
 }
 
+/// `?wait=`: a whole number of `ms`, `s` or `m` (the document's pattern),
+/// at most [`MOST_WAIT`].
+fn parse_wait(text: &str) -> Option<Duration> {
+    let digits = text.find(|c: char| !c.is_ascii_digit())?;
+    let n: u64 = text[..digits].parse().ok().filter(|_| digits <= 5)?;
+    let wait = match &text[digits..] {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        _ => return None,
+    };
+    Some(wait.min(MOST_WAIT))
+}
+
 /// `GET /v1/runs/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{id}",
+    tag = "runs",
+    params(("id" = i64, Path, description = "The run")),
+    responses(
+        (status = 200, description = "The run with every step's input, output, attempts and error", body = super::openapi::RunHistory),
+        (status = 400, description = "Not a run id", body = super::openapi::ErrorBody),
+        (status = 401, description = "No token or an unknown one", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such run", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn show(
     State(api): State<Arc<Api>>,
     Checked(Path(id)): Checked<Path<i64>>,
@@ -103,18 +153,33 @@ pub async fn show(
     Ok(axum::Json(history::of(api.engine.store(), &run)?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     automation: Option<String>,
+    #[param(value_type = Option<super::openapi::RunStateName>)]
     state: Option<String>,
     subject: Option<String>,
     /// The `next` of the page before.
     cursor: Option<i64>,
+    /// How many runs a page holds: 1 to 500, 50 unless given.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
 }
 
 /// `GET /v1/runs`: newest first; `next` is the cursor of the page after.
+#[utoipa::path(
+    get,
+    path = "/v1/runs",
+    tag = "runs",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of runs", body = super::openapi::RunPage),
+        (status = 400, description = "A bad filter", body = super::openapi::ErrorBody),
+        (status = 401, description = "No token or an unknown one", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn list(
     State(api): State<Arc<Api>>,
     Checked(Query(query)): Checked<Query<ListQuery>>,
@@ -128,7 +193,12 @@ pub async fn list(
                 .ok_or_else(|| ApiError::bad_input(format!("no run state `{text}`")))?,
         ),
     };
-    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_input(format!(
+            "limit is 1 to 500, not {limit}"
+        )));
+    }
     let filter = RunFilter {
         automation: query.automation,
         state,
@@ -148,13 +218,29 @@ pub async fn list(
     Ok(axum::Json(json!({ "runs": runs, "next": next })))
 }
 
-#[derive(Debug, Deserialize)]
+/// Why a run is cancelled: recorded in its error, with the token's name.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
     reason: String,
 }
 
 /// `POST /v1/runs/{id}/cancel` with `{"reason": "..."}`.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/cancel",
+    tag = "runs",
+    params(("id" = i64, Path, description = "The run")),
+    request_body = CancelBody,
+    responses(
+        (status = 200, description = "Cancelled, with the child runs it waited on", body = super::openapi::RunSummary),
+        (status = 400, description = "Bad JSON or body", body = super::openapi::ErrorBody),
+        (status = 401, description = "No token or an unknown one", body = super::openapi::ErrorBody),
+        (status = 403, description = "A read token", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such run", body = super::openapi::ErrorBody),
+        (status = 409, description = "The run had ended", body = super::openapi::ErrorBody),
+    )
+)]
 pub async fn cancel(
     State(api): State<Arc<Api>>,
     Checked(Path(id)): Checked<Path<i64>>,
@@ -181,5 +267,20 @@ impl Api {
             .read(|tx| tx.runs().load(id))
             .map_err(|e| ApiError::internal(&e.into()))?
             .ok_or_else(|| ApiError::not_found(format!("no run {id}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_is_a_number_and_a_unit_at_most_a_minute() {
+        assert_eq!(parse_wait("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_wait("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_wait("5m"), Some(MOST_WAIT));
+        for bad in ["", "0", "10", "s", "1h", "1.5s", "-1s", "123456s", "10 s"] {
+            assert_eq!(parse_wait(bad), None, "{bad:?}");
+        }
     }
 }

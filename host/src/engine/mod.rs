@@ -87,8 +87,12 @@ pub enum RunError {
     Ended { id: i64, state: RunState },
     #[error("run {id} has not failed ({state}); only failed runs are reopened")]
     NotFailed { id: i64, state: RunState },
+    /// Input that cannot start a run (not a JSON object).
     #[error("{0}")]
     BadInput(String),
+    /// Input whose subject is not in the directory (an unknown `user_id`).
+    #[error("{0}")]
+    UnknownSubject(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -295,7 +299,7 @@ impl Engine {
         }
         self.store()
             .read(|tx| Ok::<_, StoreError>(with_subject(&*tx.directory(), input)))?
-            .map_err(|e| RunError::BadInput(format!("input: {}", e.message)))
+            .map_err(|e| RunError::UnknownSubject(format!("input: {}", e.message)))
     }
 
     /// The automation a run is pinned to, parsed from the stored text.
