@@ -73,7 +73,7 @@ struct Round {
 /// The workflow at each concurrency, engine and bare alternating.
 fn workflow(setup: &Setup, quick: bool, table: &mut Table) -> anyhow::Result<()> {
     let length = if quick {
-        Duration::from_millis(500)
+        Duration::from_millis(300)
     } else {
         Duration::from_secs(4)
     };
