@@ -15,6 +15,9 @@ use crate::config::TokenScope;
 use crate::directory::{DirError, TaskFilter};
 use crate::store::Keep;
 
+/// What `GET /v1/tasks?state=` takes: a task state, or `all`.
+pub const TASK_STATE_FILTERS: &[&str] = &["open", "completed", "cancelled", "all"];
+
 /// `GET /v1/users/{id}`: the user and their grants.
 #[utoipa::path(
     get,
@@ -80,9 +83,10 @@ pub async fn tasks(
 ) -> Result<axum::Json<Json>, ApiError> {
     api.tokens.authorize(&headers, TokenScope::Read)?;
     let state = query.state.unwrap_or_else(|| "open".into());
-    if !["open", "completed", "cancelled", "all"].contains(&state.as_str()) {
+    if !TASK_STATE_FILTERS.contains(&state.as_str()) {
         return Err(ApiError::bad_input(format!(
-            "state is open, completed, cancelled or all, not `{state}`"
+            "state is one of {}, not `{state}`",
+            TASK_STATE_FILTERS.join(", ")
         )));
     }
     if let Some(kind) = query

@@ -61,10 +61,46 @@ pub fn json() -> serde_json::Value {
     serde_json::to_value(doc).unwrap_or_default()
 }
 
+/// One of a fixed list of names: a string schema with those values, from
+/// the list the code checks against (so the two cannot drift apart).
+macro_rules! names {
+    ($(#[$doc:meta])* $name:ident = $values:expr) => {
+        $(#[$doc])*
+        // Serialize: for the shapes that hold it, which derive it only so
+        // that utoipa reads their `#[serde(flatten)]`.
+        #[derive(serde::Serialize)]
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some($values.iter().copied()))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $name {}
+    };
+}
+
+names!(
+    /// Where a run is.
+    RunStateName = crate::store::runs::RunState::NAMES
+);
+names!(
+    /// Which tasks `GET /v1/tasks` lists by state.
+    TaskStateName = super::directory::TASK_STATE_FILTERS
+);
+names!(
+    /// A task's kind.
+    TaskKindName = crate::directory::TASK_KINDS
+);
+
 // The answer shapes: fields read by the OpenAPI derive only.
 #[allow(dead_code)]
 mod shapes {
-    use super::ToSchema;
+    use super::{RunStateName, ToSchema};
     use serde_json::Value as Json;
 
     /// Every error: a stable code and a message.
@@ -83,40 +119,8 @@ mod shapes {
         pub message: String,
     }
 
-    /// Where a run is.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "lowercase")]
-    pub enum RunStateName {
-        Pending,
-        Paused,
-        Running,
-        Waiting,
-        Succeeded,
-        Failed,
-        Cancelled,
-    }
-
-    /// Which tasks `GET /v1/tasks` lists by state.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "lowercase")]
-    pub enum TaskStateName {
-        Open,
-        Completed,
-        Cancelled,
-        All,
-    }
-
-    /// A task's kind.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "lowercase")]
-    pub enum TaskKindName {
-        Grant,
-        Revoke,
-        Review,
-    }
-
     /// A run, without its steps.
-    #[derive(ToSchema)]
+    #[derive(ToSchema, serde::Serialize)]
     pub struct RunSummary {
         pub id: i64,
         pub automation: String,
@@ -134,20 +138,10 @@ mod shapes {
     }
 
     /// A run with its trigger, outputs, result and child runs.
-    #[derive(ToSchema)]
+    #[derive(ToSchema, serde::Serialize)]
     pub struct RunDetail {
-        pub id: i64,
-        pub automation: String,
-        pub version: String,
-        pub state: RunStateName,
-        pub subject_id: Option<String>,
-        pub steps_done: i64,
-        pub parent_run: Option<i64>,
-        pub awaiting_run: Option<i64>,
-        pub error: Option<String>,
-        pub created_at: String,
-        pub finished_at: Option<String>,
-        pub wake_at: Option<String>,
+        #[serde(flatten)]
+        pub summary: RunSummary,
         /// `ctx.trigger`.
         #[schema(value_type = Object)]
         pub trigger: Json,
