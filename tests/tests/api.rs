@@ -387,3 +387,59 @@ fn users_are_read_with_their_grants_and_tasks_are_listed_and_completed() {
     // The change is the token holder's, in the event log.
     assert!(k.count("SELECT count(*) FROM events WHERE actor = 'api token ops'") >= 1);
 }
+
+#[test]
+fn automations_are_listed_with_their_validation_state() {
+    let (k, s) = served();
+    let listed = |s: &Serving| {
+        let answer = s.call("GET", "/v1/automations", READ, "");
+        assert_eq!(answer.status, 200, "{answer:?}");
+        answer.body["automations"].as_array().unwrap().clone()
+    };
+    let file = |all: &[serde_json::Value], name: &str| {
+        all.iter()
+            .find(|a| a["file"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {all:?}"))
+            .clone()
+    };
+    let quick = file(&listed(&s), "quick.yaml");
+    assert_eq!(quick["name"], "quick");
+    assert_eq!(quick["trigger"], "manual");
+    assert_eq!(quick["valid"], true);
+    assert!(quick["problem"].is_null());
+    // One file broken after it loaded, one that never loaded.
+    k.write(
+        "automations/quick.yaml",
+        &QUICK.replace("hand_over", "Hand Over"),
+    );
+    k.write("automations/broken.yaml", "name: broken\ntrigger: manual\n");
+    s.wait_for(
+        "broken.yaml does not load",
+        std::time::Duration::from_secs(10),
+    );
+    s.wait_for(
+        "quick.yaml does not load",
+        std::time::Duration::from_secs(10),
+    );
+    let all = listed(&s);
+    let quick = file(&all, "quick.yaml");
+    assert_eq!(
+        (quick["valid"].clone(), quick["name"].clone()),
+        (serde_json::json!(false), serde_json::json!("quick")),
+        "its last good version serves: {quick}"
+    );
+    assert!(
+        quick["problem"].as_str().unwrap().contains("quick.yaml:"),
+        "{quick}"
+    );
+    let broken = file(&all, "broken.yaml");
+    assert_eq!(broken["valid"], false);
+    assert!(broken["name"].is_null(), "{broken}");
+    assert!(
+        broken["problem"]
+            .as_str()
+            .unwrap()
+            .contains("missing `steps`"),
+        "{broken}"
+    );
+}

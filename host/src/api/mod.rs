@@ -29,6 +29,7 @@ use crate::automation::Automation;
 use crate::config::TokenScope;
 use crate::engine::Engine;
 use crate::store::runs::Run;
+use crate::triggers::automations::{Automations, FileState};
 pub use auth::Tokens;
 pub use errors::ApiError;
 pub use metrics::{Metrics, Scrape};
@@ -46,6 +47,8 @@ pub struct Api {
     pub metrics: Arc<Metrics>,
     /// The automations `serve` serves, as of its last look at the files.
     automations: Mutex<Vec<Arc<Automation>>>,
+    /// The automation files and their validation state.
+    files: Mutex<Vec<FileState>>,
     ready: AtomicBool,
 }
 
@@ -64,13 +67,15 @@ impl Api {
             ended,
             metrics,
             automations: Mutex::new(Vec::new()),
+            files: Mutex::new(Vec::new()),
             ready: AtomicBool::new(false),
         }
     }
 
-    /// The automations to serve from now on.
-    pub fn serve(&self, automations: Vec<Arc<Automation>>) {
-        *self.automations.lock().unwrap() = automations;
+    /// The automations to serve from now on, and every file's state.
+    pub fn serve(&self, automations: &Automations) {
+        *self.automations.lock().unwrap() = automations.all();
+        *self.files.lock().unwrap() = automations.files();
     }
 
     /// Says that `serve` is ready (`/readyz`).
@@ -225,21 +230,25 @@ async fn automations(
     headers: HeaderMap,
 ) -> Result<AxumJson<Json>, ApiError> {
     api.tokens.authorize(&headers, TokenScope::Read)?;
-    let all = api.automations.lock().unwrap().clone();
-    let list: Vec<Json> = all
-        .iter()
-        .map(|a| {
-            json!({
-                "name": a.name,
-                "description": a.description,
-                "trigger": a.trigger.kind,
-                "file": a.path.display().to_string(),
-                "version": a.hash,
-                "steps": a.steps.len(),
-            })
-        })
-        .collect();
+    let files = api.files.lock().unwrap().clone();
+    let list: Vec<Json> = files.iter().map(file_state).collect();
     Ok(AxumJson(json!({ "automations": list })))
+}
+
+/// One automation file: the version it serves (the file as it is, or its
+/// last good version) and whether the file as it is validates.
+fn file_state(f: &FileState) -> Json {
+    let a = f.serving.as_deref();
+    json!({
+        "file": f.file.display().to_string(),
+        "name": a.map(|a| &a.name),
+        "description": a.and_then(|a| a.description.as_ref()),
+        "trigger": a.map(|a| &a.trigger.kind),
+        "version": a.map(|a| &a.hash),
+        "steps": a.map(|a| a.steps.len()),
+        "valid": f.problem.is_none(),
+        "problem": f.problem,
+    })
 }
 
 /// An extractor whose rejection is answered as an [`ApiError`]: a bad

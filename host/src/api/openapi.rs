@@ -216,16 +216,21 @@ mod shapes {
         pub automations: Vec<Automation>,
     }
 
-    /// An automation served.
+    /// An automation file: the version it serves (the file as it is, or
+    /// its last good version; none if it never loaded) and whether it
+    /// validates as it is now.
     #[derive(ToSchema)]
     pub struct Automation {
-        pub name: String,
+        pub file: String,
+        pub name: Option<String>,
         pub description: Option<String>,
         /// Its trigger kind.
-        pub trigger: String,
-        pub file: String,
-        pub version: String,
-        pub steps: i64,
+        pub trigger: Option<String>,
+        pub version: Option<String>,
+        pub steps: Option<i64>,
+        pub valid: bool,
+        /// Why the file does not validate, with file, line and column.
+        pub problem: Option<String>,
     }
 
     #[derive(ToSchema)]

@@ -23,6 +23,18 @@ struct Loaded {
     stamp: Stamp,
     /// Its last version that parsed, if any.
     good: Option<Arc<Automation>>,
+    /// Why it does not load as it is now, if it does not.
+    problem: Option<String>,
+}
+
+/// An automation file as serve sees it (`GET /v1/automations`).
+#[derive(Debug, Clone)]
+pub struct FileState {
+    pub file: PathBuf,
+    /// The version served: the file as it is, or its last good version.
+    pub serving: Option<Arc<Automation>>,
+    /// Why the file as it is now does not load; none when it does.
+    pub problem: Option<String>,
 }
 
 /// The automations in the catalog's folders, as of the last refresh.
@@ -65,21 +77,38 @@ impl Automations {
                 continue;
             }
             let last_good = self.files.get(&path).and_then(|l| l.good.clone());
-            let good = match load_file(&path) {
+            let (good, problem) = match load_file(&path) {
                 Ok(automation) => {
                     refresh.loaded.push(automation.name.clone());
-                    Some(Arc::new(automation))
+                    (Some(Arc::new(automation)), None)
                 }
                 Err(e) => {
                     refresh
                         .problems
                         .push(problem(&path, &e, last_good.is_some()));
-                    last_good
+                    (last_good, Some(e.to_string()))
                 }
             };
-            self.files.insert(path, Loaded { stamp, good });
+            let loaded = Loaded {
+                stamp,
+                good,
+                problem,
+            };
+            self.files.insert(path, loaded);
         }
         refresh
+    }
+
+    /// Every file, in order, with what it serves and why it does not load.
+    pub fn files(&self) -> Vec<FileState> {
+        self.files
+            .iter()
+            .map(|(file, l)| FileState {
+                file: file.clone(),
+                serving: l.good.clone(),
+                problem: l.problem.clone(),
+            })
+            .collect()
     }
 
     /// Every automation that parsed, in file order; for a name in two
