@@ -60,25 +60,13 @@ impl super::Engine {
         automation: &str,
         actor: &str,
     ) -> Result<Vec<i64>, StoreError> {
-        let (automation, actor) = (automation.to_string(), actor.to_string());
-        let now = self.now();
-        self.store()
-            .write(Keep::IfOk, move |tx| {
-                let ids = tx.breakers().resume_paused(&automation, now)?;
-                log_release(
-                    tx,
-                    &BreakerEntry {
-                        automation: &automation,
-                        action: BreakerAction::Resumed,
-                        runs: ids.len(),
-                        actor: &actor,
-                        reason: "resumed by operator",
-                        at: now,
-                    },
-                )?;
-                Ok(ids)
-            })
-            .await
+        self.release(
+            automation,
+            BreakerAction::Resumed,
+            "resumed by operator",
+            actor,
+        )
+        .await
     }
 
     /// Cancels every paused run of `automation` with `reason`, recording
@@ -86,6 +74,19 @@ impl super::Engine {
     pub async fn cancel_paused(
         &self,
         automation: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.release(automation, BreakerAction::Cancelled, reason, actor)
+            .await
+    }
+
+    /// Resumes or cancels `automation`'s paused runs and records it, if
+    /// there were any, in the breakers' log.
+    async fn release(
+        &self,
+        automation: &str,
+        action: BreakerAction,
         reason: &str,
         actor: &str,
     ) -> Result<Vec<i64>, StoreError> {
@@ -97,29 +98,27 @@ impl super::Engine {
         let now = self.now();
         self.store()
             .write(Keep::IfOk, move |tx| {
-                let error = format!("cancelled while paused: {reason}");
-                let ids = tx.breakers().cancel_paused(&automation, &error, now)?;
-                log_release(
-                    tx,
-                    &BreakerEntry {
+                let breakers = tx.breakers();
+                let ids = match action {
+                    BreakerAction::Cancelled => {
+                        let error = format!("cancelled while paused: {reason}");
+                        breakers.cancel_paused(&automation, &error, now)?
+                    }
+                    // Resumed: the only other action a release is.
+                    _ => breakers.resume_paused(&automation, now)?,
+                };
+                if !ids.is_empty() {
+                    breakers.log(&BreakerEntry {
                         automation: &automation,
-                        action: BreakerAction::Cancelled,
+                        action,
                         runs: ids.len(),
                         actor: &actor,
                         reason: &reason,
                         at: now,
-                    },
-                )?;
+                    })?;
+                }
                 Ok(ids)
             })
             .await
     }
-}
-
-/// Records an operator's release or drop of paused runs, if there were any.
-fn log_release(tx: &dyn WriteTx, entry: &BreakerEntry) -> Result<(), StoreError> {
-    if entry.runs == 0 {
-        return Ok(());
-    }
-    tx.breakers().log(entry)
 }
