@@ -137,6 +137,9 @@ fn link_keystep(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// The insecure random seed of a plugin with a fuel budget (see [`store`]).
+const METERED_SEED: u128 = 0x6b65_7973_7465_705f_6675_656c_5f73_6565;
+
 /// A fresh store for one call of `plugin`.
 pub fn store(
     runtime: &Runtime<HostState>,
@@ -152,6 +155,13 @@ pub fn store(
         .allow_udp(false)
         .allow_ip_name_lookup(false)
         .socket_addr_check(|_, _| Box::pin(async { false }));
+    if limits.fuel.is_some() {
+        // A fuel budget promises that the same call needs the same fuel.
+        // Guests seed their hash maps from WASI's insecure seed (Rust's
+        // `RandomState` does), and a random seed moves a map's probing, so
+        // a metered plugin gets a fixed one. Its secure random stays random.
+        wasi.insecure_random_seed(METERED_SEED);
+    }
     if let Some(dir) = &plugin.grants.scratch {
         wasi.preopened_dir(dir, "/scratch", FsPerms::ReadWrite)
             .map_err(|e| format!("cannot open scratch directory {}: {e}", dir.display()))?;
