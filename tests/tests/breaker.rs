@@ -92,7 +92,7 @@ fn a_thousand_joiners_past_a_breaker_of_a_hundred_leave_nine_hundred_paused_unti
     assert_eq!(listed.as_array().unwrap().len(), 900);
 
     let resumed = k.json(&["runs", "resume-paused", "disable-joiners"]);
-    assert_eq!(resumed["resumed"].as_array().unwrap().len(), 900);
+    assert_eq!(resumed["runs"].as_array().unwrap().len(), 900);
     until(
         &k,
         "SELECT count(*) FROM runs WHERE state = 'succeeded'",
@@ -154,7 +154,7 @@ steps:
         "--reason",
         "a bad import, not leavers",
     ]);
-    assert_eq!(cancelled["cancelled"].as_array().unwrap().len(), 3);
+    assert_eq!(cancelled["runs"].as_array().unwrap().len(), 3);
     assert_eq!(
         k.count("SELECT count(*) FROM runs WHERE state = 'cancelled' AND error = 'cancelled while paused: a bad import, not leavers'"),
         3
@@ -187,5 +187,77 @@ fn a_bad_breaker_is_refused_with_where_and_what_was_expected() {
                 .stdout
                 .contains("bad.yaml:3:29: `max_runs.per` must be 1h, 1d, 7d or 30d, found `2h`"),
         "{ran:?}"
+    );
+}
+
+#[test]
+fn paused_runs_are_released_and_cancelled_through_the_api_by_an_operate_token() {
+    const OPERATE: &str = "op-91d3c7a2e05b4f68cc";
+    const READ: &str = "rd-4a7e0c93b2d1f856dd";
+    let k = Keystep::with_examples();
+    k.env("KS_TEST_OPERATE", OPERATE).env("KS_TEST_READ", READ);
+    k.write(
+        "keystep.toml",
+        "[[serve.tokens]]\nname = \"ops\"\nscope = \"operate\"\nsecret = \"env:KS_TEST_OPERATE\"\n\
+         [[serve.tokens]]\nname = \"viewer\"\nscope = \"read\"\nsecret = \"env:KS_TEST_READ\"\n",
+    );
+    k.write(
+        "automations/offboard.yaml",
+        "name: offboard\ntrigger: manual\nmax_runs: { count: 1, per: 1h }\nsteps:\n  - id: disable\n    modify_user_status: { user: subject, status: disabled }\n",
+    );
+    let s = k.serve_api();
+    let start = |user: &str| {
+        let answer = s.call(
+            "POST",
+            "/v1/automations/offboard/runs?wait=5s",
+            OPERATE,
+            &format!(r#"{{"user_id": "{user}"}}"#),
+        );
+        answer.body["state"]
+            .as_str()
+            .or(answer.body["run"]["state"].as_str())
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(start("u-ada"), "succeeded");
+    assert_eq!(start("u-linus"), "paused");
+    assert_eq!(start("u-barbara"), "paused");
+    let refused = s.call("POST", "/v1/automations/offboard/resume-paused", READ, "");
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert_eq!(
+        k.count("SELECT count(*) FROM runs WHERE state = 'paused'"),
+        2
+    );
+
+    let resumed = s.call(
+        "POST",
+        "/v1/automations/offboard/resume-paused",
+        OPERATE,
+        "",
+    );
+    assert_eq!(resumed.status, 200, "{resumed:?}");
+    assert_eq!(resumed.body["runs"], serde_json::json!([2, 3]));
+    until(
+        &k,
+        "SELECT count(*) FROM runs WHERE state = 'succeeded'",
+        3,
+        || s.log().join("\n"),
+    );
+    assert_eq!(start("u-whit"), "paused");
+    let cancelled = s.call(
+        "POST",
+        "/v1/automations/offboard/cancel-paused",
+        OPERATE,
+        r#"{"reason": "not a leaver"}"#,
+    );
+    assert_eq!(cancelled.status, 200, "{cancelled:?}");
+    assert_eq!(cancelled.body["runs"], serde_json::json!([4]));
+    assert_eq!(
+        k.count("SELECT count(*) FROM users WHERE id = 'u-whit' AND status = 'disabled'"),
+        0
+    );
+    assert_eq!(
+        k.count("SELECT count(*) FROM breaker_log WHERE actor = 'api token ops' AND action IN ('resumed', 'cancelled')"),
+        2
     );
 }

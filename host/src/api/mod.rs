@@ -5,6 +5,7 @@
 //! to 1 MiB.
 
 pub mod auth;
+mod breakers;
 mod directory;
 mod errors;
 pub mod hooks;
@@ -140,6 +141,14 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/metrics", get(scrape))
         .route("/v1/automations", get(automations))
         .route("/v1/automations/{name}/runs", post(runs::start))
+        .route(
+            "/v1/automations/{name}/resume-paused",
+            post(breakers::resume),
+        )
+        .route(
+            "/v1/automations/{name}/cancel-paused",
+            post(breakers::cancel),
+        )
         .route("/v1/runs", get(runs::list))
         .route("/v1/runs/{id}", get(runs::show))
         .route("/v1/runs/{id}/cancel", post(runs::cancel))

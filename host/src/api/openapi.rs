@@ -7,7 +7,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{directory, hooks, runs};
+use super::{breakers, directory, hooks, runs};
 
 /// The document.
 #[derive(OpenApi)]
@@ -26,6 +26,8 @@ use super::{directory, hooks, runs};
         runs::list,
         runs::show,
         runs::cancel,
+        breakers::resume,
+        breakers::cancel,
         hooks::receive,
         directory::user,
         directory::tasks,
@@ -33,7 +35,7 @@ use super::{directory, hooks, runs};
     ),
     components(schemas(
         RunStateName, TaskStateName, TaskKindName, ErrorBody, ErrorDetail, RunSummary, RunDetail, Attempt, RunHistory, RunPage, Accepted,
-        runs::CancelBody, directory::CompleteBody, UserWithGrants, TaskList, AutomationList,
+        runs::CancelBody, breakers::CancelPaused, Released, directory::CompleteBody, UserWithGrants, TaskList, AutomationList,
         Automation, Health, Ready
     )),
     modifiers(&Bearer),
@@ -188,6 +190,15 @@ mod shapes {
     pub struct RunPage {
         pub runs: Vec<RunSummary>,
         pub next: Option<i64>,
+    }
+
+    /// The paused runs of an automation that were resumed or cancelled.
+    #[derive(ToSchema)]
+    pub struct Released {
+        pub automation: String,
+        /// `resumed` or `cancelled`.
+        pub action: String,
+        pub runs: Vec<i64>,
     }
 
     /// A run started and not (yet) ended.

@@ -155,7 +155,7 @@ pub fn runs(env: &Env, cmd: RunsCommand) -> anyhow::Result<Exit> {
 /// Says which paused runs of `automation` were resumed or cancelled.
 fn released(env: &Env, automation: &str, ids: &[i64], verb: &str) {
     if env.json {
-        render::json(&json!({ "automation": automation, verb: ids }));
+        render::json(&json!({ "automation": automation, "action": verb, "runs": ids }));
     } else if ids.is_empty() {
         println!("{automation} has no paused runs");
     } else {
