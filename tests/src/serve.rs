@@ -179,6 +179,19 @@ fn dechunk(mut rest: &str) -> String {
 }
 
 impl Keystep {
+    /// Configures two API tokens, `ops` (scope operate) and `viewer`
+    /// (read), with these secrets, read from the environment.
+    pub fn with_tokens(&self, operate: &str, read: &str) -> &Self {
+        self.env("KS_TEST_OPERATE", operate)
+            .env("KS_TEST_READ", read);
+        self.write(
+            "keystep.toml",
+            "[[serve.tokens]]\nname = \"ops\"\nscope = \"operate\"\nsecret = \"env:KS_TEST_OPERATE\"\n\
+             [[serve.tokens]]\nname = \"viewer\"\nscope = \"read\"\nsecret = \"env:KS_TEST_READ\"\n",
+        );
+        self
+    }
+
     /// Starts `keystep serve` with its API on a free port.
     pub fn serve_api(&self) -> Serving {
         self.serve_with(&["--listen", "127.0.0.1:0"])

@@ -195,12 +195,7 @@ fn paused_runs_are_released_and_cancelled_through_the_api_by_an_operate_token() 
     const OPERATE: &str = "op-91d3c7a2e05b4f68cc";
     const READ: &str = "rd-4a7e0c93b2d1f856dd";
     let k = Keystep::with_examples();
-    k.env("KS_TEST_OPERATE", OPERATE).env("KS_TEST_READ", READ);
-    k.write(
-        "keystep.toml",
-        "[[serve.tokens]]\nname = \"ops\"\nscope = \"operate\"\nsecret = \"env:KS_TEST_OPERATE\"\n\
-         [[serve.tokens]]\nname = \"viewer\"\nscope = \"read\"\nsecret = \"env:KS_TEST_READ\"\n",
-    );
+    k.with_tokens(OPERATE, READ);
     k.write(
         "automations/offboard.yaml",
         "name: offboard\ntrigger: manual\nmax_runs: { count: 1, per: 1h }\nsteps:\n  - id: disable\n    modify_user_status: { user: subject, status: disabled }\n",

@@ -15,12 +15,7 @@ const READ: &str = "rd-2c6e8a1f9b4d0735aa";
 #[test]
 fn the_openapi_document_matches_what_the_server_does() {
     let k = Keystep::with_examples();
-    k.env("KS_TEST_OPERATE", OPERATE).env("KS_TEST_READ", READ);
-    k.write(
-        "keystep.toml",
-        "[[serve.tokens]]\nname = \"ops\"\nscope = \"operate\"\nsecret = \"env:KS_TEST_OPERATE\"\n\
-         [[serve.tokens]]\nname = \"viewer\"\nscope = \"read\"\nsecret = \"env:KS_TEST_READ\"\n",
-    );
+    k.with_tokens(OPERATE, READ);
     // Only automations that end at once: a `?wait` on one that waits days
     // would hold a fuzzed request for a minute.
     std::fs::remove_dir_all(k.path().join("automations")).unwrap();
