@@ -183,3 +183,36 @@ impl Engine {
         Ok(Turn::Moved)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drive_looks_first_then_only_after_something_moved_and_at_most_every_few_ms_while_busy() {
+        let mut looks = Looks::default();
+        assert!(looks.due(0, 256), "the first look");
+        assert!(!looks.settled());
+        looks.looked();
+        assert!(!looks.due(0, 256), "nothing moved since");
+        assert!(looks.settled());
+        looks.moved();
+        assert!(!looks.settled());
+        assert!(looks.due(0, 256), "idle: look at once");
+        assert!(!looks.due(200, 256), "more than half the slots busy");
+        assert!(!looks.due(10, 256), "busy, and looked just now");
+        std::thread::sleep(LOOK_EVERY);
+        assert!(looks.due(10, 256), "busy, and the last look is old enough");
+    }
+
+    #[test]
+    fn fresh_runs_are_taken_once_and_kept_up_to_a_bound() {
+        let fresh = Fresh::default();
+        for id in 0..(Fresh::MOST as i64 + 10) {
+            fresh.push(id);
+        }
+        assert!(!fresh.is_empty());
+        assert_eq!(fresh.take().len(), Fresh::MOST);
+        assert!(fresh.is_empty(), "taken once");
+    }
+}
