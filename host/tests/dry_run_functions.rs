@@ -65,7 +65,7 @@ fn dry_score(store: &Store, copy: &Path, cache: &Path, functions: Functions) -> 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let run = runtime.block_on(async {
         let trigger = engine.trigger(json!({"user_id": "u-ada"})).unwrap();
-        let id = engine.start(automation, trigger).await.unwrap();
+        let id = engine.start(automation, trigger).await.unwrap().id;
         engine.drive(Arc::new(Quiet)).await.unwrap();
         engine.load(id).unwrap().unwrap()
     });

@@ -93,7 +93,8 @@ fn a_full_store_during_a_step_is_a_retryable_failure_that_loses_nothing() {
     let engine = engine_at(&store, now);
     let id = runtime
         .block_on(engine.start(automation, json!({"user_id": "u-ada"})))
-        .unwrap();
+        .unwrap()
+        .id;
 
     // A few pages of room: enough to record a failure, not the step's tasks.
     let pages = count(&store, "PRAGMA page_count");

@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::errors::{ApiError, parse_json};
+use super::errors::{ApiError, parse_body};
 use super::{Api, Body, Checked};
 use crate::config::TokenScope;
 
@@ -72,8 +72,7 @@ pub async fn cancel(
 ) -> Result<axum::Json<Json>, ApiError> {
     let who = api.tokens.authorize(&headers, TokenScope::Operate)?;
     let actor = format!("api token {who}");
-    let body: CancelPaused = serde_json::from_value(parse_json(&body)?)
-        .map_err(|e| ApiError::bad_input(format!("the body: {e}")))?;
+    let body: CancelPaused = parse_body(&body)?;
     let ids = api
         .engine
         .cancel_paused(&name, &body.reason, &actor)

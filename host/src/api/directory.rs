@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::errors::{ApiError, parse_json};
+use super::errors::{ApiError, parse_body};
 use super::{Api, Body, Checked};
 use crate::config::TokenScope;
 use crate::directory::{DirError, TaskFilter};
@@ -152,9 +152,9 @@ pub async fn complete(
     // No body, or `null`: no decision.
     let body: CompleteBody = match body.is_empty() {
         true => CompleteBody { decision: None },
-        false => serde_json::from_value::<Option<CompleteBody>>(parse_json(&body)?)
-            .map_err(|e| ApiError::bad_input(format!("the body: {e}")))?
-            .unwrap_or(CompleteBody { decision: None }),
+        false => {
+            parse_body::<Option<CompleteBody>>(&body)?.unwrap_or(CompleteBody { decision: None })
+        }
     };
     let task = api
         .engine

@@ -78,6 +78,13 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Parses a request body as JSON into `T`: a body that is not JSON says
+/// where (`bad_json`), one of another shape says what (`bad_input`).
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_value(parse_json(body)?)
+        .map_err(|e| ApiError::bad_input(format!("the body: {e}")))
+}
+
 /// Parses a request body as JSON; a body that is not says where.
 pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| {

@@ -119,13 +119,11 @@ pub async fn receive(
     let claim: Claim = Box::new(move |tx| tx.triggers().receive(&name, &id, now));
     match api.engine.start_all(vec![start], claim).await? {
         Some(runs) => {
-            let id = runs.into_iter().flatten().next();
+            let run = runs.into_iter().flatten().next();
             api.wake.notify_one();
-            // Pending, or paused by the automation's circuit breaker.
-            let state = id.map(|id| api.load(id)).transpose()?.map(|run| run.state);
             Ok((
                 StatusCode::ACCEPTED,
-                axum::Json(json!({"run_id": id, "state": state})),
+                axum::Json(json!({"run_id": run.map(|r| r.id), "state": run.map(|r| r.state())})),
             )
                 .into_response())
         }

@@ -73,9 +73,10 @@ impl Api {
         }
     }
 
-    /// The automations to serve from now on, and every file's state.
-    pub fn serve(&self, automations: &Automations) {
-        *self.automations.lock().unwrap() = automations.all();
+    /// The automations to serve from now on (`serving`, as the triggers
+    /// have them), and every file's state.
+    pub fn serve(&self, serving: Vec<Arc<Automation>>, automations: &Automations) {
+        *self.automations.lock().unwrap() = serving;
         *self.files.lock().unwrap() = automations.files();
     }
 

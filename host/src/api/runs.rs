@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::errors::{ApiError, parse_json};
+use super::errors::{ApiError, parse_body, parse_json};
 use super::{Api, Body, Checked};
 use crate::config::TokenScope;
 use crate::expr::Scope;
@@ -92,10 +92,16 @@ pub async fn start(
             ));
         }
     }
-    let id = api.engine.start(automation, trigger).await?;
+    let started = api.engine.start(automation, trigger).await?;
+    let id = started.id;
     // Told of the end before the driver is woken, so it cannot be missed.
-    let finished = wait.map(|wait| (wait, api.ended.subscribe(id)));
+    // A run its breaker paused does not end by itself: no one waits.
+    let finished = wait
+        .filter(|_| !started.paused)
+        .map(|wait| (wait, api.ended.subscribe(id)));
     api.wake.notify_one();
+    // Pending, running, or paused by the automation's circuit breaker.
+    let mut state = started.state();
     if let Some((wait, finished)) = finished {
         let mut run = api.load(id)?;
         if !run.is_terminal() {
@@ -106,9 +112,8 @@ pub async fn start(
         if run.is_terminal() {
             return Ok(axum::Json(history::of(api.engine.store(), &run)?).into_response());
         }
+        state = run.state;
     }
-    // Pending, running, or paused by the automation's circuit breaker.
-    let state = api.load(id)?.state;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({"run_id": id, "state": state})),
@@ -251,8 +256,7 @@ pub async fn cancel(
         .tokens
         .authorize(&headers, TokenScope::Operate)?
         .to_string();
-    let body: CancelBody = serde_json::from_value(parse_json(&body)?)
-        .map_err(|e| ApiError::bad_input(format!("the body: {e}")))?;
+    let body: CancelBody = parse_body(&body)?;
     let run = api
         .engine
         .cancel(id, &format!("{} (by API token {who})", body.reason))

@@ -63,14 +63,14 @@ pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     let name = automation.name.clone();
-    let id = env
+    let started = env
         .app
         .runtime()
         .block_on(engine.start(Arc::new(automation), trigger))?;
+    let id = started.id;
     if args.detach {
-        let state = engine.load(id)?.map_or(RunState::Pending, |r| r.state);
         if env.json {
-            render::json(&json!({ "run_id": id, "state": state }));
+            render::json(&json!({ "run_id": id, "state": started.state() }));
         } else {
             println!("started run {id} ({name}); `keystep runs resume` moves it");
         }
@@ -267,7 +267,7 @@ fn dry_run(env: &Env, store: &Store, automation: Automation, input: Json) -> any
         let dry = Store::open(&copy.0)?;
         let engine = env.app.engine(&dry).dry_run(Functions::Record).build();
         let id = env.app.runtime().block_on(async {
-            let id = engine.start(Arc::new(automation), input).await?;
+            let id = engine.start(Arc::new(automation), input).await?.id;
             engine.drive(Arc::new(crate::engine::Quiet)).await?;
             anyhow::Ok(id)
         })?;

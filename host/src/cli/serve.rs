@@ -65,7 +65,7 @@ pub fn serve(env: &Env, args: ServeArgs) -> anyhow::Result<Exit> {
     env.app.runtime().block_on(async {
         let mut signals = Signals::new()?;
         say(&automations.refresh());
-        api.serve(&automations);
+        api.serve(automations.all(), &automations);
         let matcher = EventMatcher::new(engine.clone());
         let scheduler = Scheduler::new(engine.clone());
         let position = matcher.position().await?;
@@ -102,7 +102,7 @@ pub fn serve(env: &Env, args: ServeArgs) -> anyhow::Result<Exit> {
                 _ = poll.tick() => {
                     say(&automations.refresh());
                     let serving = automations.all();
-                    api.serve(&automations);
+                    api.serve(serving.clone(), &automations);
                     // A full batch: read on at once (a few batches, so that
                     // a signal is not kept waiting behind a long backlog).
                     for _ in 0..MOST_BATCHES {

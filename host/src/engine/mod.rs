@@ -40,7 +40,7 @@ use crate::store::{Keep, Store, StoreError};
 
 pub use drive::Idle;
 pub use machine::Waits;
-pub use starts::{Claim, Start};
+pub use starts::{Claim, NewRun, Start};
 pub use transition::Transition;
 
 /// The stack each thread that moves runs needs: evaluating a CEL
@@ -265,7 +265,11 @@ impl Engine {
     /// Creates a run of `automation` with `trigger` as its `ctx.trigger`
     /// (see [`Engine::trigger`]): pending, or paused beyond the
     /// automation's circuit breaker.
-    pub async fn start(&self, automation: Arc<Automation>, trigger: Json) -> Result<i64, RunError> {
+    pub async fn start(
+        &self,
+        automation: Arc<Automation>,
+        trigger: Json,
+    ) -> Result<NewRun, RunError> {
         let start = Start {
             lineage: vec![automation.name.clone()],
             automation,

@@ -11,6 +11,7 @@ use serde_json::Value as Json;
 
 use super::{Engine, RunError, breaker, version_of};
 use crate::automation::Automation;
+use crate::store::runs::RunState;
 use crate::store::{Keep, StoreError, WriteTx};
 
 /// A run a trigger starts.
@@ -31,13 +32,9 @@ pub type Claim = Box<dyn FnOnce(&dyn WriteTx) -> Result<bool, StoreError> + Send
 
 impl Engine {
     /// Starts `starts` in one transaction with `claim`. Returns, for each
-    /// start in order, the id of its run (none: its event had started one
-    /// already), or nothing at all if `claim` found another process first.
-    pub async fn start_all(
-        &self,
-        starts: Vec<Start>,
-        claim: Claim,
-    ) -> Result<Option<Vec<Option<i64>>>, RunError> {
+    /// start in order, its run (none: its event had started one already),
+    /// or nothing at all if `claim` found another process first.
+    pub async fn start_all(&self, starts: Vec<Start>, claim: Claim) -> Result<Created, RunError> {
         let now = self.now();
         let told: Vec<(String, Option<i64>)> = starts
             .iter()
@@ -73,7 +70,7 @@ impl Engine {
                 }
             }
         }
-        Ok(Some(started.into_iter().map(|s| s.map(|r| r.id)).collect()))
+        Ok(Some(started))
     }
 
     /// The most automations one chain of runs may pass through.
@@ -83,16 +80,27 @@ impl Engine {
 }
 
 /// A run a start created.
-#[derive(Debug, Clone, Copy)]
-struct NewRun {
-    id: i64,
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NewRun {
+    pub id: i64,
     /// Beyond its automation's circuit breaker.
-    paused: bool,
+    pub paused: bool,
+}
+
+impl NewRun {
+    /// The state it was created in.
+    pub fn state(&self) -> RunState {
+        if self.paused {
+            RunState::Paused
+        } else {
+            RunState::Pending
+        }
+    }
 }
 
 /// What a job of starts created: none if its claim found another process
 /// first; else per start, its run (none: its event had started one).
-type Created = Option<Vec<Option<NewRun>>>;
+pub type Created = Option<Vec<Option<NewRun>>>;
 
 /// Creates the run `start` asks for, paused beyond its automation's
 /// breaker; none if its event had started one already.

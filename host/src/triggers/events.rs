@@ -139,7 +139,7 @@ impl EventMatcher {
             .zip(keys)
             .filter_map(|(run, (automation, event, trigger, at))| {
                 Some(Started {
-                    run: run?,
+                    run: run?.id,
                     automation,
                     event,
                     trigger,

@@ -63,7 +63,7 @@ impl Scheduler {
             if let Some(runs) = self.engine.start_all(starts, claim).await?
                 && last.is_some()
             {
-                let runs = runs.into_iter().flatten().collect();
+                let runs = runs.into_iter().flatten().map(|r| r.id).collect();
                 let runs = problem.map_or(Ok(runs), Err);
                 fired.push(Fired {
                     automation: name,
