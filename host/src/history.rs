@@ -5,7 +5,7 @@
 use serde_json::{Value as Json, json};
 
 use crate::store::Store;
-use crate::store::runs::Run;
+use crate::store::runs::{Attempt, Run};
 use crate::time::ts;
 
 /// A run's row, for listings.
@@ -32,6 +32,22 @@ pub fn of(store: &Store, run: &Run) -> anyhow::Result<Json> {
         let runs = tx.runs();
         anyhow::Ok((runs.attempts(run.id)?, runs.children(run.id)?))
     })?;
+    Ok(shape(run, &attempts, &children))
+}
+
+/// Run `id` and its history, read together (none: no such run).
+pub fn load(store: &Store, id: i64) -> anyhow::Result<Option<(Run, Json)>> {
+    store.read(|tx| {
+        let runs = tx.runs();
+        let Some(run) = runs.load(id)? else {
+            return Ok(None);
+        };
+        let history = shape(&run, &runs.attempts(id)?, &runs.children(id)?);
+        Ok(Some((run, history)))
+    })
+}
+
+fn shape(run: &Run, attempts: &[Attempt], children: &[i64]) -> Json {
     let mut run_json = summary(run);
     run_json["trigger"] = run.trigger.clone();
     run_json["outputs"] = Json::Object(run.outputs.clone());
@@ -45,5 +61,5 @@ pub fn of(store: &Store, run: &Run) -> anyhow::Result<Json> {
             v
         })
         .collect();
-    Ok(json!({ "run": run_json, "steps": steps }))
+    json!({ "run": run_json, "steps": steps })
 }

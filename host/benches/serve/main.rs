@@ -41,6 +41,10 @@ use serde_json::{Value as Json, json};
 
 use server::{Server, Setup};
 
+/// The allocator serve uses, so that the bare server is measured alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CONCURRENCY: [usize; 2] = [10, 50];
 const FUNCTIONS: [&str; 2] = ["decide-rust", "decide-js"];
 

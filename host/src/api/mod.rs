@@ -7,13 +7,13 @@
 pub mod auth;
 mod breakers;
 mod directory;
+mod ended;
 mod errors;
 pub mod hooks;
 pub mod metrics;
 mod openapi;
 mod runs;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -24,14 +24,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json as AxumJson, Router};
 use serde_json::{Value as Json, json};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 
 use crate::automation::Automation;
 use crate::config::TokenScope;
 use crate::engine::Engine;
-use crate::store::runs::Run;
 use crate::triggers::automations::{Automations, FileState};
 pub use auth::Tokens;
+pub use ended::Ended;
 pub use errors::ApiError;
 pub use metrics::{Metrics, Scrape};
 
@@ -88,45 +88,6 @@ impl Api {
     fn automation(&self, name: &str) -> Option<Arc<Automation>> {
         let all = self.automations.lock().unwrap();
         all.iter().find(|a| a.name == name).cloned()
-    }
-}
-
-/// Who waits for which run to end (`?wait`): told by `serve`'s observer.
-#[derive(Default)]
-pub struct Ended {
-    waiting: Mutex<HashMap<i64, Vec<oneshot::Sender<()>>>>,
-}
-
-impl Ended {
-    /// A receiver told when run `id` ends.
-    pub fn subscribe(&self, id: i64) -> oneshot::Receiver<()> {
-        let (tx, rx) = oneshot::channel();
-        self.waiting.lock().unwrap().entry(id).or_default().push(tx);
-        rx
-    }
-
-    /// Drops the waiters on run `id` that gave up (a `?wait` that timed
-    /// out), so a run that waits for days keeps no one's place.
-    pub fn forget(&self, id: i64) {
-        let mut waiting = self.waiting.lock().unwrap();
-        if let Some(waiters) = waiting.get_mut(&id) {
-            waiters.retain(|w| !w.is_closed());
-            if waiters.is_empty() {
-                waiting.remove(&id);
-            }
-        }
-    }
-
-    pub fn ended(&self, run: &Run) {
-        for waiter in self
-            .waiting
-            .lock()
-            .unwrap()
-            .remove(&run.id)
-            .unwrap_or_default()
-        {
-            let _ = waiter.send(());
-        }
     }
 }
 

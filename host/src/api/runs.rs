@@ -103,14 +103,12 @@ pub async fn start(
     // Pending, running, or paused by the automation's circuit breaker.
     let mut state = started.state();
     if let Some((wait, finished)) = finished {
-        let mut run = api.load(id)?;
-        if !run.is_terminal() {
-            let _ = tokio::time::timeout(wait, finished).await;
+        if tokio::time::timeout(wait, finished).await.is_err() {
             api.ended.forget(id);
-            run = api.load(id)?;
         }
+        let (run, history) = api.history(id)?;
         if run.is_terminal() {
-            return Ok(axum::Json(history::of(api.engine.store(), &run)?).into_response());
+            return Ok(axum::Json(history).into_response());
         }
         state = run.state;
     }
@@ -154,8 +152,7 @@ pub async fn show(
     headers: HeaderMap,
 ) -> Result<axum::Json<Json>, ApiError> {
     api.tokens.authorize(&headers, TokenScope::Read)?;
-    let run = api.load(id)?;
-    Ok(axum::Json(history::of(api.engine.store(), &run)?))
+    Ok(axum::Json(api.history(id)?.1))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -265,11 +262,9 @@ pub async fn cancel(
 }
 
 impl Api {
-    pub(super) fn load(&self, id: i64) -> Result<Run, ApiError> {
-        self.engine
-            .store()
-            .read(|tx| tx.runs().load(id))
-            .map_err(|e| ApiError::internal(&e.into()))?
+    /// Run `id` and its history, read together.
+    fn history(&self, id: i64) -> Result<(Run, Json), ApiError> {
+        history::load(self.engine.store(), id)?
             .ok_or_else(|| ApiError::not_found(format!("no run {id}")))
     }
 }

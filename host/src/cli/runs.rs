@@ -109,10 +109,7 @@ pub fn runs(env: &Env, cmd: RunsCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         RunsCommand::Show { id } => {
-            let run = store
-                .read(|tx| tx.runs().load(id))?
-                .ok_or(RunError::NoSuchRun(id))?;
-            let history = history::of(&store, &run)?;
+            let (_, history) = history::load(&store, id)?.ok_or(RunError::NoSuchRun(id))?;
             if env.json {
                 render::json(&history);
             } else {

@@ -279,6 +279,6 @@ impl Observer for Log {
             run.automation,
             run.state
         );
-        self.ended.ended(run);
+        self.ended.ended(run.id);
     }
 }

@@ -1,7 +1,7 @@
 //! Driving due runs: up to `concurrency` runs at once on the async
 //! runtime, each moved one transition at a time until it ends or waits.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
 
 use super::{Engine, Observer, Transition, isolate};
-use crate::store::runs;
+use crate::store::runs::{self, Run};
 
 /// How many due runs one look at the store fetches.
 const DUE_BATCH: usize = 1024;
@@ -61,22 +61,28 @@ impl Looks {
     }
 }
 
-/// Runs started in this process, handed to its drive (at most
-/// [`Fresh::MOST`] kept: beyond, the drive's look finds them).
-#[derive(Default)]
-pub(super) struct Fresh(Mutex<Vec<i64>>);
+/// Runs started in this process, as they were created, handed to its
+/// drive (at most [`Fresh::MOST`] kept: beyond, the drive's look finds
+/// them, and reads them).
+pub(super) struct Fresh<T = Run>(Mutex<Vec<T>>);
 
-impl Fresh {
+impl<T> Default for Fresh<T> {
+    fn default() -> Self {
+        Fresh(Mutex::new(Vec::new()))
+    }
+}
+
+impl<T> Fresh<T> {
     const MOST: usize = 4096;
 
-    pub(super) fn push(&self, id: i64) {
-        let mut ids = self.0.lock().unwrap();
-        if ids.len() < Self::MOST {
-            ids.push(id);
+    pub(super) fn push(&self, run: T) {
+        let mut runs = self.0.lock().unwrap();
+        if runs.len() < Self::MOST {
+            runs.push(run);
         }
     }
 
-    fn take(&self) -> Vec<i64> {
+    fn take(&self) -> Vec<T> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
 
@@ -104,14 +110,18 @@ impl Engine {
         let mut held: HashSet<i64> = HashSet::new();
         let mut tasks: JoinSet<(i64, anyhow::Result<Turn>)> = JoinSet::new();
         let mut looks = Looks::default();
+        // Fresh runs queued, as they were created: not read again.
+        let mut created: HashMap<i64, Run> = HashMap::new();
         loop {
             if self.interrupted() {
                 while tasks.join_next().await.is_some() {}
                 return Ok(Idle::Interrupted);
             }
-            for id in self.inner.fresh.take() {
+            for run in self.inner.fresh.take() {
+                let id = run.id;
                 if !active.contains(&id) && !held.contains(&id) && !queue.contains(&id) {
                     queue.push_back(id);
+                    created.insert(id, run);
                 }
             }
             if queue.is_empty() && looks.due(active.len(), self.inner.concurrency) {
@@ -130,7 +140,8 @@ impl Engine {
                 let Some(id) = queue.pop_front() else { break };
                 active.insert(id);
                 let (engine, observer) = (self.clone(), observer.clone());
-                tasks.spawn(async move { (id, engine.turn(id, observer).await) });
+                let run = created.remove(&id);
+                tasks.spawn(async move { (id, engine.turn(id, run, observer).await) });
             }
             let Some(joined) = tasks.join_next().await else {
                 if queue.is_empty() && looks.settled() && self.inner.fresh.is_empty() {
@@ -158,11 +169,21 @@ impl Engine {
         }
     }
 
-    /// One run's transitions until it ends or waits. The lease is taken
+    /// One run's transitions until it ends or waits (`created`: the run
+    /// as this process created it; else it is read). The lease is taken
     /// and given back in the transitions' own transactions. A panic or an
     /// error of this run alone fails it; only a store error is returned.
-    async fn turn(&self, id: i64, observer: Arc<dyn Observer>) -> anyhow::Result<Turn> {
-        let Some(mut run) = self.load(id)? else {
+    async fn turn(
+        &self,
+        id: i64,
+        created: Option<Run>,
+        observer: Arc<dyn Observer>,
+    ) -> anyhow::Result<Turn> {
+        let run = match created {
+            Some(run) => Some(run),
+            None => self.load(id)?,
+        };
+        let Some(mut run) = run else {
             return Ok(Turn::Moved);
         };
         if runs::held_by_other(&run, &self.inner.owner, self.now(), super::process_alive) {
@@ -207,12 +228,12 @@ mod tests {
 
     #[test]
     fn fresh_runs_are_taken_once_and_kept_up_to_a_bound() {
-        let fresh = Fresh::default();
-        for id in 0..(Fresh::MOST as i64 + 10) {
+        let fresh = Fresh::<i64>::default();
+        for id in 0..(Fresh::<i64>::MOST as i64 + 10) {
             fresh.push(id);
         }
         assert!(!fresh.is_empty());
-        assert_eq!(fresh.take().len(), Fresh::MOST);
+        assert_eq!(fresh.take().len(), Fresh::<i64>::MOST);
         assert!(fresh.is_empty(), "taken once");
     }
 }

@@ -13,6 +13,7 @@
 mod breaker;
 mod children;
 mod drive;
+mod finish;
 mod isolate;
 pub mod machine;
 mod settle;

@@ -8,6 +8,7 @@ use std::pin::pin;
 
 use serde_json::Value as Json;
 
+use super::finish::Finishing;
 use super::machine::{self, Child, Woken};
 use super::transition::{At, Failure, Link, Settling, Transition};
 use super::{Engine, Observer};
@@ -22,6 +23,10 @@ use crate::test_hook;
 /// A step settled in a write job: its attempt's record and the run's next
 /// state.
 type Settled = (Attempt, RunUpdate);
+
+/// What a settle job committed: each step it settled, and the run's end
+/// if they reached it.
+type Job = (Vec<Settled>, Option<RunUpdate>);
 
 /// Why a settle job was rolled back.
 enum Unsettled {
@@ -165,6 +170,7 @@ impl Engine {
             Settling::Local(..) => self.links(run, at),
             _ => Vec::new(),
         };
+        let mut finishing = self.finishing(run, at, links.len());
         loop {
             // What to settle again if a link fails: the job undone, the
             // step and the links before the failing one.
@@ -174,8 +180,9 @@ impl Engine {
                 }
                 _ => None,
             };
-            match self.settle_job(run, at, record.clone(), work, links).await {
-                Ok(settled) => return Ok(self.settled(run, &settled, observer)),
+            let job = self.settle_job(run, at, record.clone(), work, links, finishing);
+            match job.await {
+                Ok(settled) => return Ok(self.settled(run, settled, observer)),
                 Err(Unsettled::Failed(failure)) => {
                     return self.unsettled(run, at, record, failure, observer).await;
                 }
@@ -184,13 +191,14 @@ impl Engine {
                     work = alone;
                     links = before;
                     links.truncate(failed);
+                    finishing = self.finishing(run, at, links.len());
                 }
             }
         }
     }
 
     /// The writer job of [`Engine::settle`]: the step, then each link the
-    /// run moves straight on to.
+    /// run moves straight on to, then the run's end if they reach it.
     async fn settle_job(
         &self,
         run: &Run,
@@ -198,14 +206,15 @@ impl Engine {
         record: Attempt,
         work: Settling,
         links: Vec<Link>,
-    ) -> Result<Vec<Settled>, Unsettled> {
+        finishing: Option<Finishing>,
+    ) -> Result<Job, Unsettled> {
         let actors: Vec<String> = std::iter::once(actor(run.id, &at.step().id, record.attempt))
             .chain(links.iter().map(|l| actor(run.id, &l.at.step().id, 1)))
             .collect();
         let (engine, at, seen) = (self.clone(), at.clone(), run.position());
         let written = self
             .store()
-            .write(Keep::IfOk, move |tx| -> Result<Vec<Settled>, Unsettled> {
+            .write(Keep::IfOk, move |tx| -> Result<Job, Unsettled> {
                 let mut settled = vec![engine.settle_in(tx, &at, &seen, record, work)?];
                 let mut seen = seen;
                 for (place, link) in links.into_iter().enumerate() {
@@ -217,7 +226,13 @@ impl Engine {
                     let linked = engine.settle_link(tx, &seen, link);
                     settled.push(linked.ok_or(Unsettled::Link(place))?);
                 }
-                Ok(settled)
+                let Some(finishing) = finishing else {
+                    return Ok((settled, None));
+                };
+                let nexts: Vec<RunUpdate> = settled.iter().map(|(_, next)| next.clone()).collect();
+                let seen = seen.after(&nexts[nexts.len() - 1], &engine.inner.owner);
+                let ended = engine.finish_in(tx, &finishing, &seen, &nexts)?;
+                Ok((settled, ended))
             })
             .await;
         for actor in &actors {
@@ -227,10 +242,15 @@ impl Engine {
     }
 
     /// Brings `run` up to date with what a settle job committed.
-    fn settled(&self, run: &mut Run, settled: &[Settled], observer: &dyn Observer) -> Transition {
+    fn settled(&self, run: &mut Run, (settled, ended): Job, observer: &dyn Observer) -> Transition {
         let mut moved = Transition::Advanced;
-        for (record, next) in settled {
+        for (record, next) in &settled {
             moved = self.report(run, record, next, observer);
+        }
+        if let Some(ended) = ended {
+            run.apply(&ended, &self.inner.owner, self.lease_until());
+            observer.run_ended(run);
+            moved = Transition::Ended;
         }
         moved
     }

@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use super::{Engine, RunError, breaker, version_of};
 use crate::automation::Automation;
-use crate::store::runs::RunState;
+use crate::store::runs::{Run, RunState};
 use crate::store::{Keep, StoreError, WriteTx};
 
 /// A run a trigger starts.
@@ -44,13 +44,16 @@ impl Engine {
             starts.iter().map(|s| s.automation.clone()).collect();
         let started = self
             .store()
-            .write(Keep::IfOk, move |tx| -> Result<Created, RunError> {
-                if !claim(tx)? {
-                    return Ok(None);
-                }
-                let runs = starts.iter().map(|start| create(tx, start, now));
-                runs.collect::<Result<_, _>>().map(Some)
-            })
+            .write(
+                Keep::IfOk,
+                move |tx| -> Result<Option<Vec<Option<Created1>>>, RunError> {
+                    if !claim(tx)? {
+                        return Ok(None);
+                    }
+                    let runs = starts.iter().map(|start| create(tx, start, now));
+                    runs.collect::<Result<Vec<_>, _>>().map(Some)
+                },
+            )
             .await?;
         let mut cache = self.inner.cache.lock().unwrap();
         for automation in automations {
@@ -62,15 +65,17 @@ impl Engine {
         let Some(started) = started else {
             return Ok(None);
         };
-        for ((automation, event), run) in told.iter().zip(&started) {
-            if let Some(run) = run {
-                log_start(automation, *event, run);
-                if !run.paused {
-                    self.inner.fresh.push(run.id);
+        let mut created = Vec::with_capacity(started.len());
+        for ((automation, event), run) in told.iter().zip(started) {
+            created.push(run.map(|(new, run)| {
+                log_start(automation, *event, &new);
+                if let Some(run) = run {
+                    self.inner.fresh.push(run);
                 }
-            }
+                new
+            }));
         }
-        Ok(Some(started))
+        Ok(Some(created))
     }
 
     /// The most automations one chain of runs may pass through.
@@ -102,9 +107,17 @@ impl NewRun {
 /// first; else per start, its run (none: its event had started one).
 pub type Created = Option<Vec<Option<NewRun>>>;
 
+/// A run one start created, and, unless paused, the run as stored, for
+/// the drive to take without reading it back.
+type Created1 = (NewRun, Option<Run>);
+
 /// Creates the run `start` asks for, paused beyond its automation's
 /// breaker; none if its event had started one already.
-fn create(tx: &dyn WriteTx, start: &Start, now: DateTime<Utc>) -> Result<Option<NewRun>, RunError> {
+fn create(
+    tx: &dyn WriteTx,
+    start: &Start,
+    now: DateTime<Utc>,
+) -> Result<Option<Created1>, RunError> {
     let name = &start.automation.name;
     if let Some(seq) = start.event
         && tx.triggers().started_by(seq, name)?.is_some()
@@ -119,7 +132,11 @@ fn create(tx: &dyn WriteTx, start: &Start, now: DateTime<Utc>) -> Result<Option<
         tx.triggers().record_start(seq, name, id)?;
     }
     let paused = breaker::admit(tx, &start.automation, id, now)?;
-    Ok(Some(NewRun { id, paused }))
+    let run = match paused {
+        true => None,
+        false => tx.runs().load(id)?,
+    };
+    Ok(Some((NewRun { id, paused }, run)))
 }
 
 /// One log line per run started.

@@ -22,7 +22,7 @@ use crate::directory::{DirectoryChanges, ReadOnly};
 use crate::effects::Performed;
 use crate::error::Error;
 use crate::expr::Scope;
-use crate::steps::{self, Input, Outcome, Phases, Plan, RunInfo, StepCx, Then};
+use crate::steps::{self, Input, Outcome, Phases, Plan, Planning, RunInfo, StepCx, Then};
 use crate::store::StoreError;
 use crate::store::runs::{self, Attempt, AttemptState, Run};
 
@@ -70,6 +70,10 @@ pub(super) struct At {
 }
 
 impl At {
+    pub(super) fn automation(&self) -> &Arc<Automation> {
+        &self.automation
+    }
+
     pub(super) fn step(&self) -> &StepDef {
         &self.automation.steps[self.index]
     }
@@ -206,6 +210,14 @@ impl Engine {
                 return self.settle(run, &at, record, work, observer).await;
             }
             Phases::Plan(plan) => self.plan(&at, plan, input, number).await,
+            Phases::Direct(plan) => crate::panics::catch(|| {
+                let step = Planning {
+                    def: at.step(),
+                    run: &at.info,
+                };
+                plan(&input, &step)
+            })
+            .unwrap_or_else(|panic| Err(plan_panicked(panic))),
         };
         match plan {
             Err(e) => self.fail(run, &at, record, e, observer).await,
@@ -246,27 +258,6 @@ impl Engine {
             scope: Arc::new(scope),
             info: Arc::new(info),
         }
-    }
-
-    /// The run's end after its last step: its result, the automation's
-    /// `output:` rendered against what the steps left, or the run fails
-    /// saying why the output could not be rendered.
-    async fn finish(
-        &self,
-        run: &mut Run,
-        automation: &Automation,
-        observer: &dyn Observer,
-    ) -> anyhow::Result<Transition> {
-        let template = automation.output.as_ref().expect("checked by the caller");
-        let seen = run.position();
-        let next = match template.render(&Scope::new(&context(run, 0))) {
-            Ok(result) => machine::finish(&seen, result),
-            Err(e) => machine::fail(&seen, 0, format!("output: {e}")),
-        };
-        Ok(match self.move_run(run, next, observer).await? {
-            true => Transition::Ended,
-            false => Transition::Lost,
-        })
     }
 
     /// The steps that may follow the one `at` works on in its job: the
@@ -331,9 +322,7 @@ impl Engine {
         .await;
         match planned {
             Ok(Ok(result)) => result,
-            Ok(Err(panic)) => Err(Error::fatal(format!(
-                "keystep failed inside this step's plan (a bug): {panic}"
-            ))),
+            Ok(Err(panic)) => Err(plan_panicked(panic)),
             Err(e) => Err(Error::transient(format!("the plan was dropped: {e}"))),
         }
     }
@@ -361,22 +350,30 @@ impl Engine {
 }
 
 /// The context a step's expressions see.
-fn context(run: &Run, attempt: u32) -> Json {
+pub(super) fn context(run: &Run, attempt: u32) -> Json {
     let mut ctx = run.outputs.clone();
     ctx.insert("trigger".into(), run.trigger.clone());
-    ctx.insert(
-        "run".into(),
-        json!({
-            "id": run.id,
-            "automation": run.automation,
-            "version": run.version,
-            "subject": run.subject_id,
-            "attempt": attempt,
-            "parent": run.parent_run,
-            "started_at": run.created_at,
-        }),
-    );
+    ctx.insert("run".into(), run_context(run, attempt));
     Json::Object(ctx)
+}
+
+/// `ctx.run`.
+pub(super) fn run_context(run: &Run, attempt: u32) -> Json {
+    json!({
+        "id": run.id,
+        "automation": run.automation,
+        "version": run.version,
+        "subject": run.subject_id,
+        "attempt": attempt,
+        "parent": run.parent_run,
+        "started_at": run.created_at,
+    })
+}
+
+fn plan_panicked(panic: impl std::fmt::Display) -> Error {
+    Error::fatal(format!(
+        "keystep failed inside this step's plan (a bug): {panic}"
+    ))
 }
 
 fn render_input(step: &StepDef, scope: &Scope) -> Result<Map<String, Json>, Error> {

@@ -251,6 +251,28 @@ impl Scope {
             ctx: cel::to_value(ctx).unwrap_or(cel::Value::Null),
         }
     }
+
+    /// Whether this is [`Scope::empty`].
+    pub fn is_empty(&self) -> bool {
+        matches!(self.ctx, cel::Value::Null)
+    }
+
+    /// This scope with `ctx[key]` set to `value`: only `value` is
+    /// converted, the rest is shared. A scope that is not a map (empty)
+    /// becomes one.
+    pub fn with(&self, key: &str, value: &Json) -> Scope {
+        let mut map = match &self.ctx {
+            cel::Value::Map(map) => map.map.as_ref().clone(),
+            _ => Default::default(),
+        };
+        let value = cel::to_value(value).unwrap_or(cel::Value::Null);
+        map.insert(cel::objects::Key::from(key.to_string()), value);
+        Scope {
+            ctx: cel::Value::Map(cel::objects::Map {
+                map: std::sync::Arc::new(map),
+            }),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -264,6 +286,27 @@ mod tests {
         let e = Expr::compile("ctx.trigger.user.dept == 'Eng' && ctx.a.n > 1").unwrap();
         assert!(e.eval_bool(&scope).unwrap());
         assert_eq!(e.context_roots(), vec!["a", "trigger"]);
+    }
+
+    #[test]
+    fn a_scope_with_one_more_key_sees_it_and_keeps_the_rest() {
+        let scope = Scope::new(&json!({"trigger": {"n": 1}, "a": {"n": 2}}));
+        let more = scope
+            .with("b", &json!({"n": 3}))
+            .with("a", &json!({"n": 4}));
+        let e = Expr::compile("ctx.trigger.n + ctx.a.n + ctx.b.n").unwrap();
+        assert_eq!(e.eval(&more).unwrap(), json!(8));
+        let e = Expr::compile("ctx.b.n").unwrap();
+        assert_eq!(
+            e.eval(&Scope::empty().with("b", &json!({"n": 3}))).unwrap(),
+            json!(3)
+        );
+        let e = Expr::compile("ctx.a.n").unwrap();
+        assert_eq!(
+            e.eval(&scope).unwrap(),
+            json!(2),
+            "the first scope is unchanged"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Input, Phases, Plan, Step, StepCx};
+use super::{Input, Phases, Plan, Planning, Step};
 use crate::automation::spec::{self, StepSpec};
 use crate::effects::Effect;
 use crate::error::Error;
@@ -16,11 +16,11 @@ impl Step for CallFunction {
     }
 
     fn phases(&self) -> Phases {
-        Phases::Plan(plan)
+        Phases::Direct(plan)
     }
 }
 
-fn plan(input: &Input, _cx: &StepCx<'_>) -> Result<Plan, Error> {
+fn plan(input: &Input, _step: &Planning<'_>) -> Result<Plan, Error> {
     let name = input["function"].as_str().unwrap_or_default().to_string();
     let input = input.get("input").cloned().unwrap_or(json!({}));
     Ok(Plan::output_of(Effect::Function { name, input }))

@@ -5,7 +5,9 @@
 //! in up to three phases ([`Phases`], design section 7):
 //!
 //! - *plan*: from the resolved input and the directory as committed (a
-//!   read connection), decide what to do;
+//!   read connection), decide what to do; a step whose plan needs only its
+//!   input (`call_function`, `run_webhook`) plans with no read at all
+//!   ([`Phases::Direct`]);
 //! - *perform*: the outside effect (an [`Effect`]), which the engine carries
 //!   out with no transaction open, under the step's timeout;
 //! - *settle*: the directory changes that follow, inside the transaction
@@ -64,6 +66,15 @@ pub enum Phases {
     /// Plans against the committed directory; what it plans is performed
     /// and settled by the engine.
     Plan(fn(&Input, &StepCx<'_>) -> Result<Plan, Error>),
+    /// Plans from its input and the step alone, reading nothing: no read
+    /// transaction is opened for it, and it plans where the run moves.
+    Direct(fn(&Input, &Planning<'_>) -> Result<Plan, Error>),
+}
+
+/// What a [`Phases::Direct`] plan sees: the step and its run.
+pub struct Planning<'a> {
+    pub def: &'a StepDef,
+    pub run: &'a RunInfo,
 }
 
 /// What a step's plan phase decided.

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Input, Phases, Plan, Step, StepCx, target};
+use super::{Input, Phases, Plan, Planning, Step, target};
 use crate::automation::spec::{self, StepSpec};
 use crate::effects::Effect;
 use crate::error::Error;
@@ -16,14 +16,14 @@ impl Step for RunWebhook {
     }
 
     fn phases(&self) -> Phases {
-        Phases::Plan(plan)
+        Phases::Direct(plan)
     }
 }
 
-fn plan(input: &Input, cx: &StepCx<'_>) -> Result<Plan, Error> {
+fn plan(input: &Input, step: &Planning<'_>) -> Result<Plan, Error> {
     let name = target::text(input, "webhook")?.to_string();
     let payload = input.get("payload").cloned().unwrap_or(json!({}));
     // One id for every attempt of this step, so receivers can drop repeats.
-    let id = format!("keystep-{}-{}", cx.run.id, cx.def.id);
+    let id = format!("keystep-{}-{}", step.run.id, step.def.id);
     Ok(Plan::output_of(Effect::Webhook { name, payload, id }))
 }
