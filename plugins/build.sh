@@ -2,7 +2,7 @@
 # Builds the example plugins and copies them into OUTDIR (default:
 # examples/plugins at the repository root):
 #   risk-rust.wasm risk-python.wasm risk-js.wasm tracker.wasm hostile.wasm
-#   hostile-connector.wasm decide-rust.wasm decide-js.wasm
+#   hostile-connector.wasm decide-rust.wasm decide-js.wasm scim.wasm
 #
 #   plugins/build.sh [OUTDIR] [--rust-only]
 #
@@ -64,8 +64,8 @@ fi
 start=$(now)
 cargo build --quiet --release --target wasm32-wasip2 --manifest-path "$here/Cargo.toml"
 took=$(seconds "$start")
-for crate in risk-rust tracker hostile hostile-connector decide-rust; do
-    report "$crate" "$target/${crate//-/_}.wasm" "rust (cargo, $took for all five)"
+for crate in risk-rust tracker hostile hostile-connector decide-rust scim; do
+    report "$crate" "$target/${crate//-/_}.wasm" "rust (cargo, $took for all six)"
 done
 
 if [ "$rust_only" = 1 ]; then

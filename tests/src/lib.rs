@@ -3,6 +3,7 @@
 
 mod background;
 pub mod crash;
+mod scim;
 pub mod serve;
 mod servers;
 mod stub;
@@ -14,6 +15,7 @@ use std::sync::{Mutex, OnceLock};
 use serde_json::Value as Json;
 
 pub use background::{finish, unix_seconds};
+pub use scim::ScimServer;
 pub use servers::*;
 pub use stub::Stub;
 

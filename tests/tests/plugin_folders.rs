@@ -330,7 +330,7 @@ fn broken_files_are_reported_without_hiding_the_other_plugins() {
     );
     assert!(
         about("zz-tracker-copy.wasm").contains(
-            "its `info` gives the name `tracker`, but a connector's name is its file's name, \
+            "its `info` gives the name `tracker`, but a connector's name is its component file's name, \
              `zz-tracker-copy`"
         ),
         "{}",

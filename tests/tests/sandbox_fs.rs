@@ -130,7 +130,7 @@ fn a_connector_whose_info_names_the_root_gets_no_host_directory() {
     assert!(
         errors[0].contains("rootgrab.wasm")
             && errors[0].contains("its `info` gives the name `/`")
-            && errors[0].contains("a connector's name is its file's name, `rootgrab`"),
+            && errors[0].contains("a connector's name is its component file's name, `rootgrab`"),
         "{errors:?}"
     );
     let ran = run(&k, "as-root");

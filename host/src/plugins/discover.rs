@@ -47,10 +47,15 @@ pub struct Found {
     pub imports: Vec<String>,
     pub exports: Vec<String>,
     /// A connector's `info` (as JSON) or why it failed, once it has been
-    /// asked: remembered so that a connector whose `info` hangs costs its
+    /// asked, per grant file (instances of one component each have
+    /// theirs): remembered so that a connector whose `info` hangs costs its
     /// timeout once per component and grant file, not once per command.
-    pub info: Option<Remembered>,
+    #[serde(default)]
+    pub info: Vec<Remembered>,
 }
+
+/// The most grant files whose `info` outcome is remembered per component.
+const MOST_REMEMBERED: usize = 64;
 
 /// The outcome of a connector's `info`, for one grant file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +66,11 @@ pub struct Remembered {
 }
 
 impl Found {
+    /// The outcome of `info` under the grant file of `fingerprint`.
+    pub fn remembered(&self, fingerprint: &str) -> Option<&Remembered> {
+        self.info.iter().find(|r| r.grants == fingerprint)
+    }
+
     /// The file name without `.wasm`: the plugin's name.
     pub fn stem(&self) -> String {
         self.path
@@ -150,7 +160,7 @@ impl Index {
             world,
             imports,
             exports,
-            info: None,
+            info: Vec::new(),
         };
         self.entries.insert(file.to_path_buf(), found.clone());
         self.dirty = true;
@@ -165,7 +175,11 @@ impl Index {
             .entry(found.path.clone())
             .or_insert_with(|| found.clone());
         if entry.sha256 == found.sha256 {
-            entry.info = Some(info);
+            entry.info.retain(|r| r.grants != info.grants);
+            if entry.info.len() >= MOST_REMEMBERED {
+                entry.info.remove(0);
+            }
+            entry.info.push(info);
             self.dirty = true;
         }
     }

@@ -16,6 +16,9 @@ use crate::secret::SecretSource;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
+    /// In an instance file (no component of its own name beside it): the
+    /// component it configures, a file name in the same folder.
+    component: Option<String>,
     #[serde(default)]
     allow_hosts: Vec<String>,
     #[serde(default)]
@@ -92,6 +95,9 @@ pub struct Grants {
     /// `[config]`, as a JSON object.
     pub config: serde_json::Map<String, serde_json::Value>,
     pub limits: Limits,
+    /// `component = "FILE.wasm"`: the file is an instance's, of that
+    /// component.
+    pub component: Option<String>,
 }
 
 impl Grants {
@@ -157,6 +163,7 @@ impl Grants {
             fingerprint,
             config,
             limits,
+            component: file.component,
         })
     }
 

@@ -1,5 +1,5 @@
 //! A connector's `info`: asked once per component and grant file, checked
-//! (its name is the file's, its strings are bounded), and remembered in the
+//! (its name is its component file's, its strings are bounded), and remembered in the
 //! index, failures too, so that a connector whose `info` hangs or lies
 //! costs its timeout once, not once per command.
 
@@ -52,9 +52,7 @@ impl Plugins {
             .info
             .get_or_init(|| {
                 let fail = |why: String| plugin_error(&plugin.name, "load", why);
-                if let Some(known) = plugin.found.info.as_ref()
-                    && known.grants == plugin.grants.fingerprint
-                {
+                if let Some(known) = plugin.found.remembered(&plugin.grants.fingerprint) {
                     return match &known.outcome {
                         Ok(info) => serde_json::from_value(info.clone())
                             .map_err(|e| fail(format!("remembered info: {e}"))),
@@ -88,15 +86,17 @@ impl Plugins {
                 format!("its `info` is refused: {why}"),
             )
         })?;
-        if info.name != plugin.name {
+        // An instance's own name is its file's; its component's is the
+        // component file's, which `info` must give.
+        let component = plugin.found.stem();
+        if info.name != component {
             return Err(plugin_error(
                 &plugin.name,
                 "load",
                 format!(
-                    "its `info` gives the name `{}`, but a connector's name is its file's \
-                     name, `{}`: rename the file or correct the connector",
+                    "its `info` gives the name `{}`, but a connector's name is its component \
+                     file's name, `{component}`: rename the file or correct the connector",
                     bounds::shorten(&info.name, bounds::NAME_MAX),
-                    plugin.name
                 ),
             ));
         }

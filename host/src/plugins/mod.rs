@@ -2,7 +2,8 @@
 //! components, loaded from the plugin folders.
 //!
 //! This module knows nothing of automations or runs. It finds components
-//! ([`discover`]), reads what the operator grants each one ([`grants`]),
+//! ([`discover`]) and instances of them ([`instances`]), reads what the
+//! operator grants each one ([`grants`]),
 //! compiles them once and caches the result on disk ([`runtime`]), and calls
 //! their exports, each call in a fresh sandbox ([`sandbox`]) with the
 //! `host` and `directory` imports ([`imports`]) and HTTP through the
@@ -21,6 +22,7 @@ pub mod egress;
 pub mod grants;
 mod imports;
 mod info;
+mod instances;
 mod pool;
 mod runtime;
 mod sandbox;
@@ -86,6 +88,25 @@ pub struct Entry {
     pub info: Option<ConnectorInfo>,
 }
 
+impl Entry {
+    /// Plugin `name`, running `found` under `grants`, with the `info`
+    /// remembered for that grant file if there is one.
+    fn new(name: String, found: Found, grants: Result<Grants, String>) -> Entry {
+        let info = grants
+            .as_ref()
+            .ok()
+            .and_then(|g| found.remembered(&g.fingerprint))
+            .and_then(|known| known.outcome.as_ref().ok())
+            .and_then(|i| serde_json::from_value(i.clone()).ok());
+        Entry {
+            name,
+            found,
+            grants,
+            info,
+        }
+    }
+}
+
 /// A plugin ready to call: compiled, linked, with its grants.
 pub struct Loaded {
     pub name: String,
@@ -107,8 +128,9 @@ pub struct Plugins {
     dirs: Vec<PathBuf>,
     cache: PathBuf,
     runtimes: Runtimes<HostState>,
-    /// Plugins loaded so far, by file; a plugin is loaded once per process.
-    loaded: Mutex<HashMap<PathBuf, Arc<Loaded>>>,
+    /// Plugins loaded so far, by name; a plugin is loaded once per process
+    /// (again if its component or grant file changed).
+    loaded: Mutex<HashMap<String, Arc<Loaded>>>,
     /// The same plugins by name, so that a call needs no folder scan.
     by_name: Mutex<HashMap<String, Arc<Loaded>>>,
     /// The last scan of the folders.
@@ -184,16 +206,20 @@ impl Plugins {
         )
     }
 
-    /// Every plugin in the folders, without calling any. The first of two
-    /// plugins with the same name wins; the second is reported as an error.
+    /// Every plugin in the folders, without calling any: each component,
+    /// then each instance file ([`instances`]). The first of two plugins
+    /// with the same name wins; the second is reported as an error.
     pub fn list(&self) -> Vec<Result<Entry, String>> {
         let mut index = Index::open(&self.cache);
         let mut seen: HashMap<String, PathBuf> = HashMap::new();
-        let out: Vec<_> = index
-            .scan(&self.dirs)
-            .into_iter()
-            .map(|found| found.and_then(|found| self.entry(found, &mut seen)))
+        let scanned = index.scan(&self.dirs);
+        let mut out: Vec<_> = scanned
+            .iter()
+            .map(|found| found.clone().and_then(|found| self.entry(found, &mut seen)))
             .collect();
+        for file in instances::files(&self.dirs) {
+            out.push(self.instance(&file, &scanned, &mut seen));
+        }
         index.save();
         *self.listing.lock().unwrap() = out.clone();
         out
@@ -221,21 +247,60 @@ impl Plugins {
             ));
         }
         seen.insert(name.clone(), found.path.clone());
-        let grants = self.grants_for(&found, &name);
-        let info = match (&found.info, &grants) {
-            (Some(known), Ok(g)) if known.grants == g.fingerprint => known
-                .outcome
-                .as_ref()
-                .ok()
-                .and_then(|i| serde_json::from_value(i.clone()).ok()),
-            _ => None,
-        };
-        Ok(Entry {
-            grants,
-            name,
-            found,
-            info,
-        })
+        let grants = self
+            .grants_for(&found, &name)
+            .and_then(|g| match &g.component {
+                Some(_) => Err(format!(
+                    "{}: `component` is for an instance file; this one configures {name}.wasm \
+                 beside it: remove the line, or rename the file to make an instance",
+                    found.path.with_extension("toml").display()
+                )),
+                None => Ok(g),
+            });
+        Ok(Entry::new(name, found, grants))
+    }
+
+    /// The instance `file` configures, of a component `scanned` found.
+    fn instance(
+        &self,
+        file: &std::path::Path,
+        scanned: &[Result<Found, String>],
+        seen: &mut HashMap<String, PathBuf>,
+    ) -> Result<Entry, String> {
+        let shown = file.display();
+        let name = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(why) = bounds::name_problem(&name) {
+            return Err(format!("{shown}: {why}; rename the file"));
+        }
+        let grants = Grants::load(file, &name, &self.cache.join("scratch"))?;
+        let component = grants.component.as_deref().ok_or_else(|| {
+            format!(
+                "{shown}: no {name}.wasm beside it, and no `component = \"FILE.wasm\"` naming \
+                 the component it configures"
+            )
+        })?;
+        let path = instances::component_path(file, component)?;
+        let found = scanned
+            .iter()
+            .flatten()
+            .find(|f| f.path == path && f.world.is_some())
+            .ok_or_else(|| {
+                format!(
+                    "{shown}: component `{component}`: no usable component at {}",
+                    path.display()
+                )
+            })?;
+        if let Some(first) = seen.get(&name) {
+            return Err(format!(
+                "{shown}: a plugin named `{name}` is already loaded from {}",
+                first.display()
+            ));
+        }
+        seen.insert(name.clone(), file.to_path_buf());
+        Ok(Entry::new(name, found.clone(), Ok(grants)))
     }
 
     /// `entry` with its `info`, asked if need be (connectors only); an
@@ -280,7 +345,12 @@ impl Plugins {
         for entry in self.list() {
             match entry {
                 Ok(e) if e.name == name => return Ok(e),
-                Err(why) if why.contains(&format!("{name}.wasm: ")) => broken = Some(why),
+                Err(why)
+                    if why.contains(&format!("{name}.wasm: "))
+                        || why.contains(&format!("{name}.toml: ")) =>
+                {
+                    broken = Some(why)
+                }
                 _ => {}
             }
         }
@@ -331,8 +401,10 @@ impl Plugins {
     }
 
     fn load_found(&self, name: &str, found: Found, grants: Grants) -> Result<Arc<Loaded>, Error> {
-        if let Some(loaded) = self.loaded.lock().unwrap().get(&found.path)
+        if let Some(loaded) = self.loaded.lock().unwrap().get(name)
+            && loaded.found.path == found.path
             && loaded.found.sha256 == found.sha256
+            && loaded.grants.fingerprint == grants.fingerprint
         {
             return Ok(loaded.clone());
         }
@@ -379,7 +451,7 @@ impl Plugins {
         self.loaded
             .lock()
             .unwrap()
-            .insert(loaded.found.path.clone(), loaded.clone());
+            .insert(name.to_string(), loaded.clone());
         Ok(loaded)
     }
 }

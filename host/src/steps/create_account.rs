@@ -2,8 +2,10 @@
 //! links it to the user.
 //!
 //! `method: custom` sends `fields` as given; `method: from_user` fills the
-//! connector's account schema from the directory user (login from the
-//! username or the email's local part, email, name, department, title).
+//! connector's account schema from the directory user (login, username or
+//! userName from the username or the email's local part, email, name,
+//! display_name or displayName, department, title: each where the schema
+//! lists it as text).
 //! Either way the fields are checked against the schema before the call.
 
 use serde_json::{Map, Value as Json, json};
@@ -111,19 +113,25 @@ fn from_user(user: &User, schema: &Json) -> Json {
         .as_deref()
         .and_then(|e| e.split('@').next())
         .map(str::to_lowercase);
+    let login = user.username.clone().or(email_local);
     let candidates = [
-        ("login", user.username.clone().or(email_local.clone())),
-        ("username", user.username.clone().or(email_local)),
+        ("login", login.clone()),
+        ("username", login.clone()),
+        ("userName", login),
         ("email", user.email.clone()),
         ("name", Some(user.display_name.clone())),
         ("display_name", Some(user.display_name.clone())),
+        ("displayName", Some(user.display_name.clone())),
         ("department", user.department.clone()),
         ("title", user.title.clone()),
     ];
     let listed = schema.get("properties").and_then(Json::as_object);
     let mut fields = Map::new();
     for (key, value) in candidates {
-        let wanted = listed.is_none_or(|p| p.contains_key(key));
+        // Only into a field the schema lists as text (SCIM's `name` is an
+        // object of its own).
+        let text = |s: &Json| s.get("type").is_none_or(|t| t == "string");
+        let wanted = listed.is_none_or(|p| p.get(key).is_some_and(text));
         if let (true, Some(value)) = (wanted, value) {
             fields.insert(key.to_string(), json!(value));
         }

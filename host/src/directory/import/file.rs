@@ -225,10 +225,10 @@ fn entitlement(node: &Node) -> Result<EntitlementIn> {
         &["slug", "name", "resource_type", "resource", "description"],
     )?;
     Ok(EntitlementIn {
-        slug: r
-            .required("slug")?
-            .id("entitlement")?
-            .without_colon("slug")?,
+        // A slug may hold `:` (a SCIM group's `group:<id>:member`): the
+        // app id before it cannot, so an entitlement id's first `:` is
+        // always the one between app and slug.
+        slug: r.required("slug")?.id("entitlement")?,
         name: r.required("name")?,
         resource_type: r.string("resource_type")?,
         resource: r.string("resource")?,
