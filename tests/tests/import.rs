@@ -239,7 +239,7 @@ fn refused(k: &Keystep, name: &str, contents: &str, place: &str, message: &str) 
 }
 
 #[test]
-fn entitlement_ids_cannot_collide() {
+fn entitlement_ids_cannot_collide_and_only_the_app_id_is_without_colon() {
     let k = Keystep::with_examples();
     refused(
         &k,
@@ -248,12 +248,18 @@ fn entitlement_ids_cannot_collide() {
         "2:9",
         "app id `a:b` contains `:`",
     );
-    refused(
-        &k,
+    // A slug may hold `:` (SCIM's `group:<id>:member`): the app id cannot,
+    // so the id's first `:` still separates the two.
+    k.write(
         "slug-colon.yaml",
         "apps:\n  - id: a\n    name: A\n    entitlements: [{ slug: \"b:c\", name: C }]\n",
-        "4:28",
-        "slug `b:c` contains `:`",
+    );
+    k.ok(&["directory", "import", "slug-colon.yaml"]);
+    assert_eq!(
+        k.count(
+            "SELECT count(*) FROM entitlements WHERE id = 'a:b:c' AND app_id = 'a' AND slug = 'b:c'"
+        ),
+        1
     );
 }
 
