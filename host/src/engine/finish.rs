@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use super::machine;
+use super::settle::Settled;
 use super::transition::{At, Failure, Transition, context, run_context};
 use super::{Engine, Observer};
 use crate::automation::Automation;
@@ -54,19 +55,19 @@ impl Engine {
         tx: &dyn WriteTx,
         finishing: &Finishing,
         seen: &Position,
-        settled: &[RunUpdate],
+        settled: &[Settled],
     ) -> Result<Option<RunUpdate>, Failure> {
         let steps = finishing.automation.steps.len();
         match settled.last() {
-            Some(last) if machine::moves_on_to(last, steps) => {}
+            Some((_, last)) if machine::moves_on_to(last, steps) => {}
             _ => return Ok(None),
         }
-        let scope = settled.iter().filter_map(|next| next.output.as_ref()).fold(
-            None,
-            |scope: Option<Scope>, (key, output)| {
+        let scope = settled
+            .iter()
+            .filter_map(|(_, next)| next.output.as_ref())
+            .fold(None, |scope: Option<Scope>, (key, output)| {
                 Some(scope.as_ref().unwrap_or(&finishing.scope).with(key, output))
-            },
-        );
+            });
         let template = finishing.automation.output.as_ref().expect("checked");
         let next = ended(template, scope.as_ref().unwrap_or(&finishing.scope), seen);
         let (owner, now, lease_until) = (&self.inner.owner, self.now(), self.lease_until());

@@ -22,7 +22,7 @@ use crate::test_hook;
 
 /// A step settled in a write job: its attempt's record and the run's next
 /// state.
-type Settled = (Attempt, RunUpdate);
+pub(super) type Settled = (Attempt, RunUpdate);
 
 /// What a settle job committed: each step it settled, and the run's end
 /// if they reached it.
@@ -229,9 +229,8 @@ impl Engine {
                 let Some(finishing) = finishing else {
                     return Ok((settled, None));
                 };
-                let nexts: Vec<RunUpdate> = settled.iter().map(|(_, next)| next.clone()).collect();
-                let seen = seen.after(&nexts[nexts.len() - 1], &engine.inner.owner);
-                let ended = engine.finish_in(tx, &finishing, &seen, &nexts)?;
+                let seen = seen.after(&settled[settled.len() - 1].1, &engine.inner.owner);
+                let ended = engine.finish_in(tx, &finishing, &seen, &settled)?;
                 Ok((settled, ended))
             })
             .await;

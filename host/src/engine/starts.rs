@@ -46,7 +46,7 @@ impl Engine {
             .store()
             .write(
                 Keep::IfOk,
-                move |tx| -> Result<Option<Vec<Option<Created1>>>, RunError> {
+                move |tx| -> Result<Option<Vec<Option<Creation>>>, RunError> {
                     if !claim(tx)? {
                         return Ok(None);
                     }
@@ -109,7 +109,7 @@ pub type Created = Option<Vec<Option<NewRun>>>;
 
 /// A run one start created, and, unless paused, the run as stored, for
 /// the drive to take without reading it back.
-type Created1 = (NewRun, Option<Run>);
+type Creation = (NewRun, Option<Run>);
 
 /// Creates the run `start` asks for, paused beyond its automation's
 /// breaker; none if its event had started one already.
@@ -117,7 +117,7 @@ fn create(
     tx: &dyn WriteTx,
     start: &Start,
     now: DateTime<Utc>,
-) -> Result<Option<Created1>, RunError> {
+) -> Result<Option<Creation>, RunError> {
     let name = &start.automation.name;
     if let Some(seq) = start.event
         && tx.triggers().started_by(seq, name)?.is_some()

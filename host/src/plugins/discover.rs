@@ -112,15 +112,7 @@ impl Index {
     pub fn scan(&mut self, dirs: &[PathBuf]) -> Vec<Result<Found, String>> {
         let mut found = Vec::new();
         for dir in dirs {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                continue;
-            };
-            let mut files: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
-                .collect();
-            files.sort();
-            for file in files {
+            for file in files_in(dir, "wasm") {
                 found.push(self.read(&file));
             }
         }
@@ -193,6 +185,20 @@ impl Index {
             self.dirty = false;
         }
     }
+}
+
+/// The files of `dir` ending in `.EXTENSION`, in name order (none if it
+/// cannot be read).
+pub(super) fn files_in(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == extension) && p.is_file())
+        .collect();
+    files.sort();
+    files
 }
 
 /// The component's own imports and exports (not those of nested modules).

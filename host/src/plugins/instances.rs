@@ -9,20 +9,10 @@ use std::path::{Path, PathBuf};
 /// The instance files in `dirs`: every `*.toml` without a component of its
 /// own name beside it, in folder order then name order.
 pub(super) fn files(dirs: &[PathBuf]) -> Vec<PathBuf> {
-    let mut all = Vec::new();
-    for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            continue;
-        };
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
-            .filter(|p| !p.with_extension("wasm").exists())
-            .collect();
-        files.sort();
-        all.extend(files);
-    }
-    all
+    dirs.iter()
+        .flat_map(|dir| super::discover::files_in(dir, "toml"))
+        .filter(|p| !p.with_extension("wasm").exists())
+        .collect()
 }
 
 /// Where the component an instance file names is: a plain `.wasm` file

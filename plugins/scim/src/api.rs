@@ -23,6 +23,9 @@ pub struct Api {
     base_url: String,
     token: String,
     pub page_size: u32,
+    /// Groups a page when listing memberships (`config.group_page_size`,
+    /// 20 unless set): each carries its members.
+    pub group_page_size: u32,
 }
 
 impl Api {
@@ -36,20 +39,28 @@ impl Api {
             .to_string();
         let secret = config["token_secret"].as_str().unwrap_or("scim_token");
         let token = host::secret(secret)?;
-        let page_size = config["page_size"]
-            .as_u64()
-            .map_or(100, |n| n.clamp(1, 1000) as u32);
+        let size = |key: &str, default: u32, most: u64| {
+            config[key]
+                .as_u64()
+                .map_or(default, |n| n.clamp(1, most) as u32)
+        };
         Ok(Api {
             base_url,
             token,
-            page_size,
+            page_size: size("page_size", 100, 1000),
+            group_page_size: size("group_page_size", 20, 200),
         })
     }
 
     /// Sends a request; the status and the body as JSON (null when empty
     /// or not JSON). A 429 or 503 with a short `Retry-After` is waited out
     /// and tried again (at most [`MOST_TRIES`] tries, [`MOST_WAIT`] in all).
-    pub fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), Error> {
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), Error> {
         let mut waited = Duration::ZERO;
         let mut tries = 0;
         loop {
@@ -72,9 +83,17 @@ impl Api {
         }
     }
 
-    fn fetch(&self, method: &str, path: &str, body: Option<&Value>) -> Result<host::HttpResponse, Error> {
+    fn fetch(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<host::HttpResponse, Error> {
         let mut headers = vec![
-            ("Authorization".to_string(), format!("Bearer {}", self.token)),
+            (
+                "Authorization".to_string(),
+                format!("Bearer {}", self.token),
+            ),
             ("Accept".to_string(), SCIM_JSON.to_string()),
         ];
         if body.is_some() {
@@ -119,13 +138,18 @@ impl Api {
     }
 }
 
-/// Maps a non-2xx answer to the plugin's error: 401/403 `unauthorized`,
-/// 404 `not-found`, 409 `conflict`, 429 `rate-limited` and 5xx
-/// `unavailable` (both retryable), other 4xx `invalid-argument`.
+/// Fails unless the answer is a 2xx.
 pub fn check(method: &str, path: &str, status: u16, answer: &Value) -> Result<(), Error> {
-    if (200..300).contains(&status) {
-        return Ok(());
+    match (200..300).contains(&status) {
+        true => Ok(()),
+        false => Err(error(method, path, status, answer)),
     }
+}
+
+/// A non-2xx answer as the plugin's error: 401/403 `unauthorized`, 404
+/// `not-found`, 409 `conflict`, 429 `rate-limited` and 5xx `unavailable`
+/// (both retryable), other 4xx `invalid-argument`.
+pub fn error(method: &str, path: &str, status: u16, answer: &Value) -> Error {
     let (code, retryable) = match status {
         401 | 403 => ("unauthorized", false),
         404 => ("not-found", false),
@@ -143,11 +167,11 @@ pub fn check(method: &str, path: &str, status: u16, answer: &Value) -> Result<()
         .as_u64()
         .map(|s| format!("; retry after {s} s"))
         .unwrap_or_default();
-    Err(Error {
+    Error {
         code: code.into(),
         message: format!("scim: {method} {path} answered {status}{scim_type}: {detail}{after}"),
         retryable,
-    })
+    }
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not waited on).

@@ -56,8 +56,7 @@ impl Guest for Scim {
         ConnectorInfo {
             name: "scim".into(),
             version: "0.1.0".into(),
-            description: "Any SCIM 2.0 service provider: users, groups and group membership"
-                .into(),
+            description: "Any SCIM 2.0 service provider: users, groups and group membership".into(),
             capabilities: vec![
                 Capability::Sync,
                 Capability::Provision,
@@ -65,8 +64,16 @@ impl Guest for Scim {
                 Capability::Actions,
             ],
             actions: vec![
-                action("disable_account", "Sets the account's `active` to false", Value::Null),
-                action("enable_account", "Sets the account's `active` to true", Value::Null),
+                action(
+                    "disable_account",
+                    "Sets the account's `active` to false",
+                    Value::Null,
+                ),
+                action(
+                    "enable_account",
+                    "Sets the account's `active` to true",
+                    Value::Null,
+                ),
                 action(
                     "set_attributes",
                     "Replaces the given attributes of the account (a SCIM PATCH replace)",
@@ -96,7 +103,7 @@ impl Guest for Scim {
             }
             SyncKind::Grants => {
                 let only = "&attributes=id,members";
-                let (groups, next) = at.page(&api, "/Groups", only, group_page_size())?;
+                let (groups, next) = at.page(&api, "/Groups", only, api.group_page_size)?;
                 (groups.iter().flat_map(map::grants).collect(), next)
             }
         };
@@ -118,16 +125,15 @@ impl Guest for Scim {
 
     fn revoke(change: AccessChange) -> Result<String, Error> {
         let (api, group, account) = membership(&change)?;
-        let held = match is_member(&api, group, &account) {
-            Ok(held) => held,
-            // No such group: nobody holds its membership.
-            Err(e) if e.code == "not-found" => false,
-            Err(e) => return Err(e),
-        };
+        let held = is_member(&api, group, &account)?;
         if held {
             let path = format!("members[value eq {}]", quoted(&account));
             let remove = map::patch("remove", Some(&path), None);
-            api.call("PATCH", &format!("/Groups/{}", encode(group)), Some(&remove))?;
+            api.call(
+                "PATCH",
+                &format!("/Groups/{}", encode(group)),
+                Some(&remove),
+            )?;
         }
         Ok(json!({"group": group, "account": account, "already": !held}).to_string())
     }
@@ -145,10 +151,7 @@ impl Guest for Scim {
             // RFC 7644 section 3.3: 409 `uniqueness`: the account is there.
             409 => match find_user(&api, &login)? {
                 Some(user) => (user, true),
-                None => {
-                    api::check("POST", "/Users", status, &answer)?;
-                    unreachable!("a 409 is an error")
-                }
+                None => return Err(api::error("POST", "/Users", status, &answer)),
             },
             _ => {
                 api::check("POST", "/Users", status, &answer)?;
@@ -186,7 +189,11 @@ impl Guest for Scim {
         }
         let api = Api::new()?;
         let path = format!("/Users/{}", encode(account));
-        let user = api.call("PATCH", &path, Some(&map::patch("replace", None, Some(value))))?;
+        let user = api.call(
+            "PATCH",
+            &path,
+            Some(&map::patch("replace", None, Some(value))),
+        )?;
         // A 204 answers no body: read the account back.
         let user = match user.is_object() {
             true => user,
@@ -210,7 +217,9 @@ impl Position {
             return Ok(Position::First);
         };
         if let Some(index) = cursor.strip_prefix("i:") {
-            let index = index.parse().map_err(|_| invalid(format!("bad cursor {cursor:?}")))?;
+            let index = index
+                .parse()
+                .map_err(|_| invalid(format!("bad cursor {cursor:?}")))?;
             return Ok(Position::Index(index));
         }
         match cursor.strip_prefix("c:") {
@@ -266,23 +275,18 @@ fn announces_cursors(api: &Api) -> bool {
 /// The single-valued attributes the server's User schema announces; none
 /// if it cannot be read (then the core ones make the account schema).
 fn announced_attributes() -> Vec<Value> {
-    let schema = Api::new().and_then(|api| {
-        api.call("GET", &format!("/Schemas/{}", map::CORE_USER), None)
-    });
+    let schema =
+        Api::new().and_then(|api| api.call("GET", &format!("/Schemas/{}", map::CORE_USER), None));
     match schema {
         Ok(schema) => schema["attributes"].as_array().cloned().unwrap_or_default(),
         Err(e) => {
-            host::log(Level::Warn, &format!("the User schema is not announced: {}", e.message));
+            host::log(
+                Level::Warn,
+                &format!("the User schema is not announced: {}", e.message),
+            );
             Vec::new()
         }
     }
-}
-
-fn group_page_size() -> u32 {
-    let config: Value = serde_json::from_str(&host::config()).unwrap_or(Value::Null);
-    config["group_page_size"]
-        .as_u64()
-        .map_or(20, |n| n.clamp(1, 200) as u32)
 }
 
 /// The service provider, the group and the account a change is about.
@@ -297,15 +301,21 @@ fn membership(change: &AccessChange) -> Result<(Api, &str, String), Error> {
         .account_id
         .clone()
         .filter(|a| !a.is_empty())
-        .ok_or_else(|| invalid("the user has no account in this app yet: create it first".into()))?;
+        .ok_or_else(|| {
+            invalid("the user has no account in this app yet: create it first".into())
+        })?;
     Ok((Api::new()?, group, account))
 }
 
 /// Whether `account` is a member of `group` (a filter, so the group's other
-/// members are not listed).
+/// members are not listed; a group that is not there has no members, and
+/// the PATCH that adds one says it is not there).
 fn is_member(api: &Api, group: &str, account: &str) -> Result<bool, Error> {
-    api.call("GET", &format!("/Groups/{}?attributes=id", encode(group)), None)?;
-    let filter = format!("id eq {} and members.value eq {}", quoted(group), quoted(account));
+    let filter = format!(
+        "id eq {} and members.value eq {}",
+        quoted(group),
+        quoted(account)
+    );
     let query = format!("filter={}&attributes=id", encode(&filter));
     let (found, _) = api.list("/Groups", &query)?;
     Ok(!found.is_empty())

@@ -43,7 +43,14 @@ pub fn account(user: &Value) -> Value {
         .unwrap_or_else(|| text(&user["userName"]).to_string());
     let active = user["active"].as_bool().unwrap_or(true);
     let mut profile = serde_json::Map::new();
-    for key in ["name", "title", "userType", "externalId", "locale", "timezone"] {
+    for key in [
+        "name",
+        "title",
+        "userType",
+        "externalId",
+        "locale",
+        "timezone",
+    ] {
         if !user[key].is_null() {
             profile.insert(key.into(), user[key].clone());
         }
