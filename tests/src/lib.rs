@@ -15,7 +15,7 @@ use std::sync::{Mutex, OnceLock};
 use serde_json::Value as Json;
 
 pub use background::{finish, unix_seconds};
-pub use scim::ScimServer;
+pub use scim::{Relay, ScimServer};
 pub use servers::*;
 pub use stub::Stub;
 

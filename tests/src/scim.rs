@@ -110,6 +110,20 @@ impl ScimServer {
         answer["id"].as_str().unwrap().to_string()
     }
 
+    /// Makes user `user` a member of group `group` (ids), or no longer one.
+    pub fn set_member(&self, group: &str, user: &str, member: bool) {
+        let operation = match member {
+            true => json!({"op": "add", "path": "members", "value": [{"value": user}]}),
+            false => json!({"op": "remove", "path": format!("members[value eq \"{user}\"]")}),
+        };
+        let patch = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [operation],
+        });
+        let (status, answer) = self.request("PATCH", &format!("/Groups/{group}"), &patch);
+        assert!(status == 200 || status == 204, "{status} {answer}");
+    }
+
     /// The user whose `userName` is `login`, if any.
     pub fn user(&self, login: &str) -> Option<Json> {
         let (status, answer) = self.request("GET", "/Users?count=1000", &Json::Null);
@@ -129,5 +143,90 @@ impl ScimServer {
             .collect();
         ids.sort();
         ids
+    }
+}
+
+/// A TCP relay in front of a server that can be made to go away: while
+/// cut, it closes each connection it accepts without a byte; it can cut
+/// itself after a number of connections. The server behind keeps its
+/// state, so a sync can be run again to finish once the relay is mended.
+pub struct Relay {
+    port: u16,
+    shared: std::sync::Arc<RelayState>,
+}
+
+#[derive(Default)]
+struct RelayState {
+    relayed: std::sync::atomic::AtomicUsize,
+    /// Connections relayed before it cuts itself (0: never).
+    cut_after: std::sync::atomic::AtomicUsize,
+    cut: std::sync::atomic::AtomicBool,
+}
+
+impl Relay {
+    /// A relay on a free port to `127.0.0.1:target`.
+    pub fn to(target: u16) -> Relay {
+        use std::sync::atomic::Ordering::SeqCst;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let shared = std::sync::Arc::new(RelayState::default());
+        let state = shared.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let limit = state.cut_after.load(SeqCst);
+                if limit > 0 && state.relayed.load(SeqCst) >= limit {
+                    state.cut.store(true, SeqCst);
+                }
+                if state.cut.load(SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                state.relayed.fetch_add(1, SeqCst);
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut c1, mut s1) = (client, server);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c1, &mut s1);
+                    let _ = s1.shutdown(std::net::Shutdown::Write);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s2, &mut c2);
+                    let _ = c2.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        Relay { port, shared }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Relays `n` more connections, then goes away.
+    pub fn cut_after(&self, n: usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.shared.cut_after.store(self.relayed() + n, SeqCst);
+    }
+
+    /// Relays everything again.
+    pub fn mend(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.shared.cut_after.store(0, SeqCst);
+        self.shared.cut.store(false, SeqCst);
+    }
+
+    /// Connections relayed so far.
+    pub fn relayed(&self) -> usize {
+        self.shared
+            .relayed
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether it has gone away.
+    pub fn is_cut(&self) -> bool {
+        self.shared.cut.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

@@ -28,6 +28,7 @@ mod render;
 mod run;
 mod runs;
 mod serve;
+mod sync;
 mod tasks;
 mod validate;
 
@@ -77,6 +78,9 @@ enum Command {
     Plugins(plugins::PluginsCommand),
     /// Call a function plugin with JSON input and print its JSON result.
     Call(plugins::CallArgs),
+    /// Sync a connector's app into the directory: its accounts,
+    /// entitlements and grants, each change with its event.
+    Sync(sync::SyncArgs),
     /// Run by itself: drive due runs, start runs from directory events,
     /// until SIGTERM or SIGINT.
     Serve(serve::ServeArgs),
@@ -114,6 +118,7 @@ pub fn main() -> i32 {
         Command::Directory(cmd) => directory::directory(&env, cmd),
         Command::Plugins(cmd) => plugins::plugins(&env, cmd),
         Command::Call(args) => plugins::call(&env, args),
+        Command::Sync(args) => sync::sync(&env, args),
         Command::Serve(args) => serve::serve(&env, args),
     };
     output::finish(match result {

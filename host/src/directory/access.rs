@@ -24,6 +24,19 @@ pub struct Entitlement {
     pub description: Option<String>,
 }
 
+/// A user's identity in an app: named by the app and the id the app gives
+/// it, and linked to a directory user when keystep knows whose it is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Account {
+    pub id: String,
+    pub app_id: String,
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub status: String,
+    pub attributes: serde_json::Value,
+}
+
 /// A user's grant of an entitlement, with what the entitlement belongs to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Grant {

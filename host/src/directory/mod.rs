@@ -18,7 +18,7 @@ mod traits;
 use serde::Serialize;
 use serde_json::Value as Json;
 
-pub use access::{App, Entitlement, Grant, Selector};
+pub use access::{Account, App, Entitlement, Grant, Selector};
 pub use read_only::ReadOnly;
 pub use sqlite::Directory;
 pub use tasks::{Campaign, ReviewTemplate, TASK_KINDS, Task, TaskFilter};

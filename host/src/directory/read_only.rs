@@ -4,8 +4,8 @@
 use serde_json::Value as Json;
 
 use super::{
-    App, Campaign, DirError, DirectoryChanges, DirectoryReads, Entitlement, Event, Grant, Result,
-    ReviewTemplate, Task, TaskFilter, Upsert, User,
+    Account, App, Campaign, DirError, DirectoryChanges, DirectoryReads, Entitlement, Event, Grant,
+    Result, ReviewTemplate, Task, TaskFilter, Upsert, User,
 };
 
 /// Reads through to any directory; every change fails.
@@ -54,6 +54,18 @@ impl DirectoryReads for ReadOnly<'_> {
 
     fn account_of(&self, user: &str, app: &str) -> Result<Option<String>> {
         self.0.account_of(user, app)
+    }
+
+    fn accounts_in(&self, app: &str) -> Result<Vec<Account>> {
+        self.0.accounts_in(app)
+    }
+
+    fn entitlements_in(&self, app: &str) -> Result<Vec<Entitlement>> {
+        self.0.entitlements_in(app)
+    }
+
+    fn grants_in(&self, app: &str) -> Result<Vec<Grant>> {
+        self.0.grants_in(app)
     }
 
     fn entitlement(&self, id: &str) -> Result<Option<Entitlement>> {
@@ -123,6 +135,10 @@ impl DirectoryChanges for ReadOnly<'_> {
     }
 
     fn put_entitlement(&self, _e: &Entitlement) -> Result<Upsert> {
+        Err(DirError::ReadOnly)
+    }
+
+    fn remove_entitlement(&self, _id: &str) -> Result<bool> {
         Err(DirError::ReadOnly)
     }
 

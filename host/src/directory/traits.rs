@@ -12,8 +12,8 @@
 use serde_json::Value as Json;
 
 use super::{
-    App, Campaign, DirError, Entitlement, Event, Grant, Result, ReviewTemplate, Task, TaskFilter,
-    Upsert, User,
+    Account, App, Campaign, DirError, Entitlement, Event, Grant, Result, ReviewTemplate, Task,
+    TaskFilter, Upsert, User,
 };
 
 /// Every read of the directory. In a step's plan phase these see what is
@@ -55,6 +55,9 @@ pub trait DirectoryReads {
     /// The id of `user`'s account in `app`, if the directory knows one.
     fn account_of(&self, user: &str, app: &str) -> Result<Option<String>>;
 
+    /// Every account in `app`, by id.
+    fn accounts_in(&self, app: &str) -> Result<Vec<Account>>;
+
     fn entitlement(&self, id: &str) -> Result<Option<Entitlement>>;
 
     fn require_entitlement(&self, id: &str) -> Result<Entitlement> {
@@ -65,8 +68,14 @@ pub trait DirectoryReads {
     /// Every entitlement, by id.
     fn entitlements(&self) -> Result<Vec<Entitlement>>;
 
+    /// The entitlements of `app`, by id.
+    fn entitlements_in(&self, app: &str) -> Result<Vec<Entitlement>>;
+
     /// The grants `user` holds, by entitlement id.
     fn grants_of(&self, user: &str) -> Result<Vec<Grant>>;
+
+    /// Every grant of an entitlement of `app`, by entitlement and user.
+    fn grants_in(&self, app: &str) -> Result<Vec<Grant>>;
 
     fn has_grant(&self, user: &str, entitlement: &str) -> Result<bool>;
 
@@ -130,6 +139,11 @@ pub trait DirectoryChanges: DirectoryReads {
     fn put_app(&self, app: &App) -> Result<Upsert>;
 
     fn put_entitlement(&self, e: &Entitlement) -> Result<Upsert>;
+
+    /// Removes an entitlement that nothing holds or names (no grant, task
+    /// or access profile); records `entitlement_removed`. Returns false,
+    /// and keeps it, when something still does.
+    fn remove_entitlement(&self, id: &str) -> Result<bool>;
 
     /// Adds a grant; records `grant_added`. Returns false if it was held.
     fn add_grant(&self, user: &str, entitlement: &str, source: &str) -> Result<bool>;

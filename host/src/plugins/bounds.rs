@@ -17,6 +17,8 @@ pub const ACTIONS_MAX: usize = 64;
 pub const SCHEMA_MAX: usize = 64 << 10;
 /// An account's `id` and `login`.
 pub const ACCOUNT_FIELD_MAX: usize = 256;
+/// The cursor a `sync` page hands back.
+pub const CURSOR_MAX: usize = 4 << 10;
 
 /// Whether `name` is a plugin name: `[a-z0-9][a-z0-9_-]{0,63}`.
 pub fn is_valid_name(name: &str) -> bool {

@@ -8,7 +8,7 @@ use wasmtime::Store;
 use super::bindings::api;
 use super::bindings::types;
 use super::bounds;
-use super::sandbox::{self, HostState};
+use super::sandbox::{self, HostState, HttpSpent};
 use super::scratch;
 use super::scrub::Scrub;
 use super::{
@@ -54,6 +54,48 @@ pub struct Account {
     pub login: String,
     pub profile: Json,
     pub already_existed: bool,
+}
+
+/// What a connector's `sync` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncKind {
+    Users,
+    Resources,
+    Entitlements,
+    Grants,
+}
+
+impl SyncKind {
+    /// In the order a sync lists them: what later kinds refer to first.
+    pub const ALL: [SyncKind; 4] = [
+        SyncKind::Users,
+        SyncKind::Resources,
+        SyncKind::Entitlements,
+        SyncKind::Grants,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncKind::Users => "users",
+            SyncKind::Resources => "resources",
+            SyncKind::Entitlements => "entitlements",
+            SyncKind::Grants => "grants",
+        }
+    }
+}
+
+/// One page of a connector's listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncPage {
+    /// Each item a JSON object.
+    pub items: Vec<Json>,
+    /// The cursor of the next page; none after the last.
+    pub next: Option<String>,
+    /// The items' size as the plugin wrote them.
+    pub bytes: usize,
+    /// What the page's HTTP requests took.
+    pub http: HttpSpent,
 }
 
 impl Plugins {
@@ -147,6 +189,60 @@ impl Plugins {
             id: account.id,
             login: account.login,
             already_existed: account.already_existed,
+        })
+    }
+
+    /// One page of connector `name`'s listing of `kind`, from `cursor`
+    /// (none for the first page). The page's items together are held to
+    /// the plugin's output limit, each must be a JSON object, and the
+    /// cursor to [`bounds::CURSOR_MAX`].
+    pub fn sync_page(
+        &self,
+        name: &str,
+        kind: SyncKind,
+        cursor: Option<&str>,
+    ) -> Result<SyncPage, Error> {
+        let plugin = self.load(name, World::Connector)?;
+        let wit_kind = match kind {
+            SyncKind::Users => api::SyncKind::Users,
+            SyncKind::Resources => api::SyncKind::Resources,
+            SyncKind::Entitlements => api::SyncKind::Entitlements,
+            SyncKind::Grants => api::SyncKind::Grants,
+        };
+        let mut store = self.sandbox(&plugin, None)?;
+        let result = match &plugin.pre {
+            Pre::Connector(pre) => pre.instantiate(&mut store).and_then(|instance| {
+                let connector = instance.keystep_plugin_connector();
+                connector.call_sync(&mut store, wit_kind, cursor)
+            }),
+            Pre::Function(_) => unreachable!("loaded as a connector"),
+        };
+        let http = store.data().http;
+        let page = finish(&plugin, &store, result, &self.calls)?;
+        let size = page.items.iter().map(String::len).sum();
+        check_size(&plugin, "page", size, plugin.grants.limits.output_bytes)?;
+        if let Some(next) = &page.next_cursor {
+            bounds::at_most("the next cursor", next, bounds::CURSOR_MAX)
+                .map_err(|why| plugin_error(name, "invalid-output", why))?;
+        }
+        let mut items = Vec::with_capacity(page.items.len());
+        for item in &page.items {
+            match parse_output(&plugin, item)? {
+                item @ Json::Object(_) => items.push(item),
+                _ => {
+                    return Err(plugin_error(
+                        name,
+                        "invalid-output",
+                        format!("listed {} that are not JSON objects", kind.name()),
+                    ));
+                }
+            }
+        }
+        Ok(SyncPage {
+            items,
+            next: page.next_cursor,
+            bytes: size,
+            http,
         })
     }
 

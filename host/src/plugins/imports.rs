@@ -68,15 +68,18 @@ impl host::Host for HostState {
             return Err(error("unavailable", "the call has no time left", true));
         }
         let max_body = self.plugin.grants.limits.output_bytes.max(1 << 20);
-        egress
-            .fetch(
-                &request.method,
-                &request.url,
-                &request.headers,
-                request.body,
-                timeout,
-                max_body,
-            )
+        let started = Instant::now();
+        let answer = egress.fetch(
+            &request.method,
+            &request.url,
+            &request.headers,
+            request.body,
+            timeout,
+            max_body,
+        );
+        self.http.requests += 1;
+        self.http.time += started.elapsed();
+        answer
             .map(|r| HttpResponse {
                 status: r.status,
                 headers: r.headers,

@@ -38,11 +38,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Map, Value as Json};
 
-pub use calls::{AccessChange, Account, Credential};
+pub use calls::{AccessChange, Account, Credential, SyncKind, SyncPage};
 pub use counts::{CallCounts, CallOutcome};
 pub use discover::{Found, World};
 pub use grants::Grants;
 pub use info::{ActionSchema, ConnectorInfo};
+pub use sandbox::HttpSpent;
 
 use crate::error::Error;
 use crate::text::escape;

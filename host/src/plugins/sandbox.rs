@@ -42,6 +42,16 @@ pub struct HostState {
     pub(super) log_dropped: usize,
     /// The granted secrets' values, to hand out and to scrub.
     pub(super) secrets: Secrets,
+    /// What the call's `http-fetch`es took.
+    pub(super) http: HttpSpent,
+}
+
+/// The `http-fetch`es of one call: how many, and the time spent waiting
+/// for them (a sync's measure of the plugin's own share).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HttpSpent {
+    pub requests: u32,
+    pub time: std::time::Duration,
 }
 
 impl WasiView for HostState {
@@ -183,6 +193,7 @@ pub fn store(
         log_used: 0,
         log_dropped: 0,
         secrets,
+        http: HttpSpent::default(),
     };
     let mut store = Store::new(&runtime.engine, state);
     store.limiter(|s| &mut s.limiter);

@@ -177,6 +177,19 @@ impl Scrub for api::Account {
     }
 }
 
+impl Scrub for api::Page {
+    fn scrub(self, s: &Scrubber, limit: usize) -> api::Page {
+        api::Page {
+            items: self
+                .items
+                .into_iter()
+                .map(|item| s.json_text(item, limit))
+                .collect(),
+            next_cursor: self.next_cursor.map(|c| s.owned(c)),
+        }
+    }
+}
+
 impl Scrub for api::ConnectorInfo {
     fn scrub(self, s: &Scrubber, limit: usize) -> api::ConnectorInfo {
         api::ConnectorInfo {

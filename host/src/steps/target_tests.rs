@@ -9,7 +9,7 @@ use serde_json::{Value as Json, json};
 use super::{entitlement_ids, user_ref};
 use crate::automation::StepDef;
 use crate::directory::{
-    App, Campaign, DirError, DirectoryReads, Entitlement, Event, Grant, ReadOnly, Result,
+    Account, App, Campaign, DirError, DirectoryReads, Entitlement, Event, Grant, ReadOnly, Result,
     ReviewTemplate, Task, TaskFilter, User,
 };
 use crate::error::Error;
@@ -63,6 +63,15 @@ impl DirectoryReads for Fake {
         unreachable!("{UNUSED}")
     }
     fn account_of(&self, _: &str, _: &str) -> Result<Option<String>> {
+        unreachable!("{UNUSED}")
+    }
+    fn accounts_in(&self, _: &str) -> Result<Vec<Account>> {
+        unreachable!("{UNUSED}")
+    }
+    fn entitlements_in(&self, _: &str) -> Result<Vec<Entitlement>> {
+        unreachable!("{UNUSED}")
+    }
+    fn grants_in(&self, _: &str) -> Result<Vec<Grant>> {
         unreachable!("{UNUSED}")
     }
     fn grants_of(&self, _: &str) -> Result<Vec<Grant>> {

@@ -37,7 +37,8 @@ const PERFORMING: &str = include_str!("performing.sql");
 const MIGRATE_2: &str = include_str!("migrate_2.sql");
 const MIGRATE_3: &str = include_str!("migrate_3.sql");
 const MIGRATE_4: &str = include_str!("migrate_4.sql");
-const SCHEMA_VERSION: i64 = 4;
+const MIGRATE_5: &str = include_str!("migrate_5.sql");
+const SCHEMA_VERSION: i64 = 5;
 
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -236,10 +237,11 @@ fn migrate(conn: &Connection, path: &Path) -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let steps = match version {
-            0 => format!("{SCHEMA}\n{PERFORMING}\n{MIGRATE_3}\n{MIGRATE_4}"),
-            1 => format!("{MIGRATE_2}\n{PERFORMING}\n{MIGRATE_3}\n{MIGRATE_4}"),
-            2 => format!("{MIGRATE_3}\n{MIGRATE_4}"),
-            3 => MIGRATE_4.to_string(),
+            0 => format!("{SCHEMA}\n{PERFORMING}\n{MIGRATE_3}\n{MIGRATE_4}\n{MIGRATE_5}"),
+            1 => format!("{MIGRATE_2}\n{PERFORMING}\n{MIGRATE_3}\n{MIGRATE_4}\n{MIGRATE_5}"),
+            2 => format!("{MIGRATE_3}\n{MIGRATE_4}\n{MIGRATE_5}"),
+            3 => format!("{MIGRATE_4}\n{MIGRATE_5}"),
+            4 => MIGRATE_5.to_string(),
             SCHEMA_VERSION => return Ok(()),
             newer => anyhow::bail!(
                 "store {} has schema version {newer}, newer than this keystep understands ({SCHEMA_VERSION})",

@@ -367,7 +367,13 @@ fn check(file: &DirectoryFile) -> Result<()> {
             .flatten()
             .map(|g| (format!("{} × {}", g.user.value, g.entitlement.value), g.pos)),
     )?;
-    unique("account id", keyed(&file.accounts, |a| &a.id))?;
+    unique(
+        "account id in its app",
+        file.accounts.iter().flatten().map(|a| {
+            let app = a.fields["app"].as_str().unwrap_or_default();
+            (format!("{app}:{}", a.id.value), a.id.pos)
+        }),
+    )?;
     unique("access profile id", keyed(&file.access_profiles, |p| &p.id))?;
     for p in file.access_profiles.iter().flatten() {
         unique(

@@ -119,6 +119,27 @@ impl DirectoryChanges for Directory<'_> {
         Ok(upsert)
     }
 
+    fn remove_entitlement(&self, id: &str) -> Result<bool> {
+        let e = self.require_entitlement(id)?;
+        let named: bool = self.row(
+            "SELECT EXISTS (SELECT 1 FROM grants WHERE entitlement_id = ?1)
+                 OR EXISTS (SELECT 1 FROM tasks WHERE entitlement_id = ?1)
+                 OR EXISTS (SELECT 1 FROM access_profile_entitlements WHERE entitlement_id = ?1)",
+            [id],
+            |r| r.get(0),
+        )?;
+        if named {
+            return Ok(false);
+        }
+        self.exec("DELETE FROM entitlements WHERE id = ?1", [id])?;
+        self.record(
+            "entitlement_removed",
+            None,
+            json!({"entitlement": e, "app_id": e.app_id}),
+        )?;
+        Ok(true)
+    }
+
     fn add_grant(&self, user: &str, entitlement: &str, source: &str) -> Result<bool> {
         let e = self.require_entitlement(entitlement)?;
         self.require_user(user)?;
@@ -175,8 +196,8 @@ impl DirectoryChanges for Directory<'_> {
             attributes.to_string(),
         );
         let old = self.row(
-                "SELECT app_id, user_id, username, email, status, attributes FROM accounts WHERE id = ?1",
-                [&id],
+                "SELECT app_id, user_id, username, email, status, attributes FROM accounts WHERE app_id = ?1 AND id = ?2",
+                [&row.0, &id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
             )
             .optional()?;
@@ -187,7 +208,7 @@ impl DirectoryChanges for Directory<'_> {
         let (app, user, username, email, status, attributes) = &row;
         self.exec(
             "INSERT INTO accounts (id, app_id, user_id, username, email, status, attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (id) DO UPDATE SET app_id = ?2, user_id = ?3, username = ?4, email = ?5, status = ?6, attributes = ?7",
+             ON CONFLICT (app_id, id) DO UPDATE SET user_id = ?3, username = ?4, email = ?5, status = ?6, attributes = ?7",
             params![id, app, user, username, email, status, attributes],
         )?;
         let account_json = |(app, user, username, email, status, _): &(

@@ -4,8 +4,8 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Directory, app_from_row, entitlement_from_row, task_from_row, user_from_row};
 use crate::directory::{
-    App, Campaign, DirectoryReads, Entitlement, Event, Grant, Result, ReviewTemplate, Task,
-    TaskFilter, User,
+    Account, App, Campaign, DirectoryReads, Entitlement, Event, Grant, Result, ReviewTemplate,
+    Task, TaskFilter, User,
 };
 
 impl DirectoryReads for Directory<'_> {
@@ -118,6 +118,34 @@ impl DirectoryReads for Directory<'_> {
             .optional()?)
     }
 
+    fn accounts_in(&self, app: &str) -> Result<Vec<Account>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, app_id, user_id, username, email, status, attributes FROM accounts
+             WHERE app_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([app], |r| {
+            Ok(Account {
+                id: r.get(0)?,
+                app_id: r.get(1)?,
+                user_id: r.get(2)?,
+                username: r.get(3)?,
+                email: r.get(4)?,
+                status: r.get(5)?,
+                attributes: serde_json::from_str(&r.get::<_, String>(6)?)
+                    .unwrap_or(serde_json::Value::Null),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn entitlements_in(&self, app: &str) -> Result<Vec<Entitlement>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT * FROM entitlements WHERE app_id = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([app], entitlement_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn entitlement(&self, id: &str) -> Result<Option<Entitlement>> {
         Ok(self
             .row(
@@ -142,17 +170,17 @@ impl DirectoryReads for Directory<'_> {
              FROM grants g JOIN entitlements e ON e.id = g.entitlement_id
              WHERE g.user_id = ?1 ORDER BY g.entitlement_id",
         )?;
-        let rows = stmt.query_map([user], |r| {
-            Ok(Grant {
-                user_id: r.get(0)?,
-                entitlement_id: r.get(1)?,
-                app_id: r.get(2)?,
-                resource_type: r.get(3)?,
-                resource: r.get(4)?,
-                source: r.get(5)?,
-                granted_at: r.get(6)?,
-            })
-        })?;
+        let rows = stmt.query_map([user], grant_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn grants_in(&self, app: &str) -> Result<Vec<Grant>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT g.user_id, g.entitlement_id, e.app_id, e.resource_type, e.resource, g.source, g.granted_at
+             FROM entitlements e JOIN grants g ON g.entitlement_id = e.id
+             WHERE e.app_id = ?1 ORDER BY g.entitlement_id, g.user_id",
+        )?;
+        let rows = stmt.query_map([app], grant_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -276,6 +304,20 @@ impl DirectoryReads for Directory<'_> {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// A row of `user_id, entitlement_id, app_id, resource_type, resource,
+/// source, granted_at`.
+fn grant_from_row(r: &rusqlite::Row) -> rusqlite::Result<Grant> {
+    Ok(Grant {
+        user_id: r.get(0)?,
+        entitlement_id: r.get(1)?,
+        app_id: r.get(2)?,
+        resource_type: r.get(3)?,
+        resource: r.get(4)?,
+        source: r.get(5)?,
+        granted_at: r.get(6)?,
+    })
 }
 
 fn event_from_row(r: &rusqlite::Row) -> rusqlite::Result<Event> {

@@ -1,0 +1,19 @@
+-- Schema 4 to 5: an account is named by its app and the id the app gives
+-- it. Two apps (two instances of one connector) may both have an account
+-- `1`; keyed by id alone, the second sync or create would take over the
+-- first app's row. Nothing references `accounts`, so it is rebuilt.
+CREATE TABLE accounts_5 (
+    id         TEXT NOT NULL,
+    app_id     TEXT NOT NULL REFERENCES apps (id),
+    user_id    TEXT REFERENCES users (id),
+    username   TEXT,
+    email      TEXT,
+    status     TEXT NOT NULL DEFAULT 'active',
+    attributes TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (app_id, id)
+);
+INSERT INTO accounts_5 (id, app_id, user_id, username, email, status, attributes)
+    SELECT id, app_id, user_id, username, email, status, attributes FROM accounts;
+DROP TABLE accounts;
+ALTER TABLE accounts_5 RENAME TO accounts;
+CREATE INDEX accounts_user ON accounts (user_id);
