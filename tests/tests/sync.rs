@@ -4,6 +4,8 @@
 //! (a member leaves, an account goes), a dry run that writes nothing, the
 //! mass-removal guard, and a server that goes away mid-sync.
 
+use std::time::{Duration, Instant};
+
 use keystep_tests::{Keystep, Relay, ScimServer};
 use serde_json::Value as Json;
 
@@ -13,13 +15,16 @@ const TOKEN: &str = "zoom-token-0123456789abcdef";
 /// the server at `url` (paging by two), and the app `zoom` it serves;
 /// directory users Ada and Alan.
 fn keystep_for(server: &ScimServer, url: &str) -> Keystep {
+    keystep_with(server, url, "")
+}
+
+/// [`keystep_for`], with `top` first in the instance's grant file.
+fn keystep_with(server: &ScimServer, url: &str, top: &str) -> Keystep {
     let k = Keystep::new();
     k.with_plugins(&["scim"]);
     let grants = server.instance("ZOOM_TOKEN").replace(&server.url(), url);
-    k.write(
-        "plugins/zoom.toml",
-        &format!("{grants}page_size = 2\ngroup_page_size = 1\n"),
-    );
+    let grants = format!("{top}{grants}page_size = 2\ngroup_page_size = 1\n");
+    k.write("plugins/zoom.toml", &grants);
     k.env("ZOOM_TOKEN", TOKEN);
     k.write(
         "directory.yaml",
@@ -281,5 +286,72 @@ fn a_server_that_goes_away_mid_sync_leaves_the_directory_as_it_was_and_a_rerun_f
         k.count("SELECT count(*) FROM grants"),
         2,
         "Ada and Alan are directory users"
+    );
+}
+
+/// Waits until `sql` counts at least `n`.
+fn until(k: &Keystep, sql: &str, n: i64, log: impl Fn() -> String) {
+    let started = Instant::now();
+    while k.count(sql) < n {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{sql} < {n}:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn serve_syncs_an_instance_on_its_schedule_and_triggers_react_to_the_changes() {
+    let server = ScimServer::start(TOKEN);
+    let (ada, alan) = (server.add_user("ada"), server.add_user("alan"));
+    let eng = server.add_group("eng");
+    server.set_member(&eng, &ada, true);
+    let k = keystep_with(&server, &server.url(), "sync_every = \"1s\"\n");
+    k.write(
+        "automations/granted.yaml",
+        "name: granted\ntrigger:\n  grant_added: { app: zoom }\nsteps:\n  \
+         - id: note\n    modify_delegate: { user: subject }\n",
+    );
+    let serving = k.serve();
+    serving.wait_for("syncing connector zoom every 1s", Duration::from_secs(10));
+    let log = || serving.log().join("\n");
+    until(
+        &k,
+        "SELECT count(*) FROM grants WHERE user_id = 'u-ada'",
+        1,
+        log,
+    );
+    until(
+        &k,
+        "SELECT count(*) FROM runs WHERE automation = 'granted' AND state = 'succeeded'",
+        1,
+        log,
+    );
+
+    // A change upstream reaches the directory at the next sync.
+    server.set_member(&eng, &alan, true);
+    until(
+        &k,
+        "SELECT count(*) FROM grants WHERE user_id = 'u-alan'",
+        1,
+        log,
+    );
+    until(
+        &k,
+        "SELECT count(*) FROM runs WHERE automation = 'granted' AND state = 'succeeded'",
+        2,
+        log,
+    );
+    let (status, _) = serving.signal("TERM");
+    assert!(status.success());
+    assert!(
+        k.count("SELECT count(*) FROM syncs WHERE connector = 'zoom' AND outcome = 'succeeded'")
+            >= 2
+    );
+    assert_eq!(
+        k.count("SELECT count(*) FROM syncs WHERE outcome = 'failed'"),
+        0
     );
 }

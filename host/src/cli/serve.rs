@@ -94,6 +94,13 @@ pub fn serve(env: &Env, args: ServeArgs) -> anyhow::Result<Exit> {
             metrics: metrics.clone(),
         });
         let driver = tokio::spawn(drive(engine.clone(), wake.clone(), observer));
+        let plugins = env.app.plugins();
+        let syncs = crate::sync::scheduled(&plugins);
+        for (connector, every) in &syncs {
+            info!(connector = %connector, "syncing connector {connector} every {}", humantime::format_duration(*every));
+        }
+        let (closing_syncs, stop_syncs) = (closing.clone(), stop.clone());
+        tokio::spawn(crate::sync::run_scheduled(plugins, store.clone(), syncs, stop_syncs, closing_syncs));
         let mut poll = tokio::time::interval(POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

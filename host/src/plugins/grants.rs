@@ -19,6 +19,8 @@ struct File {
     /// In an instance file (no component of its own name beside it): the
     /// component it configures, a file name in the same folder.
     component: Option<String>,
+    /// For a connector: how often `serve` syncs its app (`1h`, `15m`).
+    sync_every: Option<String>,
     #[serde(default)]
     allow_hosts: Vec<String>,
     #[serde(default)]
@@ -98,7 +100,12 @@ pub struct Grants {
     /// `component = "FILE.wasm"`: the file is an instance's, of that
     /// component.
     pub component: Option<String>,
+    /// `sync_every`: how often `serve` syncs the connector's app.
+    pub sync_every: Option<Duration>,
 }
+
+/// The shortest `sync_every`.
+pub const SYNC_EVERY_MIN: Duration = Duration::from_secs(1);
 
 impl Grants {
     /// Reads `path` (the plugin's `NAME.toml`); no file means no grants.
@@ -151,6 +158,18 @@ impl Grants {
                 .map_or(defaults.scratch_bytes, |m| m.saturating_mul(1 << 20)),
             scratch_files: l.scratch_files.unwrap_or(defaults.scratch_files),
         };
+        let sync_every = match &file.sync_every {
+            None => None,
+            Some(text) => match humantime::parse_duration(text.trim()) {
+                Ok(d) if d >= SYNC_EVERY_MIN => Some(d),
+                Ok(_) => return Err(format!("{shown}: sync_every must be at least 1s")),
+                Err(e) => {
+                    return Err(format!(
+                        "{shown}: sync_every = {text:?} is not a duration such as 1h or 15m: {e}"
+                    ));
+                }
+            },
+        };
         let config = serde_json::to_value(file.config)
             .ok()
             .and_then(|v| v.as_object().cloned())
@@ -164,6 +183,7 @@ impl Grants {
             config,
             limits,
             component: file.component,
+            sync_every,
         })
     }
 

@@ -17,3 +17,16 @@ INSERT INTO accounts_5 (id, app_id, user_id, username, email, status, attributes
 DROP TABLE accounts;
 ALTER TABLE accounts_5 RENAME TO accounts;
 CREATE INDEX accounts_user ON accounts (user_id);
+-- Each sync of a connector's app that was applied or failed (dry runs are
+-- not): when it ran, and its summary or its error. `serve` reads the last
+-- one to know when a connector's `sync_every` is next due.
+CREATE TABLE syncs (
+    id          INTEGER PRIMARY KEY,
+    connector   TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    outcome     TEXT NOT NULL CHECK (outcome IN ('succeeded', 'failed')),
+    summary     TEXT,
+    error       TEXT
+);
+CREATE INDEX syncs_connector ON syncs (connector, finished_at);

@@ -20,6 +20,11 @@
 mod apply;
 pub mod listing;
 pub mod plan;
+mod record;
+mod schedule;
+
+pub use record::last_finished;
+pub use schedule::{run_scheduled, scheduled};
 
 use std::time::{Duration, Instant};
 
@@ -68,6 +73,8 @@ pub enum SyncError {
     Directory(#[from] DirError),
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
 }
 
 /// What a sync shows while it lists and applies.
@@ -109,13 +116,30 @@ pub struct Report {
     pub timings: Timings,
 }
 
-/// Syncs `connector` into the directory in `store`.
+/// Syncs `connector` into the directory in `store`, and records the sync
+/// (a dry run is not recorded).
 pub fn sync(
     plugins: &Plugins,
     store: &Store,
     connector: &str,
     options: Options,
     progress: &dyn Progress,
+) -> Result<Report, SyncError> {
+    let started = chrono::Utc::now();
+    let synced = list_and_apply(plugins, store, connector, options, progress, started);
+    if let (Err(e), false) = (&synced, options.dry_run) {
+        record::failed(store, connector, started, &e.to_string());
+    }
+    synced
+}
+
+fn list_and_apply(
+    plugins: &Plugins,
+    store: &Store,
+    connector: &str,
+    options: Options,
+    progress: &dyn Progress,
+    at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Report, SyncError> {
     let started = Instant::now();
     let info = plugins
@@ -144,7 +168,7 @@ pub fn sync(
     };
     let actor = format!("sync:{connector}");
     let job_started = Instant::now();
-    let app_id = app.clone();
+    let (app_id, name) = (app.clone(), connector.to_string());
     let (summary, changes) = store.write_sql_blocking(keep, move |conn| {
         let dir = crate::directory::Directory::new(conn, actor);
         let current = apply::current(&dir, &app_id)?;
@@ -153,6 +177,8 @@ pub fn sync(
             return Err(SyncError::Refused(why));
         }
         let summary = apply::apply(&dir, &plan)?;
+        let said = serde_json::to_value(&summary).unwrap_or_default();
+        record::add(conn, &name, at, record::Ended::Succeeded(&said))?;
         Ok((summary, plan.changes))
     })?;
     timings.store_ms = ms(job_started.elapsed());
