@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Samples, Table};
-use keystep::directory::{App, DirectoryChanges, User};
+use keystep::directory::{App, User};
 use keystep::plugins::Plugins;
 use keystep::store::{Keep, Store};
 use keystep::sync::{self, Options, Quiet, Timings};

@@ -1,8 +1,9 @@
 //! The SCIM connector (`plugins/scim`) against a real SCIM 2.0 server
 //! (`scim2-server` from PyPI): onboarding and offboarding through the
 //! `keystep` binary, the server's state read over HTTP directly; re-runs
-//! that change nothing; a 409 on create linked; a wrong token; and two
-//! instances of the one component, each with its own server and token.
+//! that change nothing; a 409 on create linked; a wrong token; an action
+//! on the account the directory links to a user; and two instances of the
+//! one component, each with its own server and token.
 
 mod support;
 
@@ -63,10 +64,7 @@ steps:
   - id: groups
     revoke_entitlements: { user: subject, entitlements: all }
   - id: disable
-    perform_connector_action:
-      connector: zoom
-      action: disable_account
-      args: { account_id: "{{ ctx.trigger.account_id }}" }
+    perform_connector_action: { connector: zoom, action: disable_account, user: subject }
 "#;
 
 /// ONBOARD naming each group's entitlement.
@@ -132,6 +130,23 @@ fn onboarding_creates_the_account_and_adds_it_to_groups_and_offboarding_undoes_i
     let ran = k.run(&["--json", "run", "offboard", "--input", &input]);
     assert_eq!(ran.code, 0, "{ran:?}");
     assert_eq!(server.user("ada").unwrap()["active"], false);
+}
+
+#[test]
+fn an_action_for_a_user_with_no_account_in_the_app_fails_and_sends_nothing() {
+    let server = ScimServer::start(ZOOM_TOKEN);
+    let eng = server.add_group("eng");
+    let k = with_zoom(&server, &[&eng], &[]);
+    k.write("automations/offboard.yaml", OFFBOARD);
+    let (code, history) = run(&k, "offboard", "u-alan");
+    assert_eq!(code, 1, "{history}");
+    let error = history["run"]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("user `u-alan` has no account in app `zoom`"),
+        "{history}"
+    );
+    let (_, users) = server.request("GET", "/Users", &json!(null));
+    assert_eq!(users["totalResults"], 0, "{users}");
 }
 
 #[test]

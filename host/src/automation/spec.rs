@@ -156,6 +156,7 @@ pub static PERFORM_CONNECTOR_ACTION: StepSpec = plain(
         Field::required("connector", FieldKind::Connector),
         Field::required("action", FieldKind::Text),
         Field::optional("args", FieldKind::Json),
+        Field::optional("user", FieldKind::User),
     ],
 );
 

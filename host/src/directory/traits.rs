@@ -52,7 +52,8 @@ pub trait DirectoryReads {
     /// The app whose accounts and access connector `connector` manages.
     fn app_with_connector(&self, connector: &str) -> Result<Option<App>>;
 
-    /// The id of `user`'s account in `app`, if the directory knows one.
+    /// The id of `user`'s account in `app`, if the directory knows one
+    /// (one not marked deleted first).
     fn account_of(&self, user: &str, app: &str) -> Result<Option<String>>;
 
     /// Every account in `app`, by id.

@@ -111,7 +111,8 @@ impl DirectoryReads for Directory<'_> {
     fn account_of(&self, user: &str, app: &str) -> Result<Option<String>> {
         Ok(self
             .row(
-                "SELECT id FROM accounts WHERE user_id = ?1 AND app_id = ?2 ORDER BY id LIMIT 1",
+                "SELECT id FROM accounts WHERE user_id = ?1 AND app_id = ?2
+                 ORDER BY status = 'deleted', id LIMIT 1",
                 [user, app],
                 |r| r.get(0),
             )
