@@ -35,7 +35,7 @@ fn directory_import_is_complete_and_idempotent() {
     );
     let shown = k.json(&["directory", "show"]);
     assert_eq!(shown["users"], 13);
-    assert_eq!(shown["apps"], 4);
+    assert_eq!(shown["apps"], 5);
     assert_eq!(shown["access_profiles"], 2);
     assert_eq!(shown["review_templates"], 1);
     let ada = k.json(&["directory", "show", "u-ada"]);

@@ -2,7 +2,8 @@
 //! (`scim2-server`): accounts, entitlements and grants brought in with
 //! their events, a re-run that changes nothing, changes upstream followed
 //! (a member leaves, an account goes), a dry run that writes nothing, the
-//! mass-removal guard, and a server that goes away mid-sync.
+//! mass-removal guard, a server that goes away mid-sync, a kill inside the
+//! sync's transaction, and serve's `sync_every`.
 
 use std::time::{Duration, Instant};
 
@@ -277,6 +278,13 @@ fn a_server_that_goes_away_mid_sync_leaves_the_directory_as_it_was_and_a_rerun_f
         before,
         "nothing of the cut sync was kept"
     );
+    let recorded = rows(&k, "SELECT outcome, error FROM syncs");
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert!(
+        recorded[0].starts_with("failed ") && recorded[0].contains("unavailable"),
+        "{recorded:?}"
+    );
+    assert!(!recorded[0].contains(TOKEN));
 
     relay.mend();
     let (code, done) = sync(&k, &[]);
@@ -353,5 +361,63 @@ fn serve_syncs_an_instance_on_its_schedule_and_triggers_react_to_the_changes() {
     assert_eq!(
         k.count("SELECT count(*) FROM syncs WHERE outcome = 'failed'"),
         0
+    );
+}
+
+#[test]
+fn a_kill_inside_the_sync_transaction_keeps_nothing_and_the_rerun_makes_each_change_once() {
+    use std::io::{BufRead, BufReader};
+    let server = ScimServer::start(TOKEN);
+    let eng = server.add_group("eng");
+    for login in ["ada", "alan", "grace"] {
+        let id = server.add_user(login);
+        server.set_member(&eng, &id, true);
+    }
+    let k = keystep_for(&server, &server.url());
+    let before = last_event(&k);
+    // The test hook holds the write job open after its changes, and says so.
+    let mut child = k
+        .command(&["sync", "zoom"])
+        .env("KEYSTEP_TEST_STEP_DELAY_MS", "1000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stderr.lines().map_while(Result::ok) {
+        let inside = line.contains("keystep-test-hook: in sync:zoom");
+        seen.push(line);
+        if inside {
+            break;
+        }
+    }
+    assert!(
+        seen.last().is_some_and(|l| l.contains("in sync:zoom")),
+        "{seen:?}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        last_event(&k),
+        before,
+        "the killed transaction kept no change"
+    );
+    assert_eq!(k.count("SELECT count(*) FROM accounts"), 0);
+    assert_eq!(k.count("SELECT count(*) FROM syncs"), 0);
+
+    let (code, done) = sync(&k, &[]);
+    assert_eq!(code, 0, "{done}");
+    assert_eq!(
+        k.count("SELECT count(*) FROM events WHERE kind = 'account_created'"),
+        3
+    );
+    assert_eq!(
+        k.count("SELECT count(*) FROM events WHERE kind = 'grant_added'"),
+        2
+    );
+    assert_eq!(
+        k.count("SELECT count(*) FROM syncs WHERE outcome = 'succeeded'"),
+        1
     );
 }

@@ -444,11 +444,13 @@ fn valid_files_pass() {
         "offboarding-follow-up",
         "offboarding",
         "onboarding",
-        "role-change"
+        "role-change",
+        "zoom-offboarding",
+        "zoom-onboarding"
     ]);
     assert_eq!(
         out,
-        json!({"files": 5, "valid": valid, "errors": [], "directory_checked": true})
+        json!({"files": 7, "valid": valid, "errors": [], "directory_checked": true})
     );
 }
 

@@ -202,6 +202,9 @@ impl Grants {
         if self.limits != Limits::default() {
             parts.push("own limits".into());
         }
+        if let Some(every) = self.sync_every {
+            parts.push(format!("sync every {}", humantime::format_duration(every)));
+        }
         if parts.is_empty() {
             "none".into()
         } else {

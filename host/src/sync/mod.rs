@@ -179,6 +179,7 @@ fn list_and_apply(
         let summary = apply::apply(&dir, &plan)?;
         let said = serde_json::to_value(&summary).unwrap_or_default();
         record::add(conn, &name, at, record::Ended::Succeeded(&said))?;
+        crate::test_hook::hold(&format!("sync:{name}"));
         Ok((summary, plan.changes))
     })?;
     timings.store_ms = ms(job_started.elapsed());
