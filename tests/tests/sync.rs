@@ -227,6 +227,14 @@ fn a_sync_that_would_take_most_access_away_is_refused_unless_allowed() {
     for id in &ids {
         server.set_member(&eng, id, false);
     }
+    // A dry run shows the changes, and that the sync would be refused.
+    let (code, dry) = sync(&k, &["--dry-run"]);
+    assert_eq!(code, 0, "{dry}");
+    assert_eq!(dry["summary"]["grants_removed"], 12, "{dry}");
+    assert!(
+        dry["refused"].as_str().unwrap().contains("more than half"),
+        "{dry}"
+    );
     let ran = k.run(&["sync", "zoom"]);
     assert_eq!(ran.code, 2, "{ran:?}");
     assert!(

@@ -61,6 +61,9 @@ pub fn sync(env: &Env, args: SyncArgs) -> anyhow::Result<Exit> {
         render::escape(&report.app),
         report.summary.describe()
     );
+    if let Some(why) = &report.refused {
+        println!("  a real sync would be refused: {why}");
+    }
     for kept in &report.summary.entitlements_kept {
         println!(
             "  kept {}: no longer listed, but a task or an access profile names it",

@@ -111,6 +111,9 @@ pub struct Report {
     pub connector: String,
     pub app: String,
     pub dry_run: bool,
+    /// In a dry run: why the sync itself would be refused (the
+    /// mass-removal guard), if it would.
+    pub refused: Option<String>,
     pub summary: Summary,
     pub changes: Vec<Change>,
     pub timings: Timings,
@@ -169,18 +172,22 @@ fn list_and_apply(
     let actor = format!("sync:{connector}");
     let job_started = Instant::now();
     let (app_id, name) = (app.clone(), connector.to_string());
-    let (summary, changes) = store.write_sql_blocking(keep, move |conn| {
+    let (summary, changes, refused) = store.write_sql_blocking(keep, move |conn| {
         let dir = crate::directory::Directory::new(conn, actor);
         let current = apply::current(&dir, &app_id)?;
         let plan = plan::plan(&app_id, &listing, &current);
-        if let Some(why) = plan.mass_removal().filter(|_| !options.allow_mass_removal) {
-            return Err(SyncError::Refused(why));
+        // A dry run shows what the guard would refuse.
+        let refused = plan.mass_removal().filter(|_| !options.allow_mass_removal);
+        if let (Some(why), false) = (&refused, options.dry_run) {
+            return Err(SyncError::Refused(why.clone()));
         }
         let summary = apply::apply(&dir, &plan)?;
-        let said = serde_json::to_value(&summary).unwrap_or_default();
-        record::add(conn, &name, at, record::Ended::Succeeded(&said))?;
-        crate::test_hook::hold(&format!("sync:{name}"));
-        Ok((summary, plan.changes))
+        if !options.dry_run {
+            let said = serde_json::to_value(&summary).unwrap_or_default();
+            record::add(conn, &name, at, record::Ended::Succeeded(&said))?;
+            crate::test_hook::hold(&format!("sync:{name}"));
+        }
+        Ok((summary, plan.changes, refused))
     })?;
     timings.store_ms = ms(job_started.elapsed());
     timings.total_ms = ms(started.elapsed());
@@ -188,6 +195,7 @@ fn list_and_apply(
         connector: connector.to_string(),
         app,
         dry_run: options.dry_run,
+        refused,
         summary,
         changes,
         timings,
