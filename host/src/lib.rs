@@ -39,6 +39,7 @@ pub mod plugins;
 pub mod secret;
 pub mod steps;
 pub mod store;
+pub mod suggest;
 pub mod sync;
 pub mod test_hook;
 pub mod text;

@@ -48,17 +48,32 @@ fn seed(store: &Store) {
         .unwrap();
 }
 
-fn plugins(cache: &Path) -> Arc<Plugins> {
-    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/plugins");
-    Arc::new(Plugins::new(vec![examples], cache.to_path_buf()))
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/plugins")
 }
 
-/// Runs the automation dry on a copy of `store`; the score step's output.
+/// Runs the automation dry on a copy of `store`, with the example
+/// plugins; the score step's output.
 fn dry_score(store: &Store, copy: &Path, cache: &Path, functions: Functions) -> Json {
+    dry_score_in(store, copy, &examples(), cache, functions)
+}
+
+/// [`dry_score`] with the plugins of `folder`.
+fn dry_score_in(
+    store: &Store,
+    copy: &Path,
+    folder: &Path,
+    cache: &Path,
+    functions: Functions,
+) -> Json {
     store.copy_to(copy).unwrap();
     let dry = Store::open(copy).unwrap();
+    let plugins = Arc::new(Plugins::new(
+        vec![folder.to_path_buf()],
+        cache.to_path_buf(),
+    ));
     let engine = Engine::builder(dry.clone(), Catalog::new(Vec::new()))
-        .plugins(plugins(cache))
+        .plugins(plugins)
         .dry_run(functions)
         .build();
     let automation = Arc::new(parse(Path::new("a.yaml"), AUTOMATION).unwrap());
@@ -104,6 +119,31 @@ fn a_function_in_a_dry_run_sees_the_runs_own_changes_and_the_store_is_untouched(
         &cache,
         Functions::Record,
     );
+    assert_eq!(recorded["dry_run"], "would call function `risk-rust`");
+
+    // `keystep run --dry-run`: a function granted no hosts reaches nothing
+    // outside, so it is called; the same one granted a host is recorded.
+    let offline = dry_score(
+        &store,
+        &dir.path().join("dry3.db"),
+        &cache,
+        Functions::Offline,
+    );
+    assert_eq!(offline["reasons"], called["reasons"], "{offline}");
+    let granted = dir.path().join("granted");
+    std::fs::create_dir_all(&granted).unwrap();
+    std::fs::copy(
+        examples().join("risk-rust.wasm"),
+        granted.join("risk-rust.wasm"),
+    )
+    .unwrap();
+    std::fs::write(
+        granted.join("risk-rust.toml"),
+        "allow_hosts = [\"https://api.example.com\"]\n",
+    )
+    .unwrap();
+    let dry4 = dir.path().join("dry4.db");
+    let recorded = dry_score_in(&store, &dry4, &granted, &cache, Functions::Offline);
     assert_eq!(recorded["dry_run"], "would call function `risk-rust`");
 
     // The store itself: no run, no change, Ada still active.

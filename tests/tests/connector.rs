@@ -234,3 +234,89 @@ steps:
     );
     assert_eq!(tracker.state()["users"][2]["active"], false);
 }
+
+#[test]
+fn keystep_invoke_runs_a_connector_action_on_its_own_after_checking_it() {
+    let tracker = Tracker::start();
+    let k = Keystep::with_tracker(&tracker);
+    let out = k.ok(&[
+        "invoke",
+        "tracker",
+        "lock-account",
+        "--args",
+        r#"{"login": "linus"}"#,
+    ]);
+    let result: Json = serde_json::from_str(&out).unwrap();
+    assert_eq!(result["login"], "linus", "{result}");
+    assert_eq!(tracker.state()["users"][2]["active"], false);
+    let sent = requests(&tracker);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        (sent[0].0.as_str(), sent[0].1.as_str()),
+        ("POST", "/api/users/linus/lock")
+    );
+    assert!(
+        sent[0].2.as_str().unwrap().starts_with("cli/invoke/"),
+        "{sent:?}"
+    );
+
+    // A mistyped action or arguments that do not fit: refused, nothing sent.
+    let ran = k.run(&["invoke", "tracker", "lock-acount"]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(
+        ran.stderr.contains("(did you mean `lock-account`?)"),
+        "{}",
+        ran.stderr
+    );
+    let ran = k.run(&[
+        "invoke",
+        "tracker",
+        "lock-account",
+        "--args",
+        r#"{"reason": "x"}"#,
+    ]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(
+        ran.stderr.contains("do not fit its schema"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(requests(&tracker).len(), 1, "nothing more reached Tracker");
+
+    // The app's answer is the command's: a failure exits 1.
+    tracker.fail_next(1);
+    let ran = k.run(&[
+        "--json",
+        "invoke",
+        "tracker",
+        "unlock-account",
+        "--args",
+        r#"{"login": "linus"}"#,
+    ]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert_eq!(ran.json()["retryable"], true, "{}", ran.stdout);
+}
+
+#[test]
+fn log_level_chooses_which_plugin_log_lines_show() {
+    let k = Keystep::with_examples();
+    k.with_plugins(&["risk-rust"]);
+    k.ok(&["directory", "import", "directory.yaml"]);
+    let input = r#"{"user_id": "u-ken"}"#;
+    let ran = k.run(&["call", "risk-rust", "--input", input]);
+    assert!(
+        ran.stderr.contains("[plugin risk-rust] info: scored u-ken"),
+        "{}",
+        ran.stderr
+    );
+    let ran = k.run(&["call", "risk-rust", "--input", input, "--log-level", "warn"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(!ran.stderr.contains("[plugin risk-rust]"), "{}", ran.stderr);
+    let ran = k.run(&["call", "risk-rust", "--input", input, "--log-level", "loud"]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(
+        ran.stderr.contains("`loud` is not a log level"),
+        "{}",
+        ran.stderr
+    );
+}

@@ -164,7 +164,8 @@ fn an_unknown_function_is_a_usage_error() {
     let ran = k.run(&["call", "tracker", "--input", "{}"]);
     assert_eq!(ran.code, 2, "{ran:?}");
     assert!(
-        ran.stderr.contains("is a connector, not a function"),
+        ran.stderr.contains("is a connector, not a function")
+            && ran.stderr.contains("keystep invoke tracker ACTION"),
         "{}",
         ran.stderr
     );

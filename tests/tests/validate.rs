@@ -581,3 +581,41 @@ fn names_resolve_among_the_files_given_and_in_their_folders() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn a_connector_action_a_step_names_is_checked_against_the_connectors_info() {
+    let k = Keystep::new();
+    k.with_plugins(&["tracker", "risk-rust"]);
+    let step = |body: &str| {
+        format!(
+            "name: a\ntrigger: manual\nsteps:\n  - id: s\n    perform_connector_action:\n{body}"
+        )
+    };
+    // A mistyped action, with the closest one named.
+    check_in(
+        &k,
+        &step("      connector: tracker\n      action: lock-acount\n"),
+        &["7:15: has no action `lock-acount` (did you mean `lock-account`?)"],
+    );
+    // Literal arguments that do not fit the action's schema.
+    check_in(
+        &k,
+        &step("      connector: tracker\n      action: lock-account\n      args: { reason: 3 }\n"),
+        &["8:13: arguments of `tracker` action `lock-account` do not fit its schema"],
+    );
+    // Templated arguments: only the name is checked, and it is right.
+    k.write(
+        "ok.yaml",
+        &step(
+            "      connector: tracker\n      action: lock-account\n      args: { login: \"{{ ctx.trigger.user.username }}\" }\n",
+        ),
+    );
+    validate(&k, &["ok.yaml"], 0);
+    // A grant file that does not parse: said at the step that names it.
+    k.write("plugins/risk-rust.toml", "allow_hosts = [\n");
+    check_in(
+        &k,
+        "name: a\ntrigger: manual\nsteps:\n  - id: s\n    call_function: { function: risk-rust }\n",
+        &["5:32: risk-rust.toml:1:16: unclosed array"],
+    );
+}

@@ -8,12 +8,12 @@ use serde_json::Value as Json;
 
 use super::catalog::{Catalog, LoadError};
 use super::fields::FieldKind;
-use super::parse::suggest;
 use super::spec;
 use super::{Automation, Diagnostic, Pos};
 use crate::directory::DirectoryReads;
 use crate::expr::Expr;
 use crate::plugins::{Plugins, World};
+use crate::suggest::suggest;
 
 /// Runs every check on `automation`. `dir` is `None` when the directory is
 /// empty, and literal users, entitlements and templates are then not checked.
@@ -85,6 +85,11 @@ pub fn check(
         let Some(spec) = spec::spec(&step.kind) else {
             continue;
         };
+        if let (Some(plugins), true) = (plugins, spec.kind == "perform_connector_action") {
+            for (pos, why) in super::check_actions::problems(plugins, step) {
+                error(pos, format!("{}: {why}", step.kind));
+            }
+        }
         for field in &step.fields {
             let (Some(literal), Some(kind)) = (
                 field.template.literal(),
@@ -171,7 +176,7 @@ fn plugin_problem(plugins: &Plugins, literal: &Json, function: bool) -> Vec<Stri
         World::Connector
     };
     match plugins.find(name) {
-        Ok(e) if e.found.world == Some(world) => Vec::new(),
+        Ok(e) if e.found.world == Some(world) => e.grants.err().into_iter().collect(),
         Ok(_) => vec![format!("plugin `{name}` is not a {world}")],
         Err(e) if e.code.as_deref() == Some("not-found") => {
             let known: Vec<String> = plugins

@@ -13,6 +13,7 @@
 pub mod breaker;
 pub mod catalog;
 pub mod check;
+mod check_actions;
 pub mod fields;
 mod parse;
 pub mod schedule;
@@ -25,7 +26,6 @@ use std::time::Duration;
 use crate::expr::{Expr, Template};
 
 pub use parse::parse;
-pub(crate) use parse::suggest;
 
 /// A 1-based position in a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

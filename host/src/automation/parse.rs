@@ -10,6 +10,7 @@ use super::breaker::Breaker;
 use super::yaml::{self, kind_of, pos_of, pos_of_scalar, to_json};
 use super::{Automation, Diagnostic, Pos, TRIGGERS, Trigger};
 use crate::expr::{Expr, Template};
+use crate::suggest::suggest;
 
 mod steps;
 
@@ -314,36 +315,4 @@ impl Parser<'_> {
         }
         Some(trigger)
     }
-}
-
-/// ` (did you mean `x`?)` when a known word is close to `word`.
-pub(crate) fn suggest<'a>(word: &str, known: impl Iterator<Item = &'a str>) -> String {
-    // Past this length no name is a typo of another, and the distance costs
-    // the product of the lengths.
-    const LONGEST: usize = 64;
-    if word.len() > LONGEST {
-        return String::new();
-    }
-    known
-        .filter(|k| k.len() <= LONGEST && k.len().abs_diff(word.len()) <= 2.max(k.len() / 4))
-        .map(|k| (edit_distance(word, k), k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
-        .min()
-        .map(|(_, k)| format!(" (did you mean `{k}`?)"))
-        .unwrap_or_default()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }

@@ -78,6 +78,8 @@ enum Command {
     Plugins(plugins::PluginsCommand),
     /// Call a function plugin with JSON input and print its JSON result.
     Call(plugins::CallArgs),
+    /// Run a connector's action with JSON arguments and print its JSON result.
+    Invoke(plugins::InvokeArgs),
     /// Sync a connector's app into the directory: its accounts,
     /// entitlements and grants, each change with its event.
     Sync(sync::SyncArgs),
@@ -118,6 +120,7 @@ pub fn main() -> i32 {
         Command::Directory(cmd) => directory::directory(&env, cmd),
         Command::Plugins(cmd) => plugins::plugins(&env, cmd),
         Command::Call(args) => plugins::call(&env, args),
+        Command::Invoke(args) => plugins::invoke(&env, args),
         Command::Sync(args) => sync::sync(&env, args),
         Command::Serve(args) => serve::serve(&env, args),
     };

@@ -1,4 +1,5 @@
-//! `keystep plugins list|inspect` and `keystep call`.
+//! `keystep plugins list|inspect`, `keystep call` (a function on its
+//! own) and `keystep invoke` (a connector's action on its own).
 
 use std::sync::Arc;
 
@@ -26,6 +27,40 @@ pub struct CallArgs {
     /// The input, as JSON; `@FILE` reads it from a file, `-` from standard input.
     #[arg(long, default_value = "{}")]
     input: String,
+    #[command(flatten)]
+    log: LogLevel,
+}
+
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    /// The connector's name (its file name without `.wasm`, or an instance's).
+    connector: String,
+    /// One of the actions its `info` declares (`keystep plugins inspect`).
+    action: String,
+    /// The arguments, as JSON, checked against the action's schema first;
+    /// `@FILE` reads them from a file, `-` from standard input.
+    #[arg(long, default_value = "{}")]
+    args: String,
+    #[command(flatten)]
+    log: LogLevel,
+}
+
+/// `--log-level`: which of the plugin's log lines reach standard error.
+#[derive(Debug, Args)]
+struct LogLevel {
+    /// The plugin's log lines shown: trace, debug, info, warn, error or off
+    /// (default: $KEYSTEP_PLUGIN_LOG, else info).
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+}
+
+impl LogLevel {
+    fn apply(&self) -> anyhow::Result<()> {
+        match &self.log_level {
+            Some(level) => crate::plugins::set_log_level(level).map_err(anyhow::Error::msg),
+            None => Ok(()),
+        }
+    }
 }
 
 pub fn plugins(env: &Env, cmd: PluginsCommand) -> anyhow::Result<Exit> {
@@ -156,11 +191,35 @@ fn details(plugins: &Plugins, e: &Entry) -> Json {
 }
 
 pub fn call(env: &Env, args: CallArgs) -> anyhow::Result<Exit> {
+    args.log.apply()?;
     let input = super::input::read(&args.input)?;
     let plugins = env.app.plugins();
     let directory = Arc::new(StoreReader::new(env.app.open_store()?));
     plugins.load(&args.function, World::Function)?;
-    match plugins.call_function(&args.function, &input, Some(directory)) {
+    answer(
+        env,
+        plugins.call_function(&args.function, &input, Some(directory)),
+    )
+}
+
+/// Runs a connector's action, as `perform_connector_action` would, with no
+/// automation: the arguments checked against the action's schema, an
+/// idempotency key of its own.
+pub fn invoke(env: &Env, args: InvokeArgs) -> anyhow::Result<Exit> {
+    args.log.apply()?;
+    let arguments = super::input::read(&args.args)?;
+    let plugins = env.app.plugins();
+    let info = plugins.connector_info(&args.connector)?;
+    info.check_action(&args.connector, &args.action, &arguments)
+        .map_err(anyhow::Error::msg)?;
+    let key = format!("cli/invoke/{}", chrono::Utc::now().timestamp_micros());
+    let done = plugins.invoke_action(&args.connector, &args.action, &arguments, &key);
+    answer(env, done)
+}
+
+/// A plugin's JSON result on standard output, or its error (exit 1).
+fn answer(env: &Env, result: Result<Json, crate::error::Error>) -> anyhow::Result<Exit> {
+    match result {
         Ok(output) => {
             render::json(&output);
             Ok(Exit::Ok)

@@ -265,7 +265,7 @@ fn dry_run(env: &Env, store: &Store, automation: Automation, input: Json) -> any
     let copy = DryCopy::of(store)?;
     let planned = (|| -> anyhow::Result<Vec<Json>> {
         let dry = Store::open(&copy.0)?;
-        let engine = env.app.engine(&dry).dry_run(Functions::Record).build();
+        let engine = env.app.engine(&dry).dry_run(Functions::Offline).build();
         let id = env.app.runtime().block_on(async {
             let id = engine.start(Arc::new(automation), input).await?.id;
             engine.drive(Arc::new(crate::engine::Quiet)).await?;

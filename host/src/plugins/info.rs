@@ -33,6 +33,31 @@ impl ConnectorInfo {
     pub fn action(&self, name: &str) -> Option<&ActionSchema> {
         self.actions.iter().find(|a| a.name == name)
     }
+
+    /// Why connector `connector` cannot run action `action` on `args`, if
+    /// it cannot: it offers no actions, not this one (with the closest
+    /// name), or `args` do not fit the action's schema.
+    pub fn check_action(&self, connector: &str, action: &str, args: &Json) -> Result<(), String> {
+        if !self.can("actions") {
+            return Err(format!("connector `{connector}` offers no actions"));
+        }
+        let Some(declared) = self.action(action) else {
+            let names: Vec<&str> = self.actions.iter().map(|a| a.name.as_str()).collect();
+            return Err(format!(
+                "connector `{connector}` has no action `{action}`{} (it has: {})",
+                crate::suggest::suggest(action, names.iter().copied()),
+                names.join(", ")
+            ));
+        };
+        let wrong = super::schema::violations(&declared.arguments, args);
+        if !wrong.is_empty() {
+            return Err(format!(
+                "arguments of `{connector}` action `{action}` do not fit its schema: {}",
+                wrong.join("; ")
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One custom action a connector offers.

@@ -33,7 +33,7 @@ mod stderr;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Map, Value as Json};
@@ -369,6 +369,16 @@ impl Plugins {
     /// `name`, compiled and linked, checked to be of `world`. The folders
     /// are scanned only for a name not loaded before, so a plugin dropped
     /// in is found by the next call that asks for it.
+    /// Whether function `name` is granted any outbound host: without one
+    /// it reaches nothing outside keystep.
+    pub fn reaches_outside(&self, name: &str) -> Result<bool, Error> {
+        Ok(!self
+            .load(name, World::Function)?
+            .grants
+            .allow_hosts
+            .is_empty())
+    }
+
     pub fn load(&self, name: &str, world: World) -> Result<Arc<Loaded>, Error> {
         let known = self.by_name.lock().unwrap().get(name).cloned();
         if let Some(loaded) = known.filter(|l| l.found.world == Some(world)) {
@@ -376,16 +386,22 @@ impl Plugins {
         }
         let entry = self.find(name)?;
         if entry.found.world != Some(world) {
+            let hint = match entry.found.world {
+                Some(World::Connector) => format!(
+                    " (run its actions with `keystep invoke {name} ACTION --args JSON`, \
+                     list its app with `keystep sync {name} --dry-run`)"
+                ),
+                Some(World::Function) => format!(" (call it with `keystep call {name}`)"),
+                None => String::new(),
+            };
+            let found = entry
+                .found
+                .world
+                .map_or("component".into(), |w| w.to_string());
             return Err(plugin_error(
                 name,
                 "load",
-                format!(
-                    "is a {}, not a {world}",
-                    entry
-                        .found
-                        .world
-                        .map_or("component".into(), |w| w.to_string())
-                ),
+                format!("is a {found}, not a {world}{hint}"),
             ));
         }
         let grants = entry.grants.map_err(|e| plugin_error(name, "load", e))?;
@@ -466,16 +482,41 @@ pub fn log_through_tracing() {
     THROUGH_TRACING.store(true, Ordering::Relaxed);
 }
 
+/// How loud a plugin's log line is, quietest first.
+const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+/// The quietest level written, as an index of [`LEVELS`]; `usize::MAX`
+/// until set or first read from `$KEYSTEP_PLUGIN_LOG`.
+static THRESHOLD: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Writes plugins' log lines of `level` and louder from now on (`trace`,
+/// `debug`, `info`, `warn`, `error` or `off`), whatever
+/// `$KEYSTEP_PLUGIN_LOG` says.
+pub fn set_log_level(level: &str) -> Result<(), String> {
+    match LEVELS.iter().position(|l| *l == level) {
+        Some(rank) => {
+            THRESHOLD.store(rank, Ordering::Relaxed);
+            Ok(())
+        }
+        None => Err(format!(
+            "`{level}` is not a log level: one of {}",
+            LEVELS.join(", ")
+        )),
+    }
+}
+
 /// Writes a plugin's log line, tagged with its name: to stderr as
 /// `[plugin NAME] LEVEL: message`, or as a `tracing` event. Lines below
-/// `$KEYSTEP_PLUGIN_LOG` (`info` unless set) are skipped.
+/// the level set ([`set_log_level`], else `$KEYSTEP_PLUGIN_LOG`, else
+/// `info`) are skipped.
 pub(crate) fn log_line(plugin: &str, level: &str, message: &str) {
-    const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
-    static THRESHOLD: OnceLock<usize> = OnceLock::new();
     let rank = |l: &str| LEVELS.iter().position(|x| *x == l).unwrap_or(2);
-    let threshold =
-        THRESHOLD.get_or_init(|| rank(&std::env::var("KEYSTEP_PLUGIN_LOG").unwrap_or_default()));
-    if rank(level) < *threshold {
+    let mut threshold = THRESHOLD.load(Ordering::Relaxed);
+    if threshold == usize::MAX {
+        threshold = rank(&std::env::var("KEYSTEP_PLUGIN_LOG").unwrap_or_default());
+        THRESHOLD.store(threshold, Ordering::Relaxed);
+    }
+    if rank(level) < threshold {
         return;
     }
     let (plugin, message) = (escape(plugin), escape(message));

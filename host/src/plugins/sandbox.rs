@@ -267,8 +267,7 @@ impl HostState {
             }
         };
         let stderr = self.stderr.text();
-        let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        let tail = tail[tail.len().saturating_sub(3)..].join(" | ");
+        let tail = super::stderr::shown(&stderr).join(" | ");
         let what = if tail.is_empty() {
             what
         } else {

@@ -44,6 +44,21 @@ impl Tail {
     }
 }
 
+/// The most lines of stderr an error shows: room for a Python traceback.
+pub const SHOWN_LINES: usize = 40;
+
+/// The lines of a plugin's stderr worth showing with its error, oldest
+/// first: the last [`SHOWN_LINES`] that are not blank and not Rust's
+/// `RUST_BACKTRACE` hint (the host's environment is not the plugin's, so
+/// it cannot be followed).
+pub fn shown(stderr: &str) -> Vec<&str> {
+    let kept: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("RUST_BACKTRACE"))
+        .collect();
+    kept[kept.len().saturating_sub(SHOWN_LINES)..].to_vec()
+}
+
 #[async_trait::async_trait]
 impl OutputStream for Tail {
     fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
@@ -103,6 +118,23 @@ impl StdoutStream for Tail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_python_traceback_is_shown_without_the_backtrace_hint() {
+        let stderr = "\nTraceback (most recent call last):\n  File \"app.py\", line 3, in call\n    \
+                      return 1 / 0\nZeroDivisionError: division by zero\n\nthread '<unnamed>' \
+                      panicked at src/lib.rs:1:1:\nPython function threw an unexpected exception\n\
+                      note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        let lines = shown(stderr);
+        assert_eq!(lines.first(), Some(&"Traceback (most recent call last):"));
+        assert!(lines.contains(&"ZeroDivisionError: division by zero"));
+        assert_eq!(
+            lines.last(),
+            Some(&"Python function threw an unexpected exception")
+        );
+        let many = "line\n".repeat(100);
+        assert_eq!(shown(&many).len(), SHOWN_LINES);
+    }
 
     #[test]
     fn keeps_the_last_bytes() {

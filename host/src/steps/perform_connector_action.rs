@@ -7,10 +7,8 @@ use serde_json::{Value as Json, json};
 
 use super::{Input, Outcome, Phases, Plan, Step, StepCx, target};
 use crate::automation::spec::{self, StepSpec};
-use crate::automation::suggest;
 use crate::effects::{Effect, Performed};
 use crate::error::Error;
-use crate::plugins::schema;
 
 pub struct PerformConnectorAction;
 
@@ -37,26 +35,8 @@ fn plan(input: &Input, cx: &StepCx<'_>) -> Result<Plan, Error> {
         };
     }
     let info = cx.plugins.connector_info(connector)?;
-    if !info.can("actions") {
-        return Err(Error::fatal(format!(
-            "connector `{connector}` offers no actions"
-        )));
-    }
-    let Some(declared) = info.action(action) else {
-        let names: Vec<&str> = info.actions.iter().map(|a| a.name.as_str()).collect();
-        return Err(Error::fatal(format!(
-            "connector `{connector}` has no action `{action}`{} (it has: {})",
-            suggest(action, names.iter().copied()),
-            names.join(", ")
-        )));
-    };
-    let wrong = schema::violations(&declared.arguments, &args);
-    if !wrong.is_empty() {
-        return Err(Error::fatal(format!(
-            "arguments of `{connector}` action `{action}` do not fit its schema: {}",
-            wrong.join("; ")
-        )));
-    }
+    info.check_action(connector, action, &args)
+        .map_err(Error::fatal)?;
     let (connector, action) = (connector.to_string(), action.to_string());
     let effect = Effect::Action {
         connector: connector.clone(),

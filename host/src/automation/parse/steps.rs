@@ -9,7 +9,8 @@ use super::super::fields::parse_duration;
 use super::super::spec::{self, StepSpec};
 use super::super::yaml::{kind_of, pos_of, pos_of_scalar};
 use super::super::{FieldValue, OnError, Pos, RetryPolicy, StepDef};
-use super::{Parser, STEP_COMMON_KEYS, suggest};
+use super::{Parser, STEP_COMMON_KEYS};
+use crate::suggest::suggest;
 
 impl Parser<'_> {
     pub(super) fn step(&mut self, node: &Node) -> Option<StepDef> {
