@@ -42,6 +42,7 @@ pub mod store;
 pub mod suggest;
 pub mod sync;
 pub mod test_hook;
+pub mod testing;
 pub mod text;
 pub mod time;
 pub mod triggers;

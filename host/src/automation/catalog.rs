@@ -59,7 +59,8 @@ impl Catalog {
         self
     }
 
-    /// Every `*.yaml` / `*.yml` file in the folders, and the single files,
+    /// Every `*.yaml` / `*.yml` file in the folders but test files
+    /// (`*.test.yaml`, read by `keystep test`), and the single files,
     /// sorted by path.
     pub fn files(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = self
@@ -69,7 +70,7 @@ impl Catalog {
             .flatten()
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .filter(|p| is_yaml(p))
+            .filter(|p| is_yaml(p) && !is_test(p))
             .chain(self.files.iter().cloned())
             .collect();
         files.sort();
@@ -111,6 +112,13 @@ pub fn load_file(path: &Path) -> Result<Automation, LoadError> {
     let text =
         std::fs::read_to_string(path).map_err(|e| LoadError::Unreadable(path.to_path_buf(), e))?;
     parse(path, &text).map_err(LoadError::Invalid)
+}
+
+/// An automation's test file, `NAME.test.yaml`.
+pub fn is_test(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".test.yaml") || n.ends_with(".test.yml"))
 }
 
 fn is_yaml(path: &Path) -> bool {

@@ -30,6 +30,7 @@ mod runs;
 mod serve;
 mod sync;
 mod tasks;
+mod test;
 mod validate;
 
 use std::path::PathBuf;
@@ -64,6 +65,9 @@ enum Command {
     Run(run::RunArgs),
     /// Check automation files before anything runs.
     Validate(validate::ValidateArgs),
+    /// Run the automations' test cases (NAME.test.yaml): nothing outside
+    /// is contacted; exit 1 if any fails.
+    Test(test::TestArgs),
     /// Inspect and control runs.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
@@ -115,6 +119,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(args) => run::run(&env, args),
         Command::Validate(args) => validate::validate(&env, args),
+        Command::Test(args) => test::test(&env, args),
         Command::Runs(cmd) => runs::runs(&env, cmd),
         Command::Tasks(cmd) => tasks::tasks(&env, cmd),
         Command::Directory(cmd) => directory::directory(&env, cmd),

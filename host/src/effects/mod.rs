@@ -97,8 +97,21 @@ pub trait Effects: Send + Sync {
 }
 
 impl Effect {
+    /// What kind of effect it is, as automations' tests name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Effect::Email(_) => "email",
+            Effect::Slack { .. } => "slack",
+            Effect::Webhook { .. } => "webhook",
+            Effect::Function { .. } => "function",
+            Effect::Access(_) => "access",
+            Effect::CreateAccount { .. } => "create_account",
+            Effect::Action { .. } => "action",
+        }
+    }
+
     /// What a dry run reports for the effect instead of performing it.
-    fn would(&self, webhook_url: Option<&str>) -> Json {
+    pub fn would(&self, webhook_url: Option<&str>) -> Json {
         match self {
             Effect::Email(email) => json!({
                 "dry_run": "would send this email",

@@ -309,7 +309,7 @@ impl Plugins {
         if let Some(e) = over_quota(plugin, "; no call is made until room is made in it") {
             return Err(e);
         }
-        sandbox::store(runtime, plugin, directory)
+        sandbox::store(runtime, plugin, directory, self.is_offline())
             .map_err(|e| plugin_error(&plugin.name, "load", e))
     }
 }

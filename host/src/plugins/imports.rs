@@ -51,6 +51,13 @@ impl host::Host for HostState {
     }
 
     fn http_fetch(&mut self, request: HttpRequest) -> Result<HttpResponse, Error> {
+        if self.offline {
+            return Err(error(
+                "denied",
+                format!("{}: keystep test reaches nothing outside", request.url),
+                false,
+            ));
+        }
         let Some(egress) = &self.plugin.egress else {
             return Err(error(
                 "denied",

@@ -92,10 +92,12 @@ impl Plugins {
                     Ok(info) => Ok(serde_json::to_value(info).unwrap_or_default()),
                     Err(e) => Err(detail(&plugin.name, e).to_string()),
                 };
-                let mut index = Index::open(&self.cache);
-                let grants = plugin.grants.fingerprint.clone();
-                index.set_info(&plugin.found, Remembered { grants, outcome });
-                index.save();
+                if !self.is_offline() {
+                    let mut index = Index::open(&self.cache);
+                    let grants = plugin.grants.fingerprint.clone();
+                    index.set_info(&plugin.found, Remembered { grants, outcome });
+                    index.save();
+                }
                 asked.map_err(|e| fail(detail(&plugin.name, &e).to_string()))
             })
             .clone()

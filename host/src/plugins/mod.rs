@@ -140,6 +140,8 @@ pub struct Plugins {
     pool: Pool,
     /// How the calls ended.
     calls: CallCounts,
+    /// Set by [`Plugins::go_offline`]: every `http-fetch` is refused.
+    offline: AtomicBool,
 }
 
 impl Plugins {
@@ -155,7 +157,20 @@ impl Plugins {
             listing: Mutex::default(),
             pool: Pool::default(),
             calls: CallCounts::default(),
+            offline: AtomicBool::new(false),
         }
+    }
+
+    /// From now on no plugin reaches outside: every `http-fetch` is
+    /// refused, whatever is granted, and connectors' `info` answers are
+    /// not remembered (an answer made offline is not the connector's
+    /// usual one). For `keystep test`.
+    pub fn go_offline(&self) {
+        self.offline.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Relaxed)
     }
 
     /// The same host running at most `calls` plugin calls at once from

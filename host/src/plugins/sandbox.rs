@@ -44,6 +44,8 @@ pub struct HostState {
     pub(super) secrets: Secrets,
     /// What the call's `http-fetch`es took.
     pub(super) http: HttpSpent,
+    /// Every `http-fetch` is refused ([`super::Plugins::go_offline`]).
+    pub(super) offline: bool,
 }
 
 /// The `http-fetch`es of one call: how many, and the time spent waiting
@@ -155,6 +157,7 @@ pub fn store(
     runtime: &Runtime<HostState>,
     plugin: &Arc<Loaded>,
     directory: Option<Arc<dyn DirectoryAccess>>,
+    offline: bool,
 ) -> Result<Store<HostState>, String> {
     let limits = &plugin.grants.limits;
     let stderr = Tail::new(STDERR_BYTES);
@@ -194,6 +197,7 @@ pub fn store(
         log_dropped: 0,
         secrets,
         http: HttpSpent::default(),
+        offline,
     };
     let mut store = Store::new(&runtime.engine, state);
     store.limiter(|s| &mut s.limiter);
