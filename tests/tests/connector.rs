@@ -319,4 +319,23 @@ fn log_level_chooses_which_plugin_log_lines_show() {
         "{}",
         ran.stderr
     );
+
+    // A step's plugin log lines stay with its attempt, at the level set.
+    let (code, history) = run(&k, "access-risk", "u-ken");
+    assert_eq!(code, 0, "{history}");
+    let logs = &history["steps"][0]["logs"];
+    assert_eq!(
+        logs,
+        &json!([{"plugin": "risk-rust", "level": "info", "message": "scored u-ken: 34"}]),
+        "{history}"
+    );
+    let id = history["run"]["id"].to_string();
+    let shown = k.ok(&["runs", "show", &id]);
+    assert!(
+        shown.contains("log       [plugin risk-rust] info: scored u-ken: 34"),
+        "{shown}"
+    );
+    k.env("KEYSTEP_PLUGIN_LOG", "warn");
+    let (_, quiet) = run(&k, "access-risk", "u-ken");
+    assert!(quiet["steps"][0]["logs"].is_null(), "{quiet}");
 }

@@ -176,6 +176,9 @@ mod shapes {
         pub finished_at: Option<String>,
         pub idempotency_key: Option<String>,
         pub duration_ms: Option<i64>,
+        /// What a plugin logged during the attempt: `{plugin, level,
+        /// message}` lines (absent when it logged nothing).
+        pub logs: Option<Vec<Json>>,
     }
 
     /// A run and every attempt of its steps.

@@ -270,5 +270,13 @@ fn show(history: &Json) {
             };
             println!("    error     {}{retry}", text(&step["error"]));
         }
+        for line in step["logs"].as_array().into_iter().flatten() {
+            println!(
+                "    log       [plugin {}] {}: {}",
+                text(&line["plugin"]),
+                text(&line["level"]),
+                text(&line["message"])
+            );
+        }
     }
 }

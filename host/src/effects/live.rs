@@ -3,7 +3,8 @@
 //! threads ([`Plugins::blocking`]: a plugin call is synchronous wasmtime
 //! and must not hold one of the runtime's workers).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value as Json, json};
 
@@ -18,6 +19,8 @@ pub struct Live {
     pub plugins: Arc<Plugins>,
     /// What functions read through their `directory` import.
     pub directory: Arc<dyn DirectoryAccess>,
+    /// Plugins' log lines by idempotency key, until the attempt takes them.
+    pub logs: Arc<Mutex<HashMap<String, Vec<Json>>>>,
 }
 
 #[async_trait::async_trait]
@@ -49,19 +52,30 @@ impl Effects for Live {
         };
         Ok(Performed::Done(answer))
     }
+
+    fn take_logs(&self, key: &str) -> Option<Json> {
+        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        logs.remove(key).map(Json::from)
+    }
 }
 
 impl Live {
     /// A plugin effect, on a thread of the plugin host's bounded pool.
     async fn plugin(&self, effect: Effect, key: &str) -> Result<Json, Error> {
         let directory = self.directory.clone();
-        let key = key.to_string();
-        let caught = self
+        let owned = key.to_string();
+        let (caught, lines) = self
             .plugins
             .blocking(move |plugins| {
-                crate::panics::catch(|| call(plugins, effect, &key, directory))
+                crate::plugins::capturing_logs(|| {
+                    crate::panics::catch(|| call(plugins, effect, &owned, directory))
+                })
             })
             .await;
+        if !lines.is_empty() {
+            let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+            logs.entry(key.to_string()).or_default().extend(lines);
+        }
         caught.unwrap_or_else(|panic| {
             Err(Error::fatal(format!(
                 "keystep failed inside a plugin call (a bug): {panic}"

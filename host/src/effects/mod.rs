@@ -94,6 +94,12 @@ impl Performed {
 #[async_trait::async_trait]
 pub trait Effects: Send + Sync {
     async fn perform(&self, effect: Effect, key: &str) -> Result<Performed, Error>;
+
+    /// What plugins logged while performing the effect with `key`, taken
+    /// (a second call answers none).
+    fn take_logs(&self, _key: &str) -> Option<Json> {
+        None
+    }
 }
 
 impl Effect {

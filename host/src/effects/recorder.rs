@@ -68,4 +68,8 @@ impl Effects for Recorder {
             .push(json!({ "key": key, "effect": would }));
         Ok(Performed::Recorded(would))
     }
+
+    fn take_logs(&self, key: &str) -> Option<Json> {
+        self.live.take_logs(key)
+    }
 }

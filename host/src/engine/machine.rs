@@ -185,6 +185,7 @@ pub fn attempt(run: &Position, step: &StepDef, number: u32, started: DateTime<Ut
         retryable: None,
         started_at: ts(started),
         finished_at: None,
+        logs: None,
     }
 }
 

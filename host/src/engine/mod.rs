@@ -209,6 +209,7 @@ impl Builder {
             notifier,
             plugins: self.plugins.clone(),
             directory: Arc::new(StoreReader::new(self.store.clone())),
+            logs: Arc::default(),
         };
         let (effects, waits): (Arc<dyn Effects>, Waits) = match (self.scripted, self.dry_run) {
             (Some(make), _) => (make(live), Waits::Skip),

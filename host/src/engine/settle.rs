@@ -106,9 +106,10 @@ impl Engine {
         test_hook::performing(&actor).await;
         let effects = self.inner.effects.clone();
         let timeout = step.timeout;
+        let asked = key.clone();
         let performed = self
             .leased(run, async move {
-                let perform = effects.perform(effect, &key);
+                let perform = effects.perform(effect, &asked);
                 match timeout {
                     Some(limit) => tokio::time::timeout(limit, perform)
                         .await
@@ -117,6 +118,8 @@ impl Engine {
                 }
             })
             .await;
+        // What plugins logged during the effect stays with the attempt.
+        record.logs = self.inner.effects.take_logs(&key);
         match performed {
             Ok(performed) => {
                 let work = Settling::After(then, performed);

@@ -520,6 +520,22 @@ pub fn set_log_level(level: &str) -> Result<(), String> {
     }
 }
 
+thread_local! {
+    /// The log lines of the plugin calls on this thread, while
+    /// [`capturing_logs`] is collecting them.
+    static CAPTURED: std::cell::RefCell<Option<Vec<Json>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (plugin calls on this thread) and returns, with its result,
+/// the log lines the plugins wrote, as `{plugin, level, message}`: those
+/// the level lets through, each also written as usual.
+pub fn capturing_logs<R>(f: impl FnOnce() -> R) -> (R, Vec<Json>) {
+    let outer = CAPTURED.with(|c| c.borrow_mut().replace(Vec::new()));
+    let result = f();
+    let lines = CAPTURED.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
+    (result, lines.unwrap_or_default())
+}
+
 /// Writes a plugin's log line, tagged with its name: to stderr as
 /// `[plugin NAME] LEVEL: message`, or as a `tracing` event. Lines below
 /// the level set ([`set_log_level`], else `$KEYSTEP_PLUGIN_LOG`, else
@@ -534,6 +550,11 @@ pub(crate) fn log_line(plugin: &str, level: &str, message: &str) {
     if rank(level) < threshold {
         return;
     }
+    CAPTURED.with(|c| {
+        if let Some(lines) = c.borrow_mut().as_mut() {
+            lines.push(serde_json::json!({"plugin": plugin, "level": level, "message": message}));
+        }
+    });
     let (plugin, message) = (escape(plugin), escape(message));
     if !THROUGH_TRACING.load(Ordering::Relaxed) {
         eprintln!("[plugin {plugin}] {level}: {message}");

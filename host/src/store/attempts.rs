@@ -27,6 +27,9 @@ pub struct Attempt {
     pub retryable: Option<bool>,
     pub started_at: String,
     pub finished_at: Option<String>,
+    /// What a plugin logged during the attempt: `{level, message}` lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Json>,
 }
 
 impl Attempt {
@@ -46,6 +49,7 @@ impl Attempt {
             retryable: r.get("retryable")?,
             started_at: text(r, "started_at")?,
             finished_at: opt_text(r, "finished_at")?,
+            logs: json(opt_text(r, "logs")?),
         })
     }
 
@@ -59,8 +63,8 @@ impl Attempt {
 
 pub(super) fn insert_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "INSERT INTO step_attempts (run_id, step_index, step_id, kind, attempt, state, idempotency_key, input, output, error, retryable, started_at, finished_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT INTO step_attempts (run_id, step_index, step_id, kind, attempt, state, idempotency_key, input, output, error, retryable, started_at, finished_at, logs)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         a.run_id,
@@ -75,7 +79,8 @@ pub(super) fn insert_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result
         a.error,
         a.retryable,
         a.started_at,
-        a.finished_at
+        a.finished_at,
+        a.logs.as_ref().map(Json::to_string)
     ])?;
     Ok(())
 }
@@ -83,7 +88,7 @@ pub(super) fn insert_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result
 /// Ends an attempt that was waiting or performing.
 pub(super) fn finish_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "UPDATE step_attempts SET state = ?4, output = ?5, error = ?6, retryable = ?7, finished_at = ?8
+        "UPDATE step_attempts SET state = ?4, output = ?5, error = ?6, retryable = ?7, finished_at = ?8, logs = ?9
          WHERE run_id = ?1 AND step_index = ?2 AND attempt = ?3",
     )?
     .execute(params![
@@ -94,7 +99,8 @@ pub(super) fn finish_attempt(conn: &Connection, a: &Attempt) -> rusqlite::Result
         a.output.as_ref().map(Json::to_string),
         a.error,
         a.retryable,
-        a.finished_at
+        a.finished_at,
+        a.logs.as_ref().map(Json::to_string)
     ])?;
     Ok(())
 }
@@ -158,6 +164,7 @@ fn performing_from_row(r: &Row) -> rusqlite::Result<Attempt> {
         retryable: None,
         started_at: text(r, "started_at")?,
         finished_at: None,
+        logs: None,
     })
 }
 

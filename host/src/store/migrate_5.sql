@@ -30,3 +30,6 @@ CREATE TABLE syncs (
     error       TEXT
 );
 CREATE INDEX syncs_connector ON syncs (connector, finished_at);
+-- The log lines a plugin wrote during an attempt (a JSON list of
+-- {level, message}), kept with it for `runs show`.
+ALTER TABLE step_attempts ADD COLUMN logs TEXT;

@@ -50,6 +50,10 @@ impl Effects for Scripted {
         }
         Ok(Performed::Recorded(effect.would(None)))
     }
+
+    fn take_logs(&self, key: &str) -> Option<Json> {
+        self.live.take_logs(key)
+    }
 }
 
 /// What the case's `sent` expectations see of an effect: its `kind` and
