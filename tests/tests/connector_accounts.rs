@@ -184,46 +184,50 @@ steps:
         )]
     );
 
-    // Arguments that do not fit the action's schema: a fatal error, sent
-    // nowhere.
+    // Literal arguments that do not fit the action's schema, or an action
+    // the connector does not have: refused before the run starts, with
+    // where, and sent nowhere.
     for (args, expected) in [
         (
-            "{ reason: 7 }",
-            "arguments of `tracker` action `lock-account` do not fit its schema: \
+            "action: lock-account, args: { reason: 7 }",
+            "5:81: perform_connector_action: arguments of `tracker` action `lock-account` do not fit its schema: \
              $: `login` is required; $.reason: expected string, found integer",
         ),
-        ("{ login: ada, force: true }", "$: unknown field `force`"),
-        ("{ login: \"\" }", "$.login"),
+        ("action: lock-account, args: { login: ada, force: true }", "$: unknown field `force`"),
+        ("action: lock-account, args: { login: \"\" }", "$.login"),
+        (
+            "action: lock-acount, args: { login: ada }",
+            "connector `tracker` has no action `lock-acount` (did you mean `lock-account`?) \
+             (it has: lock-account, unlock-account)",
+        ),
     ] {
         k.write(
             "automations/bad.yaml",
             &format!(
                 "name: bad\ntrigger: manual\nsteps:\n  - id: lock\n    perform_connector_action: \
-                 {{ connector: tracker, action: lock-account, args: {args} }}\n    \
-                 retry: {{ attempts: 3, backoff: 1s }}\n"
+                 {{ connector: tracker, {args} }}\n    retry: {{ attempts: 3, backoff: 1s }}\n"
             ),
         );
-        let (code, history) = run(&k, "bad", "u-ada");
-        assert_eq!(code, 1, "{args}: {history}");
-        let steps = history["steps"].as_array().unwrap();
-        assert_eq!(steps.len(), 1, "not retried: {history}");
-        let error = steps[0]["error"].as_str().unwrap();
-        assert!(error.contains(expected), "{args}: {error:?}");
+        let input = json!({"user_id": "u-ada"}).to_string();
+        let ran = k.run(&["run", "bad", "--input", &input]);
+        assert_eq!(ran.code, 2, "{args}: {ran:?}");
+        assert!(ran.stderr.contains("nothing was started"), "{args}: {}", ran.stderr);
+        assert!(ran.stderr.contains(expected), "{args}: {}", ran.stderr);
     }
-    // An action the connector does not have: the error lists those it has.
+    // Arguments known only at run time: the step fails for good, not
+    // retried, sent nowhere.
     k.write(
         "automations/bad.yaml",
         "name: bad\ntrigger: manual\nsteps:\n  - id: lock\n    perform_connector_action: \
-         { connector: tracker, action: lock-acount, args: { login: ada } }\n",
+         { connector: tracker, action: lock-account, args: { login: \"{{ ctx.trigger.user.username }}\", \
+         reason: \"{{ 7 }}\", force: true } }\n    retry: { attempts: 3, backoff: 1s }\n",
     );
     let (code, history) = run(&k, "bad", "u-ada");
-    assert_eq!(code, 1);
-    let error = history["steps"][0]["error"].as_str().unwrap();
-    assert!(
-        error.contains("connector `tracker` has no action `lock-acount`")
-            && error.contains("(it has: lock-account, unlock-account)"),
-        "{error:?}"
-    );
+    assert_eq!(code, 1, "{history}");
+    let steps = history["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "not retried: {history}");
+    let error = steps[0]["error"].as_str().unwrap();
+    assert!(error.contains("$: unknown field `force`"), "{error:?}");
     assert_eq!(tracker.requests().len(), 1, "none of these was sent");
     assert_eq!(tracker.state()["users"][0]["active"], true, "ada untouched");
 
