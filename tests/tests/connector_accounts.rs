@@ -193,7 +193,10 @@ steps:
             "5:81: perform_connector_action: arguments of `tracker` action `lock-account` do not fit its schema: \
              $: `login` is required; $.reason: expected string, found integer",
         ),
-        ("action: lock-account, args: { login: ada, force: true }", "$: unknown field `force`"),
+        (
+            "action: lock-account, args: { login: ada, force: true }",
+            "$: unknown field `force`",
+        ),
         ("action: lock-account, args: { login: \"\" }", "$.login"),
         (
             "action: lock-acount, args: { login: ada }",
@@ -211,7 +214,11 @@ steps:
         let input = json!({"user_id": "u-ada"}).to_string();
         let ran = k.run(&["run", "bad", "--input", &input]);
         assert_eq!(ran.code, 2, "{args}: {ran:?}");
-        assert!(ran.stderr.contains("nothing was started"), "{args}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains("nothing was started"),
+            "{args}: {}",
+            ran.stderr
+        );
         assert!(ran.stderr.contains(expected), "{args}: {}", ran.stderr);
     }
     // Arguments known only at run time: the step fails for good, not

@@ -21,7 +21,8 @@ pub fn problems(plugins: &Plugins, step: &StepDef) -> Vec<(Pos, String)> {
     else {
         return Vec::new();
     };
-    // An `info` that fails is the connector field's problem, said there.
+    // An `info` that fails fails the step that uses it, at run time, with
+    // its reason; the name check says what is wrong with the name.
     let Ok(info) = plugins.connector_info(connector) else {
         return Vec::new();
     };
