@@ -14,7 +14,6 @@ use serde_json::{Value as Json, json};
 use super::errors::{ApiError, parse_body, parse_json};
 use super::{Api, Body, Checked};
 use crate::config::TokenScope;
-use crate::expr::Scope;
 use crate::history;
 use crate::store::runs::{Run, RunFilter, RunState};
 
@@ -74,23 +73,19 @@ pub async fn start(
         .automation(&name)
         .ok_or_else(|| ApiError::not_found(format!("no automation `{name}`")))?;
     let trigger = api.engine.trigger(input)?;
-    if let Some(when) = &automation.trigger.when {
-        let holds = when
-            .eval_bool(&Scope::new(&json!({ "trigger": trigger })))
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "condition_error",
-                    format!("the trigger condition cannot be evaluated on this input: {e}"),
-                )
-            })?;
-        if !holds {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "condition_false",
-                format!("the trigger condition of {name} is false for this input; nothing runs"),
-            ));
-        }
+    let holds = automation.trigger.holds(&trigger).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "condition_error",
+            format!("the trigger condition cannot be evaluated on this input: {e}"),
+        )
+    })?;
+    if !holds {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "condition_false",
+            format!("the trigger condition of {name} is false for this input; nothing runs"),
+        ));
     }
     let started = api.engine.start(automation, trigger).await?;
     let id = started.id;

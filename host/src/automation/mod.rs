@@ -85,6 +85,19 @@ pub struct Trigger {
     pub pos: Pos,
 }
 
+impl Trigger {
+    /// Whether a run's trigger data passes the `when:` condition (no
+    /// condition passes everything).
+    pub fn holds(&self, trigger: &serde_json::Value) -> Result<bool, String> {
+        match &self.when {
+            None => Ok(true),
+            Some(when) => when.eval_bool(&crate::expr::Scope::new(
+                &serde_json::json!({ "trigger": trigger }),
+            )),
+        }
+    }
+}
+
 /// The trigger kinds and the settings each accepts besides `when`.
 pub const TRIGGERS: &[(&str, &[&str])] = &[
     ("manual", &[]),

@@ -115,12 +115,9 @@ fn condition_holds(
     automation: &crate::automation::Automation,
     trigger: &Json,
 ) -> anyhow::Result<bool> {
-    let Some(when) = &automation.trigger.when else {
-        return Ok(true);
-    };
-    let scope = crate::expr::Scope::new(&json!({ "trigger": trigger }));
-    let holds = when
-        .eval_bool(&scope)
+    let holds = automation
+        .trigger
+        .holds(trigger)
         .map_err(|e| anyhow::anyhow!("trigger condition: {e}"))?;
     if !holds {
         if env.json {

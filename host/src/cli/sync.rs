@@ -43,8 +43,15 @@ pub fn sync(env: &Env, args: SyncArgs) -> anyhow::Result<Exit> {
     };
     if env.json {
         render::json(&report);
-        return Ok(Exit::Ok);
+    } else {
+        print(&report);
     }
+    Ok(Exit::Ok)
+}
+
+/// The report for people: a dry run's changes, the summary, what was kept
+/// or left out, and where the time went.
+fn print(report: &sync::Report) {
     if report.dry_run {
         for change in &report.changes {
             println!("{}", describe(change));
@@ -82,7 +89,6 @@ pub fn sync(env: &Env, args: SyncArgs) -> anyhow::Result<Exit> {
         "  {} pages, {} requests; HTTP {:.0} ms, plugin {:.0} ms, store {:.0} ms, {:.0} ms in all",
         t.pages, t.requests, t.http_ms, t.plugin_ms, t.store_ms, t.total_ms
     );
-    Ok(Exit::Ok)
 }
 
 /// One change as a line: `+` added, `~` changed, `-` taken away.

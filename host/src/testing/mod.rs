@@ -154,33 +154,42 @@ fn run_case(
     let trigger = engine
         .trigger(case.input.clone())
         .map_err(|e| e.to_string())?;
-    let starts = match &automation.trigger.when {
-        None => true,
-        Some(when) => when
-            .eval_bool(&crate::expr::Scope::new(&json!({ "trigger": trigger })))
-            .map_err(|e| format!("trigger condition: {e}"))?,
-    };
+    let starts = automation
+        .trigger
+        .holds(&trigger)
+        .map_err(|e| format!("trigger condition: {e}"))?;
     let mut seen = Observed {
         started: starts,
         ..Observed::default()
     };
     if starts {
-        let id = setup
-            .runtime
-            .block_on(async {
-                let id = engine.start(Arc::new(automation), trigger).await?.id;
-                engine.drive(Arc::new(Quiet)).await?;
-                anyhow::Ok(id)
-            })
-            .map_err(|e| format!("{e:#}"))?;
-        let (_, history) = crate::history::load(&store, id)
-            .map_err(|e| format!("{e:#}"))?
-            .ok_or("the run vanished")?;
-        seen.history = history;
+        seen.history = run_to_end(setup, &engine, automation, trigger)?;
     }
     seen.sent = sent.lock().unwrap_or_else(|p| p.into_inner()).clone();
     seen.directory = directory_now(&store)?;
     Ok(expect::differences(&case.expect, &seen))
+}
+
+/// Starts `automation` on `trigger` and drives it to its end (waits pass
+/// at once); its history.
+fn run_to_end(
+    setup: &Setup,
+    engine: &engine::Engine,
+    automation: crate::automation::Automation,
+    trigger: Json,
+) -> Result<Json, String> {
+    let id = setup
+        .runtime
+        .block_on(async {
+            let id = engine.start(Arc::new(automation), trigger).await?.id;
+            engine.drive(Arc::new(Quiet)).await?;
+            anyhow::Ok(id)
+        })
+        .map_err(|e| format!("{e:#}"))?;
+    let (_, history) = crate::history::load(engine.store(), id)
+        .map_err(|e| format!("{e:#}"))?
+        .ok_or("the run vanished")?;
+    Ok(history)
 }
 
 /// Imports `fixture` (a file relative to the test file, or inline).

@@ -5,7 +5,6 @@ use serde_json::{Value as Json, json};
 
 use crate::automation::Automation;
 use crate::directory::Event;
-use crate::expr::Scope;
 
 /// The trigger kinds the event log feeds; each matches events of its name.
 pub const EVENT_TRIGGERS: &[&str] = &[
@@ -58,12 +57,9 @@ pub fn wants(automation: &Automation, event: &Event, ctx: &Json) -> Result<bool,
             return Ok(false);
         }
     }
-    match &trigger.when {
-        None => Ok(true),
-        Some(when) => when
-            .eval_bool(&Scope::new(&json!({ "trigger": ctx })))
-            .map_err(|e| format!("{}: trigger condition: {e}", automation.name)),
-    }
+    trigger
+        .holds(ctx)
+        .map_err(|e| format!("{}: trigger condition: {e}", automation.name))
 }
 
 /// The run whose step made the change an event records: its actor is `run

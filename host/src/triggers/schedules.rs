@@ -115,13 +115,12 @@ impl Scheduler {
         };
         let mut starts = Vec::new();
         for trigger in triggers {
-            if let Some(when) = &automation.trigger.when {
-                let holds = when
-                    .eval_bool(&Scope::new(&json!({ "trigger": trigger })))
-                    .map_err(|e| anyhow::anyhow!("{}: trigger condition: {e}", automation.name))?;
-                if !holds {
-                    continue;
-                }
+            let holds = automation
+                .trigger
+                .holds(&trigger)
+                .map_err(|e| anyhow::anyhow!("{}: trigger condition: {e}", automation.name))?;
+            if !holds {
+                continue;
             }
             starts.push(Start {
                 automation: automation.clone(),
