@@ -247,3 +247,38 @@ fn two_instances_of_one_component_each_reach_only_their_own_server_with_their_ow
     );
     assert!(!history.to_string().contains(JIRA_TOKEN) && !history.to_string().contains(ZOOM_TOKEN));
 }
+
+#[test]
+fn set_attributes_through_keystep_invoke_changes_the_servers_user() {
+    let server = ScimServer::start(ZOOM_TOKEN);
+    let id = server.add_user("ada");
+    let eng = server.add_group("eng");
+    let k = with_zoom(&server, &[&eng], &[]);
+    let args = json!({"account_id": id, "attributes": {"title": "Principal Engineer"}});
+    let out = k.ok(&[
+        "invoke",
+        "zoom",
+        "set_attributes",
+        "--args",
+        &args.to_string(),
+    ]);
+    let account: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(account["id"], id.as_str(), "{account}");
+    assert_eq!(server.user("ada").unwrap()["title"], "Principal Engineer");
+    // No attribute at all does not fit the action's schema: refused, sent nowhere.
+    let empty = json!({"account_id": id, "attributes": {}});
+    let ran = k.run(&[
+        "invoke",
+        "zoom",
+        "set_attributes",
+        "--args",
+        &empty.to_string(),
+    ]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(
+        ran.stderr.contains("fewer than 1 properties"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(server.user("ada").unwrap()["title"], "Principal Engineer");
+}

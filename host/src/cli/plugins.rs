@@ -18,6 +18,13 @@ pub enum PluginsCommand {
     /// One plugin in detail: info, actions and their schemas, account
     /// schema, grants and imports.
     Inspect { name: String },
+    /// Check a component against the plugin contract, offline: its world
+    /// and imports, a connector's info and schemas, and each action (or a
+    /// function's call) tried with sample input. Exit 1 if a check fails.
+    Check {
+        /// The component, with its NAME.toml beside it if it has one.
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +74,7 @@ pub fn plugins(env: &Env, cmd: PluginsCommand) -> anyhow::Result<Exit> {
     let plugins = env.app.plugins();
     match cmd {
         PluginsCommand::List => list(env, &plugins),
+        PluginsCommand::Check { file } => check(env, &file),
         PluginsCommand::Inspect { name } => {
             let entry = plugins.find(&name)?;
             let entry = plugins
@@ -82,6 +90,49 @@ pub fn plugins(env: &Env, cmd: PluginsCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
     }
+}
+
+/// `plugins check FILE.wasm`: the component as the plugin its file names,
+/// in its own folder, with every plugin offline.
+fn check(env: &Env, file: &std::path::Path) -> anyhow::Result<Exit> {
+    let is_wasm = file.extension().is_some_and(|e| e == "wasm");
+    let name = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    if !is_wasm || !file.is_file() {
+        anyhow::bail!("{}: not a .wasm file", file.display());
+    }
+    let folder = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let plugins = Plugins::new(
+        vec![folder.to_path_buf()],
+        env.app.config.plugin_cache.clone(),
+    );
+    plugins.go_offline();
+    let checks = crate::plugins::conformance::run(&plugins, name);
+    let failed = checks.iter().filter(|c| !c.passed).count();
+    if env.json {
+        render::json(&json!({"file": file, "plugin": name, "checks": checks, "failed": failed}));
+    } else {
+        println!("{}", render::escape(&file.display().to_string()));
+        for c in &checks {
+            let mark = if c.passed { "✓" } else { "✗" };
+            println!(
+                "  {mark} {}: {}",
+                render::escape(&c.check),
+                render::escape(&c.detail)
+            );
+        }
+        println!("{} checks passed, {failed} failed", checks.len() - failed);
+    }
+    Ok(if failed > 0 {
+        Exit::RunFailed
+    } else {
+        Exit::Ok
+    })
 }
 
 fn list(env: &Env, plugins: &Plugins) -> anyhow::Result<Exit> {

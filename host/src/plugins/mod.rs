@@ -16,6 +16,7 @@ pub mod async_calls;
 mod bindings;
 pub mod bounds;
 mod calls;
+pub mod conformance;
 mod counts;
 mod discover;
 pub mod egress;

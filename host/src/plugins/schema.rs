@@ -4,7 +4,7 @@
 //! The subset keystep checks: `type` (a name or a list), `enum`, `const`,
 //! `properties`, `required`, `additionalProperties: false`, `minLength`,
 //! `maxLength`, `pattern`, `minimum`, `maximum`, `items`, `minItems`,
-//! `maxItems`, and the boolean schemas. Annotations (`title`,
+//! `maxItems`, `minProperties`, `maxProperties`, and the boolean schemas. Annotations (`title`,
 //! `description`, `default`, `format`, `$schema`, ...) are allowed and
 //! ignored. A schema is compiled once (kept by its text), each `pattern`
 //! with a size limit; a schema that is not JSON, uses a keyword outside the
@@ -88,6 +88,8 @@ pub struct Rules {
     items: Option<Schema>,
     min_items: Option<u64>,
     max_items: Option<u64>,
+    min_properties: Option<u64>,
+    max_properties: Option<u64>,
     properties: BTreeMap<String, Schema>,
     required: Vec<String>,
     closed: bool,
@@ -150,6 +152,8 @@ fn compile_at(schema: &Json, at: &str) -> Result<Schema, String> {
             "maxLength" => rules.max_length = Some(count()?),
             "minItems" => rules.min_items = Some(count()?),
             "maxItems" => rules.max_items = Some(count()?),
+            "minProperties" => rules.min_properties = Some(count()?),
+            "maxProperties" => rules.max_properties = Some(count()?),
             "minimum" => rules.minimum = Some(number()?),
             "maximum" => rules.maximum = Some(number()?),
             "pattern" => rules.pattern = Some(pattern(v, &here)?),
@@ -291,6 +295,13 @@ impl Rules {
         path: &str,
         found: &mut Vec<String>,
     ) {
+        let count = fields.len() as u64;
+        if let Some(min) = self.min_properties.filter(|min| count < *min) {
+            found.push(format!("{path}: fewer than {min} properties"));
+        }
+        if let Some(max) = self.max_properties.filter(|max| count > *max) {
+            found.push(format!("{path}: more than {max} properties"));
+        }
         for required in &self.required {
             if !fields.contains_key(required) {
                 found.push(format!("{path}: `{required}` is required"));
@@ -316,6 +327,20 @@ impl Rules {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn counts_an_objects_properties() {
+        let schema = json!({"type": "object", "minProperties": 1, "maxProperties": 2});
+        assert!(violations(&schema, &json!({"a": 1})).is_empty());
+        assert_eq!(
+            violations(&schema, &json!({})),
+            ["$: fewer than 1 properties"]
+        );
+        assert_eq!(
+            violations(&schema, &json!({"a": 1, "b": 2, "c": 3})),
+            ["$: more than 2 properties"]
+        );
+    }
 
     #[test]
     fn finds_each_violation() {
