@@ -209,16 +209,12 @@ impl Plugins {
             SyncKind::Entitlements => api::SyncKind::Entitlements,
             SyncKind::Grants => api::SyncKind::Grants,
         };
-        let mut store = self.sandbox(&plugin, None)?;
-        let result = match &plugin.pre {
-            Pre::Connector(pre) => pre.instantiate(&mut store).and_then(|instance| {
-                let connector = instance.keystep_plugin_connector();
-                connector.call_sync(&mut store, wit_kind, cursor)
-            }),
-            Pre::Function(_) => unreachable!("loaded as a connector"),
-        };
-        let http = store.data().http;
-        let page = finish(&plugin, &store, result, &self.calls)?;
+        let mut http = HttpSpent::default();
+        let page = self.connector(&plugin, |store, c| {
+            let page = c.call_sync(&mut *store, wit_kind, cursor);
+            http = store.data().http;
+            page
+        })?;
         let size = page.items.iter().map(String::len).sum();
         check_size(&plugin, "page", size, plugin.grants.limits.output_bytes)?;
         if let Some(next) = &page.next_cursor {

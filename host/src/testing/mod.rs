@@ -20,6 +20,7 @@ use serde_json::{Value as Json, json};
 
 use crate::automation::catalog::Catalog;
 use crate::directory::{Directory, DirectoryReads, TaskFilter, import};
+use crate::effects::{Functions, Recorder};
 use crate::engine::{self, Quiet};
 use crate::store::{Keep, Store};
 use expect::Observed;
@@ -145,7 +146,11 @@ fn run_case(
     let engine = (setup.engine)(&store)
         .scripted(move |live| {
             Arc::new(scripted::Scripted {
-                live,
+                unanswered: Recorder {
+                    live,
+                    functions: Functions::Offline,
+                    log: Arc::default(),
+                },
                 answers,
                 sent: noted,
             })

@@ -1,7 +1,8 @@
 //! The outside world of an automation's test: nothing is sent. Each effect
 //! is noted (what it would have sent, and which step); a step the case
-//! answers gets that answer (an output, or an error); a function granted
-//! no hosts is called, as in a dry run; anything else is recorded.
+//! answers gets that answer (an output, or an error); the rest goes to a
+//! dry run's [`Recorder`], which calls a function granted no hosts and
+//! records anything else.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,11 +10,14 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value as Json, json};
 
 use super::file::Answer;
-use crate::effects::{Effect, Effects, Live, Performed};
+use crate::effects::{Effect, Effects, Performed, Recorder};
 use crate::error::Error;
 
 pub struct Scripted {
-    pub live: Live,
+    /// What no answer covers: a dry run's effects ([`Functions::Offline`]).
+    ///
+    /// [`Functions::Offline`]: crate::effects::Functions::Offline
+    pub unanswered: Recorder,
     /// By step id.
     pub answers: HashMap<String, Answer>,
     /// What each effect would have sent, in order.
@@ -38,21 +42,11 @@ impl Effects for Scripted {
             }
             None => {}
         }
-        if let Effect::Function { name, .. } = &effect {
-            let name = name.clone();
-            let reaches = self
-                .live
-                .plugins
-                .blocking(move |p| p.reaches_outside(&name));
-            if !reaches.await? {
-                return self.live.perform(effect, key).await;
-            }
-        }
-        Ok(Performed::Recorded(effect.would(None)))
+        self.unanswered.perform(effect, key).await
     }
 
     fn take_logs(&self, key: &str) -> Option<Json> {
-        self.live.take_logs(key)
+        self.unanswered.take_logs(key)
     }
 }
 
