@@ -105,3 +105,13 @@ pub fn assert_no_change_twice(k: &Keystep, users: &[&str], held: &[i64]) {
         );
     }
 }
+
+/// The test hook's marks on a killed process's stderr (`in ACTOR`, `out
+/// ACTOR`, `performing ACTOR`), oldest first. A kill can land while a mark
+/// is half written, so only whole lines count.
+pub fn hook_marks(stderr: &str) -> impl DoubleEndedIterator<Item = &str> {
+    let whole = stderr.rfind('\n').map_or("", |end| &stderr[..end]);
+    whole
+        .lines()
+        .filter_map(|l| l.strip_prefix("keystep-test-hook: "))
+}

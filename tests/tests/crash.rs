@@ -62,10 +62,7 @@ enum Landing {
 }
 
 fn landing(stderr: &str) -> Landing {
-    let last = stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("keystep-test-hook: "))
-        .next_back();
+    let last = keystep_tests::crash::hook_marks(stderr).next_back();
     match last.and_then(|m| m.split_once(' ')) {
         None => Landing::BeforeAnyStep,
         Some(("in", actor)) => {

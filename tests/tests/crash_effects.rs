@@ -74,10 +74,7 @@ enum Landing {
 }
 
 fn landing(stderr: &str) -> Landing {
-    let last = stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("keystep-test-hook: "))
-        .next_back();
+    let last = keystep_tests::crash::hook_marks(stderr).next_back();
     let step = |actor: &str| {
         let step = actor.split('/').nth(1).expect("run ID/STEP/ATTEMPT");
         step.to_string()
@@ -96,10 +93,7 @@ fn landing(stderr: &str) -> Landing {
 /// its settle transaction), one entry per run.
 fn in_flight(stderr: &str) -> Vec<String> {
     let mut last: BTreeMap<&str, &str> = BTreeMap::new();
-    for mark in stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("keystep-test-hook: "))
-    {
+    for mark in keystep_tests::crash::hook_marks(stderr) {
         if let Some((what, actor)) = mark.split_once(' ') {
             last.insert(actor, what);
         }
