@@ -166,11 +166,11 @@ fn cel_that_does_not_compile() {
     // In `if:`, the column of the `)`; past the opening quote when quoted.
     check(
         &with_steps("\n  - id: a\n    if: ctx.trigger.x == )\n    wait: { duration: 1h }\n"),
-        &["5:26: `if`: CEL syntax error: Syntax error: mismatched input ')'"],
+        &["5:26: `if`: Syntax error: mismatched input ')'"],
     );
     check(
         &with_steps("\n  - id: a\n    if: \"ctx.trigger.x == )\"\n    wait: { duration: 1h }\n"),
-        &["5:27: `if`: CEL syntax error: Syntax error: mismatched input ')'"],
+        &["5:27: `if`: Syntax error: mismatched input ')'"],
     );
 
     // Inside `{{ }}`, the column points into the string at the `)`: past the
@@ -187,15 +187,13 @@ fn cel_that_does_not_compile() {
         ("'é {{ ctx.trigger.x == ) }}'", "8:36"),
         ("|\n        Hi {{ ctx.trigger.x == ) }}", "9:32"),
     ] {
-        let cel = format!(
-            "{at}: create_campaign.name: CEL syntax error: Syntax error: mismatched input ')'"
-        );
+        let cel = format!("{at}: create_campaign.name: Syntax error: mismatched input ')'");
         check(&campaign(name), &[cel.as_str()]);
     }
     // An unclosed `{{`: at the `{{`.
     check(
         &campaign("\"Hi {{ ctx.trigger.x\""),
-        &["8:17: create_campaign.name: CEL syntax error: `{{` is never closed with `}}`"],
+        &["8:17: create_campaign.name: `{{` is never closed with `}}`"],
     );
 }
 
@@ -521,7 +519,7 @@ fn a_cel_error_in_a_required_field_is_not_also_missing() {
         &with_steps(
             "\n  - id: m\n    send_email: { to: it@example.com, subject: \"{{ ctx. }}\", message: hi }\n",
         ),
-        &["5:56: send_email.subject: CEL syntax error"],
+        &["5:56: send_email.subject: Syntax error"],
     );
 }
 

@@ -73,13 +73,16 @@ pub async fn start(
         .automation(&name)
         .ok_or_else(|| ApiError::not_found(format!("no automation `{name}`")))?;
     let trigger = api.engine.trigger(input)?;
-    let holds = automation.trigger.holds(&trigger).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "condition_error",
-            format!("the trigger condition cannot be evaluated on this input: {e}"),
-        )
-    })?;
+    let holds = automation
+        .trigger
+        .holds(&trigger, api.engine.directory())
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "condition_error",
+                format!("the trigger condition cannot be evaluated on this input: {e}"),
+            )
+        })?;
     if !holds {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -21,6 +21,7 @@ pub mod spec;
 mod yaml;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::expr::{Expr, Template};
@@ -87,13 +88,19 @@ pub struct Trigger {
 
 impl Trigger {
     /// Whether a run's trigger data passes the `when:` condition (no
-    /// condition passes everything).
-    pub fn holds(&self, trigger: &serde_json::Value) -> Result<bool, String> {
+    /// condition passes everything), its `directory.*` functions reading
+    /// `directory`.
+    pub fn holds(
+        &self,
+        trigger: &serde_json::Value,
+        directory: &Arc<dyn crate::expr::Lookup>,
+    ) -> Result<bool, String> {
         match &self.when {
             None => Ok(true),
-            Some(when) => when.eval_bool(&crate::expr::Scope::new(
-                &serde_json::json!({ "trigger": trigger }),
-            )),
+            Some(when) => when.eval_bool(
+                &crate::expr::Scope::new(&serde_json::json!({ "trigger": trigger }))
+                    .reading(directory.clone()),
+            ),
         }
     }
 }

@@ -113,7 +113,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Automation, Vec<Diagnostic>> {
 }
 
 impl Parser<'_> {
-    /// Compiles a value holding `{{ }}` expressions; a CEL syntax error is
+    /// Compiles a value holding `{{ }}` expressions; an expression that does not compile is
     /// reported where in the value it is, naming `what`.
     fn template(&mut self, value: &Node, what: &str) -> Option<Template> {
         let pos = pos_of(value);
@@ -132,7 +132,7 @@ impl Parser<'_> {
                     }
                     _ => pos,
                 };
-                self.error(at, format!("{what}: CEL syntax error: {}", e.error.message));
+                self.error(at, format!("{what}: {}", e.error.message));
                 None
             }
         }
@@ -242,7 +242,7 @@ impl Parser<'_> {
             Ok(e) => Some(e),
             Err(e) => {
                 let pos = self.pos_in_scalar(node, e.column.saturating_sub(1));
-                self.error(pos, format!("`{what}`: CEL syntax error: {}", e.message));
+                self.error(pos, format!("`{what}`: {}", e.message));
                 None
             }
         }

@@ -51,15 +51,16 @@ pub fn run(env: &Env, args: RunArgs) -> anyhow::Result<Exit> {
     let interrupt = interrupt_flag();
     if args.dry_run {
         // The condition sees what the run would: the subject's directory record.
-        let trigger = env.app.engine(&store).build().trigger(input)?;
-        if !condition_holds(env, &automation, &trigger)? {
+        let engine = env.app.engine(&store).build();
+        let trigger = engine.trigger(input)?;
+        if !condition_holds(env, &automation, &trigger, &engine)? {
             return Ok(Exit::Ok);
         }
         return dry_run(env, &store, automation, trigger);
     }
     let engine = env.app.engine(&store).interrupt(interrupt.clone()).build();
     let trigger = engine.trigger(input)?;
-    if !condition_holds(env, &automation, &trigger)? {
+    if !condition_holds(env, &automation, &trigger, &engine)? {
         return Ok(Exit::Ok);
     }
     let name = automation.name.clone();
@@ -114,10 +115,11 @@ fn condition_holds(
     env: &Env,
     automation: &crate::automation::Automation,
     trigger: &Json,
+    engine: &Engine,
 ) -> anyhow::Result<bool> {
     let holds = automation
         .trigger
-        .holds(trigger)
+        .holds(trigger, engine.directory())
         .map_err(|e| anyhow::anyhow!("trigger condition: {e}"))?;
     if !holds {
         if env.json {

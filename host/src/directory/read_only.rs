@@ -24,6 +24,18 @@ impl DirectoryReads for ReadOnly<'_> {
         self.0.users()
     }
 
+    fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        self.0.user_by_email(email)
+    }
+
+    fn reports_of(&self, manager: &str) -> Result<Vec<User>> {
+        self.0.reports_of(manager)
+    }
+
+    fn holders_of(&self, entitlement: &str) -> Result<Vec<User>> {
+        self.0.holders_of(entitlement)
+    }
+
     fn delegators_of(&self, id: &str) -> Result<Vec<String>> {
         self.0.delegators_of(id)
     }
@@ -58,6 +70,10 @@ impl DirectoryReads for ReadOnly<'_> {
 
     fn accounts_in(&self, app: &str) -> Result<Vec<Account>> {
         self.0.accounts_in(app)
+    }
+
+    fn accounts_of(&self, user: &str) -> Result<Vec<Account>> {
+        self.0.accounts_of(user)
     }
 
     fn entitlements_in(&self, app: &str) -> Result<Vec<Entitlement>> {

@@ -31,6 +31,15 @@ pub trait DirectoryReads {
 
     fn users(&self) -> Result<Vec<User>>;
 
+    /// The user with this email, whatever its case (emails are unique so).
+    fn user_by_email(&self, email: &str) -> Result<Option<User>>;
+
+    /// The users whose manager is `manager`, by id.
+    fn reports_of(&self, manager: &str) -> Result<Vec<User>>;
+
+    /// The users holding a grant of `entitlement`, by id.
+    fn holders_of(&self, entitlement: &str) -> Result<Vec<User>>;
+
     /// The users who have delegated to `id`.
     fn delegators_of(&self, id: &str) -> Result<Vec<String>>;
 
@@ -58,6 +67,9 @@ pub trait DirectoryReads {
 
     /// Every account in `app`, by id.
     fn accounts_in(&self, app: &str) -> Result<Vec<Account>>;
+
+    /// Every account linked to `user`, by app and id.
+    fn accounts_of(&self, user: &str) -> Result<Vec<Account>>;
 
     fn entitlement(&self, id: &str) -> Result<Option<Entitlement>>;
 

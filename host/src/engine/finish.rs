@@ -4,8 +4,9 @@
 //!
 //! The end is usually written in the last step's own settle job, so a run
 //! with an `output:` takes no write of its own to end ([`Finishing`]); a run
-//! found past its last step (its process stopped in between) ends in a
-//! transition of its own ([`Engine::finish`]).
+//! found past its last step (its process stopped in between), or whose
+//! output reads the directory (which must see the last change committed),
+//! ends in a transition of its own ([`Engine::finish`]).
 
 use std::sync::Arc;
 
@@ -33,12 +34,17 @@ impl Engine {
     /// automation has no `output:`.
     pub(super) fn finishing(&self, run: &Run, at: &At, links: usize) -> Option<Finishing> {
         let automation = at.automation();
-        if automation.output.is_none() || at.index() + 1 + links != automation.steps.len() {
+        let output = automation.output.as_ref()?;
+        // An output that reads the directory must see the last step's
+        // change committed: it ends in a transition of its own.
+        if at.index() + 1 + links != automation.steps.len()
+            || output.exprs().iter().any(|e| e.reads_directory())
+        {
             return None;
         }
         // The step's own scope, with `ctx.run` as the end sees it.
         let scope = match at.scope.is_empty() {
-            true => Scope::new(&context(run, 0)),
+            true => self.scope(&context(run, 0)),
             false => at.scope.with("run", &run_context(run, 0)),
         };
         Some(Finishing {
@@ -85,7 +91,7 @@ impl Engine {
         observer: &dyn Observer,
     ) -> anyhow::Result<Transition> {
         let template = automation.output.as_ref().expect("checked by the caller");
-        let next = ended(template, &Scope::new(&context(run, 0)), &run.position());
+        let next = ended(template, &self.scope(&context(run, 0)), &run.position());
         Ok(match self.move_run(run, next, observer).await? {
             true => Transition::Ended,
             false => Transition::Lost,

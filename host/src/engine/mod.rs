@@ -115,6 +115,8 @@ struct Inner {
     concurrency: usize,
     plugins: Arc<Plugins>,
     effects: Arc<dyn Effects>,
+    /// What expressions' `directory.*` functions read: the store.
+    directory: Arc<dyn crate::expr::Lookup>,
     interrupt: Option<Arc<AtomicBool>>,
     /// Parsed automation versions, by content hash.
     cache: Mutex<HashMap<String, Arc<Automation>>>,
@@ -225,6 +227,7 @@ impl Builder {
         };
         Engine {
             inner: Arc::new(Inner {
+                directory: Arc::new(crate::store::DirectoryLookup(self.store.clone())),
                 store: self.store,
                 catalog: self.catalog,
                 max_depth: self.max_depth,
@@ -263,6 +266,17 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// A scope for expressions over `ctx`, their `directory.*` functions
+    /// reading this engine's store.
+    pub(crate) fn scope(&self, ctx: &Json) -> crate::expr::Scope {
+        crate::expr::Scope::new(ctx).reading(self.inner.directory.clone())
+    }
+
+    /// What expressions' `directory.*` functions read: this engine's store.
+    pub fn directory(&self) -> &Arc<dyn crate::expr::Lookup> {
+        &self.inner.directory
     }
 
     /// The plugin host the steps call.

@@ -242,7 +242,7 @@ impl Engine {
         let reads_ctx =
             step.condition.is_some() || step.fields.iter().any(|f| f.template.literal().is_none());
         let scope = if reads_ctx {
-            Scope::new(&context(run, number))
+            self.scope(&context(run, number))
         } else {
             Scope::empty()
         };

@@ -92,11 +92,28 @@ pub fn declare(env: &mut cel::Env) {
 /// Charges `args[0]` to this thread's meter and hands it back unchanged.
 fn charge<'b, 'v>(mut args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let value = args.pop().ok_or(ExecutionError::MissingArgumentOrTarget)?;
+    charge_value(value.as_ref()).map_err(|over| ExecutionError::function_error("budget", over))?;
+    Ok(value)
+}
+
+/// Charges one unit plus the size of `value`: what a function built.
+pub fn charge_value(value: &dyn Val) -> Result<(), Over> {
+    spend_with(|left| size_within(value, left))
+}
+
+/// Charges `units` of work a function is about to do or build, before it
+/// does: a string of a million copies is refused before it exists.
+pub fn spend(units: u64) -> Result<(), Over> {
+    spend_with(|_| units)
+}
+
+/// Charges what `cost` says (given what is left) to this thread's meter,
+/// and checks the clock. Outside an evaluation nothing is charged.
+fn spend_with(cost: impl FnOnce(u64) -> u64) -> Result<(), Over> {
     let over = METER.with_borrow_mut(|meter| {
         let meter = meter.as_mut()?;
         if meter.over.is_none() {
-            let cost = size_within(value.as_ref(), meter.left);
-            match meter.left.checked_sub(cost) {
+            match meter.left.checked_sub(cost(meter.left)) {
                 Some(left) => meter.left = left,
                 None => meter.over = Some(Over::Work),
             }
@@ -106,10 +123,7 @@ fn charge<'b, 'v>(mut args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Execu
         }
         meter.over
     });
-    match over {
-        None => Ok(value),
-        Some(over) => Err(ExecutionError::function_error("budget", over)),
-    }
+    over.map_or(Ok(()), Err)
 }
 
 /// One unit plus the size of `value`, counted up to `limit + 1` at most,

@@ -8,6 +8,7 @@
 //! ([`budget`]).
 
 mod budget;
+pub mod functions;
 pub mod limits;
 mod template;
 
@@ -16,6 +17,7 @@ use std::sync::{Arc, OnceLock};
 use cel::common::ast::{EntryExpr, Expr as Ast, IdedExpr};
 use serde_json::Value as Json;
 
+pub use functions::directory::Lookup;
 pub use template::{Part, Template};
 
 /// A compiled CEL expression together with its source text.
@@ -45,6 +47,7 @@ fn env() -> Arc<cel::Env> {
     ENV.get_or_init(|| {
         let mut env = cel::Env::stdlib();
         budget::declare(&mut env);
+        functions::declare(&mut env);
         Arc::new(env)
     })
     .clone()
@@ -89,15 +92,27 @@ impl Expr {
     /// Evaluates against `scope`, within [`budget`], and returns the value
     /// as JSON.
     pub fn eval(&self, scope: &Scope) -> Result<Json, String> {
+        let ctx = vec![("ctx".to_string(), scope.ctx.clone())];
+        let value = functions::directory::with(scope.directory.clone(), || self.eval_value(ctx))?;
+        value.json().map_err(|e| format!("`{}`: {e}", self.source))
+    }
+
+    /// Evaluates with `variables` bound by name, within [`budget`], and
+    /// returns CEL's own value. [`Expr::eval`] binds `ctx`; the CEL
+    /// specification's conformance tests (`host/tests/cel_conformance.rs`)
+    /// bind their own variables and compare values JSON cannot tell apart
+    /// (`1` and `1u`).
+    pub fn eval_value(&self, variables: Vec<(String, cel::Value)>) -> Result<cel::Value, String> {
         let mut context = cel::Context::with_env(env());
-        context.add_variable_from_value("ctx", scope.ctx.clone());
+        for (name, value) in variables {
+            context.add_variable_from_value(name, value);
+        }
         context
             .add_function("now", || chrono::Utc::now().fixed_offset())
             .map_err(|e| e.to_string())?;
-        let value = budget::metered(|| cel::Value::resolve(&self.tree, &context))
+        budget::metered(|| cel::Value::resolve(&self.tree, &context))
             .map_err(|over| format!("`{}`: {over}", self.source))?
-            .map_err(|e| format!("`{}`: {e}", self.source))?;
-        value.json().map_err(|e| format!("`{}`: {e}", self.source))
+            .map_err(|e| format!("`{}`: {e}", self.source))
     }
 
     /// Evaluates a condition, which must produce a boolean.
@@ -127,7 +142,17 @@ impl Expr {
     pub fn reads_only(&self, allowed: &[&str]) -> bool {
         let mut reads = Reads::default();
         collect_roots(&self.tree, &mut reads);
-        !reads.whole && reads.roots.iter().all(|r| allowed.contains(&r.as_str()))
+        !reads.whole
+            && !reads.directory
+            && reads.roots.iter().all(|r| allowed.contains(&r.as_str()))
+    }
+
+    /// Whether this expression calls a `directory.*` function, and so reads
+    /// what the store has committed when it runs.
+    pub fn reads_directory(&self) -> bool {
+        let mut reads = Reads::default();
+        collect_roots(&self.tree, &mut reads);
+        reads.directory
     }
 
     /// The literal patterns given to `matches()`, which CEL compiles only
@@ -165,6 +190,7 @@ fn parse(source: &str) -> Result<IdedExpr, CompileError> {
             }
         })?;
     limits::check_tree(&tree, &info)?;
+    functions::check(&tree, &info, source)?;
     budget::instrument(&mut tree);
     Ok(tree)
 }
@@ -177,6 +203,8 @@ struct Reads {
     /// Whether `ctx` is also used otherwise (`size(ctx)`, `ctx[key]`): then
     /// it may read anything.
     whole: bool,
+    /// Whether it calls a `directory.*` function.
+    directory: bool,
 }
 
 fn collect_roots(node: &IdedExpr, out: &mut Reads) {
@@ -190,6 +218,7 @@ fn collect_roots(node: &IdedExpr, out: &mut Reads) {
         }
         Ast::Call(call) => {
             if let Some(target) = &call.target {
+                out.directory |= matches!(&target.expr, Ast::Ident(ns) if ns == "directory");
                 collect_roots(target, out);
             }
             // `ctx["x"]` is an index call on `ctx`.
@@ -233,9 +262,10 @@ fn collect_roots(node: &IdedExpr, out: &mut Reads) {
 }
 
 /// The context an expression sees, converted to CEL once and shared by every
-/// expression of a step.
+/// expression of a step, and the directory its `directory.*` functions read.
 pub struct Scope {
     ctx: cel::Value,
+    directory: Option<Arc<dyn Lookup>>,
 }
 
 impl Scope {
@@ -243,13 +273,22 @@ impl Scope {
     pub fn empty() -> Scope {
         Scope {
             ctx: cel::Value::Null,
+            directory: None,
         }
     }
 
     pub fn new(ctx: &Json) -> Scope {
         Scope {
             ctx: cel::to_value(ctx).unwrap_or(cel::Value::Null),
+            directory: None,
         }
+    }
+
+    /// This scope with `directory` for the `directory.*` functions to read
+    /// (without one they fail, saying the directory is not available).
+    pub fn reading(mut self, directory: Arc<dyn Lookup>) -> Scope {
+        self.directory = Some(directory);
+        self
     }
 
     /// Whether this is [`Scope::empty`].
@@ -271,6 +310,7 @@ impl Scope {
             ctx: cel::Value::Map(cel::objects::Map {
                 map: std::sync::Arc::new(map),
             }),
+            directory: self.directory.clone(),
         }
     }
 }

@@ -41,6 +41,18 @@ impl DirectoryReads for Fake {
     fn users(&self) -> Result<Vec<User>> {
         unreachable!("{UNUSED}")
     }
+    fn user_by_email(&self, _: &str) -> Result<Option<User>> {
+        unreachable!("{UNUSED}")
+    }
+    fn reports_of(&self, _: &str) -> Result<Vec<User>> {
+        unreachable!("{UNUSED}")
+    }
+    fn holders_of(&self, _: &str) -> Result<Vec<User>> {
+        unreachable!("{UNUSED}")
+    }
+    fn accounts_of(&self, _: &str) -> Result<Vec<Account>> {
+        unreachable!("{UNUSED}")
+    }
     fn delegators_of(&self, _: &str) -> Result<Vec<String>> {
         unreachable!("{UNUSED}")
     }

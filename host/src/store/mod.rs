@@ -11,6 +11,7 @@
 
 mod attempts;
 pub mod breakers;
+mod lookup;
 mod readers;
 pub mod runs;
 mod states;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use crate::error::StoreError;
+pub use lookup::DirectoryLookup;
 pub use readers::Reader;
 pub use tx::{
     BreakerReads, BreakerWrites, ReadTx, RunReads, RunWrites, TriggerReads, TriggerWrites, WriteTx,
@@ -38,7 +40,23 @@ const MIGRATE_2: &str = include_str!("migrate_2.sql");
 const MIGRATE_3: &str = include_str!("migrate_3.sql");
 const MIGRATE_4: &str = include_str!("migrate_4.sql");
 const MIGRATE_5: &str = include_str!("migrate_5.sql");
-const SCHEMA_VERSION: i64 = 5;
+const MIGRATE_6: &str = include_str!("migrate_6.sql");
+const SCHEMA_VERSION: i64 = 6;
+
+/// The scripts that bring a store at schema `version` (0: a new one) to
+/// [`SCHEMA_VERSION`], in order. (Schema 1 had no `performing` table, and
+/// a new store is built at schema 2 and migrated from there.)
+fn scripts_from(version: i64) -> Vec<&'static str> {
+    let mut scripts = match version {
+        0 => vec![SCHEMA, PERFORMING, MIGRATE_3],
+        1 => vec![MIGRATE_2, PERFORMING, MIGRATE_3],
+        2 => vec![MIGRATE_3],
+        _ => vec![],
+    };
+    let later = [MIGRATE_4, MIGRATE_5, MIGRATE_6];
+    scripts.extend(&later[(version.max(3) - 3) as usize..]);
+    scripts
+}
 
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -237,16 +255,12 @@ fn migrate(conn: &Connection, path: &Path) -> anyhow::Result<()> {
     let result = (|| -> anyhow::Result<()> {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let steps = match version {
-            0 => format!("{SCHEMA}\n{PERFORMING}\n{MIGRATE_3}\n{MIGRATE_4}\n{MIGRATE_5}"),
-            1 => format!("{MIGRATE_2}\n{PERFORMING}\n{MIGRATE_3}\n{MIGRATE_4}\n{MIGRATE_5}"),
-            2 => format!("{MIGRATE_3}\n{MIGRATE_4}\n{MIGRATE_5}"),
-            3 => format!("{MIGRATE_4}\n{MIGRATE_5}"),
-            4 => MIGRATE_5.to_string(),
             SCHEMA_VERSION => return Ok(()),
-            newer => anyhow::bail!(
+            newer if newer > SCHEMA_VERSION => anyhow::bail!(
                 "store {} has schema version {newer}, newer than this keystep understands ({SCHEMA_VERSION})",
                 path.display()
             ),
+            older => scripts_from(older).join("\n"),
         };
         conn.execute_batch(&steps)?;
         let broken: i64 =

@@ -161,7 +161,7 @@ fn run_case(
         .map_err(|e| e.to_string())?;
     let starts = automation
         .trigger
-        .holds(&trigger)
+        .holds(&trigger, engine.directory())
         .map_err(|e| format!("trigger condition: {e}"))?;
     let mut seen = Observed {
         started: starts,

@@ -154,7 +154,12 @@ impl EventMatcher {
 
     /// Whether `read`'s event starts a run of `automation`, and which.
     fn decide(&self, automation: &Arc<Automation>, read: &Read) -> Result<Option<Start>, String> {
-        if !matcher::wants(automation, &read.event, &read.context)? {
+        if !matcher::wants(
+            automation,
+            &read.event,
+            &read.context,
+            self.engine.directory(),
+        )? {
             return Ok(None);
         }
         let lineage = matcher::lineage(&read.cause, &automation.name, self.engine.max_depth())?;

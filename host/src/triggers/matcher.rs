@@ -1,10 +1,13 @@
 //! Which automations an event starts, and what each run sees as
 //! `ctx.trigger`: pure decisions, with their tests beside them.
 
+use std::sync::Arc;
+
 use serde_json::{Value as Json, json};
 
 use crate::automation::Automation;
 use crate::directory::Event;
+use crate::expr::Lookup;
 
 /// The trigger kinds the event log feeds; each matches events of its name.
 pub const EVENT_TRIGGERS: &[&str] = &[
@@ -40,7 +43,12 @@ pub fn context(event: &Event) -> Json {
 /// trigger of the event's kind, its `app` and `entitlement` settings, and
 /// its `when:`. A `when:` that cannot be evaluated is an error, said with
 /// the automation's name.
-pub fn wants(automation: &Automation, event: &Event, ctx: &Json) -> Result<bool, String> {
+pub fn wants(
+    automation: &Automation,
+    event: &Event,
+    ctx: &Json,
+    directory: &Arc<dyn Lookup>,
+) -> Result<bool, String> {
     let trigger = &automation.trigger;
     if trigger.kind != event.kind {
         return Ok(false);
@@ -58,7 +66,7 @@ pub fn wants(automation: &Automation, event: &Event, ctx: &Json) -> Result<bool,
         }
     }
     trigger
-        .holds(ctx)
+        .holds(ctx, directory)
         .map_err(|e| format!("{}: trigger condition: {e}", automation.name))
 }
 
@@ -102,6 +110,18 @@ mod tests {
         parse(Path::new("a.yaml"), &text).unwrap()
     }
 
+    /// An empty store's directory, for `when:` conditions to read.
+    fn directory() -> Arc<dyn Lookup> {
+        static STORE: std::sync::OnceLock<(tempfile::TempDir, crate::store::Store)> =
+            std::sync::OnceLock::new();
+        let (_, store) = STORE.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = crate::store::Store::open(&dir.path().join("k.db")).unwrap();
+            (dir, store)
+        });
+        Arc::new(crate::store::DirectoryLookup(store.clone()))
+    }
+
     fn event(kind: &str, payload: Json) -> Event {
         Event {
             seq: 41,
@@ -131,10 +151,16 @@ mod tests {
         let joined = automation("user_created: { when: 'ctx.trigger.user.department == \"IT\"' }");
         let it = event("user_created", json!({"user": {"department": "IT"}}));
         let sales = event("user_created", json!({"user": {"department": "Sales"}}));
-        assert_eq!(wants(&joined, &it, &context(&it)), Ok(true));
-        assert_eq!(wants(&joined, &sales, &context(&sales)), Ok(false));
+        assert_eq!(wants(&joined, &it, &context(&it), &directory()), Ok(true));
+        assert_eq!(
+            wants(&joined, &sales, &context(&sales), &directory()),
+            Ok(false)
+        );
         let moved = event("user_updated", json!({"user": {"department": "IT"}}));
-        assert_eq!(wants(&joined, &moved, &context(&moved)), Ok(false));
+        assert_eq!(
+            wants(&joined, &moved, &context(&moved), &directory()),
+            Ok(false)
+        );
 
         let admin = automation("grant_added: { app: aws, entitlement: admin }");
         let grant = |app: &str, slug: &str| {
@@ -149,7 +175,7 @@ mod tests {
             (grant("gcp", "admin"), false),
         ] {
             assert_eq!(
-                wants(&admin, &e, &context(&e)),
+                wants(&admin, &e, &context(&e), &directory()),
                 Ok(wanted),
                 "{:?}",
                 e.payload
@@ -157,14 +183,14 @@ mod tests {
         }
         let by_id = automation("grant_added: { entitlement: 'aws:admin' }");
         let e = grant("aws", "admin");
-        assert_eq!(wants(&by_id, &e, &context(&e)), Ok(true));
+        assert_eq!(wants(&by_id, &e, &context(&e), &directory()), Ok(true));
     }
 
     #[test]
     fn a_when_that_cannot_be_evaluated_is_an_error_naming_the_automation() {
         let bad = automation("user_created: { when: 'ctx.trigger.user.age > 3' }");
         let e = event("user_created", json!({"user": {}}));
-        let err = wants(&bad, &e, &context(&e)).unwrap_err();
+        let err = wants(&bad, &e, &context(&e), &directory()).unwrap_err();
         assert!(err.starts_with("a: trigger condition:"), "{err}");
     }
 

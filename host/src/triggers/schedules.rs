@@ -117,7 +117,7 @@ impl Scheduler {
         for trigger in triggers {
             let holds = automation
                 .trigger
-                .holds(&trigger)
+                .holds(&trigger, self.engine.directory())
                 .map_err(|e| anyhow::anyhow!("{}: trigger condition: {e}", automation.name))?;
             if !holds {
                 continue;

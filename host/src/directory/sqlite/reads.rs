@@ -27,6 +27,33 @@ impl DirectoryReads for Directory<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        Ok(self
+            .row(
+                "SELECT * FROM users WHERE lower(email) = lower(?1)",
+                [email],
+                user_from_row,
+            )
+            .optional()?)
+    }
+
+    fn reports_of(&self, manager: &str) -> Result<Vec<User>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT * FROM users WHERE manager_id = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([manager], user_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn holders_of(&self, entitlement: &str) -> Result<Vec<User>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT u.* FROM grants g JOIN users u ON u.id = g.user_id
+             WHERE g.entitlement_id = ?1 ORDER BY u.id",
+        )?;
+        let rows = stmt.query_map([entitlement], user_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn delegators_of(&self, id: &str) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT user_id FROM delegates WHERE delegate_id = ?1 ORDER BY user_id",
@@ -124,18 +151,16 @@ impl DirectoryReads for Directory<'_> {
             "SELECT id, app_id, user_id, username, email, status, attributes FROM accounts
              WHERE app_id = ?1 ORDER BY id",
         )?;
-        let rows = stmt.query_map([app], |r| {
-            Ok(Account {
-                id: r.get(0)?,
-                app_id: r.get(1)?,
-                user_id: r.get(2)?,
-                username: r.get(3)?,
-                email: r.get(4)?,
-                status: r.get(5)?,
-                attributes: serde_json::from_str(&r.get::<_, String>(6)?)
-                    .unwrap_or(serde_json::Value::Null),
-            })
-        })?;
+        let rows = stmt.query_map([app], account_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn accounts_of(&self, user: &str) -> Result<Vec<Account>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, app_id, user_id, username, email, status, attributes FROM accounts
+             WHERE user_id = ?1 ORDER BY app_id, id",
+        )?;
+        let rows = stmt.query_map([user], account_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -309,6 +334,19 @@ impl DirectoryReads for Directory<'_> {
 
 /// A row of `user_id, entitlement_id, app_id, resource_type, resource,
 /// source, granted_at`.
+fn account_from_row(r: &rusqlite::Row) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: r.get(0)?,
+        app_id: r.get(1)?,
+        user_id: r.get(2)?,
+        username: r.get(3)?,
+        email: r.get(4)?,
+        status: r.get(5)?,
+        attributes: serde_json::from_str(&r.get::<_, String>(6)?)
+            .unwrap_or(serde_json::Value::Null),
+    })
+}
+
 fn grant_from_row(r: &rusqlite::Row) -> rusqlite::Result<Grant> {
     Ok(Grant {
         user_id: r.get(0)?,
