@@ -2,6 +2,7 @@
 //! directory and drives the real `keystep` binary in it, as a user would.
 
 mod background;
+pub mod components;
 pub mod crash;
 mod scim;
 pub mod serve;

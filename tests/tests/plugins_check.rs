@@ -1,9 +1,11 @@
 //! `keystep plugins check FILE.wasm`: every example plugin passes the
 //! conformance check; broken ones fail it, each with a message that names
-//! the problem: not a component, an `info` that loops, an `info` that
-//! names another connector, a grant file that does not parse.
+//! the problem: not a component, no world's export, a world's export
+//! without its functions, an import keystep does not provide, an `info`
+//! that loops, an `info` that names another connector, a grant file that
+//! does not parse.
 
-use keystep_tests::Keystep;
+use keystep_tests::{Keystep, components};
 use serde_json::Value as Json;
 
 const EXAMPLES: &[&str] = &[
@@ -105,6 +107,61 @@ fn broken_components_fail_with_what_is_wrong() {
     let (code, out) = check(&k, "broken");
     assert_eq!(code, 1, "{out}");
     assert!(failures(&out)[0].contains("broken.toml"), "{out}");
+
+    // A component that exports neither world's interface.
+    let nothing = r#"(component (type $t (record (field "a" u32))) (export "t" (type $t)))"#;
+    std::fs::write(
+        k.path().join("plugins/nothing.wasm"),
+        wat::parse_str(nothing).unwrap(),
+    )
+    .unwrap();
+    let (code, out) = check(&k, "nothing");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        failures(&out)[0]
+            .contains("exports neither `keystep:plugin/connector@0.1.0` (a connector) nor `call`"),
+        "{out}"
+    );
+
+    // The connector interface's name, with none of its functions.
+    std::fs::write(
+        k.path().join("plugins/hollow.wasm"),
+        components::hollow_connector(),
+    )
+    .unwrap();
+    let (code, out) = check(&k, "hollow");
+    assert_eq!(code, 1, "{out}");
+    let failed = failures(&out);
+    assert!(
+        failed[0].starts_with("loads and links: ")
+            && failed[0].contains("does not match its world"),
+        "{out}"
+    );
+    assert!(failed[0].contains("info"), "names what is missing: {out}");
+
+    // An import keystep does not provide: named, and nothing is called.
+    let teleport = r#"(import "keystep:plugin/teleport@0.1.0" (instance (export "go" (func))))"#;
+    std::fs::write(
+        k.path().join("plugins/teleporter.wasm"),
+        components::echo_function(teleport, 0),
+    )
+    .unwrap();
+    let (code, out) = check(&k, "teleporter");
+    assert_eq!(code, 1, "{out}");
+    let failed = failures(&out);
+    assert!(
+        failed[0].starts_with("loads and links: ")
+            && failed[0].contains("keystep:plugin/teleport@0.1.0"),
+        "{out}"
+    );
+    // The same component without it passes: the import was the problem.
+    std::fs::write(
+        k.path().join("plugins/teleporter.wasm"),
+        components::echo_function("", 0),
+    )
+    .unwrap();
+    let (code, out) = check(&k, "teleporter");
+    assert_eq!(code, 0, "{out}");
 
     // Not a .wasm file at all: a usage error.
     let ran = k.run(&["plugins", "check", "plugins/broken.toml"]);

@@ -248,50 +248,16 @@ fn a_tampered_compiled_artifact_is_compiled_again_and_never_run() {
     );
 }
 
-/// A function component with `hogs` extra core instances of 1000 pages
-/// (62.5 MiB) of memory each; its `call` returns `{}`.
-fn many_memories(hogs: usize) -> Vec<u8> {
-    let mut wat = String::from(
-        r#"(component
-  (core module $Main
-    (memory (export "memory") 1)
-    (global $bump (mut i32) (i32.const 1024))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-      (local.set $p (global.get $bump))
-      (global.set $bump (i32.add (global.get $bump) (local.get 3)))
-      (local.get $p))
-    (data (i32.const 16) "{}")
-    (func (export "call") (param i32 i32) (result i32)
-      (i32.store8 (i32.const 32) (i32.const 0))
-      (i32.store (i32.const 36) (i32.const 16))
-      (i32.store (i32.const 40) (i32.const 2))
-      (i32.const 32)))
-  (core module $Hog (memory 1000))
-  (core instance $main (instantiate $Main))
-"#,
-    );
-    for i in 0..hogs {
-        wat.push_str(&format!("  (core instance $hog{i} (instantiate $Hog))\n"));
-    }
-    wat.push_str(
-        r#"  (type $error (record (field "code" string) (field "message" string) (field "retryable" bool)))
-  (export $e "error" (type $error))
-  (func $call (param "input" string) (result (result string (error $e)))
-    (canon lift (core func $main "call") (memory (core memory $main "memory"))
-      (realloc (core func $main "realloc"))))
-  (export "call" (func $call)))
-"#,
-    );
-    wat::parse_str(&wat).unwrap()
-}
-
 #[test]
 fn the_memory_cap_holds_for_all_of_a_calls_memories_together() {
     let k = Keystep::new();
     std::fs::create_dir_all(k.path().join("plugins")).unwrap();
     // Fifteen memories of up to 62.5 MiB each: each alone is under 64 MiB.
-    std::fs::write(k.path().join("plugins/hog.wasm"), many_memories(14)).unwrap();
+    std::fs::write(
+        k.path().join("plugins/hog.wasm"),
+        keystep_tests::components::echo_function("", 14),
+    )
+    .unwrap();
     k.write("plugins/hog.toml", "[limits]\nmemory_mb = 64\n");
     let ran = k.run(&["--json", "call", "hog", "--input", "{}"]);
     assert_eq!(ran.code, 1, "{ran:?}");
