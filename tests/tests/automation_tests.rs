@@ -95,3 +95,73 @@ fn a_test_file_that_does_not_parse_says_where_and_fails() {
         ran.stdout
     );
 }
+
+const CARRIED: &str = r#"
+name: manager-notice
+trigger: manual
+steps:
+  - id: disable
+    if: size(directory.reports(ctx.trigger.user)) == 0
+    modify_user_status: { user: subject, status: disabled }
+output:
+  manager: "{{ directory.manager(ctx.trigger.user).id }}"
+tests:
+  directory:
+    users:
+      - { id: u-boss, display_name: Boss }
+      - { id: u-dev, display_name: Dev, manager: u-boss }
+  cases:
+    - name: a manager keeps access
+      input: { user_id: u-boss }
+      expect:
+        steps: { disable: skipped }
+        directory: { users: { u-boss: { status: active } } }
+    - name: someone without reports is disabled
+      input: { user_id: u-dev }
+      expect:
+        steps: { disable: succeeded }
+        output: { manager: u-boss }
+        directory: { users: { u-dev: { status: disabled } } }
+"#;
+
+#[test]
+fn tests_carried_in_the_automation_file_run_and_fail_like_any() {
+    let k = examples();
+    k.write("automations/manager-notice.yaml", CARRIED);
+    // The engine ignores `tests:`: the file is a valid automation.
+    k.ok(&["validate"]);
+    let ran = k.run(&["test"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(ran.stdout.contains("14 passed, 0 failed"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("✓ a manager keeps access"),
+        "{}",
+        ran.stdout
+    );
+
+    k.write(
+        "automations/manager-notice.yaml",
+        &CARRIED.replace("output: { manager: u-boss }", "output: { manager: u-dev }"),
+    );
+    let ran = k.run(&["test", "automations/manager-notice.yaml"]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stdout
+            .contains(r#"output.manager: expected "u-dev", got "u-boss""#),
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stdout.contains("1 passed, 1 failed"), "{}", ran.stdout);
+
+    // `automation:` has no place in an automation's own tests.
+    k.write(
+        "automations/manager-notice.yaml",
+        &CARRIED.replace("tests:\n", "tests:\n  automation: onboarding\n"),
+    );
+    let ran = k.run(&["test", "automations/manager-notice.yaml"]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stdout.contains("`automation:` does not belong"),
+        "{ran:?}"
+    );
+}

@@ -49,6 +49,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Automation, Vec<Diagnostic>> {
             "steps",
             "output",
             "max_runs",
+            // Test cases, read by `keystep test` (`testing::file`).
+            "tests",
         ],
         "automation",
     );

@@ -1,5 +1,5 @@
-//! `keystep test [PATH...]`: the automations' test cases (`*.test.yaml`),
-//! each case passed or failed with what differed, then `N passed, N
+//! `keystep test [PATH...]`: the automations' test cases (`*.test.yaml`,
+//! and `tests:` in automation files), each case passed or failed with what differed, then `N passed, N
 //! failed`; exit 1 when any failed.
 
 use std::path::PathBuf;
@@ -11,8 +11,8 @@ use crate::testing::{self, Setup};
 
 #[derive(Debug, clap::Args)]
 pub struct TestArgs {
-    /// Test files, or folders searched for `*.test.yaml` (default: the
-    /// automation folders).
+    /// Test files and automation files with `tests:`, or folders searched
+    /// for both (default: the automation folders).
     paths: Vec<PathBuf>,
 }
 
@@ -24,7 +24,10 @@ pub fn test(env: &Env, args: TestArgs) -> anyhow::Result<Exit> {
     let files = testing::find(&paths);
     if files.is_empty() {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        anyhow::bail!("no test files (NAME.test.yaml) in {}", shown.join(", "));
+        anyhow::bail!(
+            "no test cases (NAME.test.yaml, or `tests:` in an automation) in {}",
+            shown.join(", ")
+        );
     }
     // Nothing outside is contacted, not even by a connector's `info`.
     env.app.plugins().go_offline();

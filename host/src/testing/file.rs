@@ -1,12 +1,15 @@
-//! An automation's test file, `NAME.test.yaml` beside `NAME.yaml`: a
-//! directory fixture and the cases, each with its trigger input, answers
-//! for the outside world by step id, and what it expects.
+//! An automation's test cases: a directory fixture and the cases, each with
+//! its trigger input, answers for the outside world by step id, and what it
+//! expects. They are written in a test file, `NAME.test.yaml` beside
+//! `NAME.yaml`, or under `tests:` in the automation file itself.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value as Json;
+
+use crate::automation::catalog::is_test;
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -102,20 +105,53 @@ pub struct DirectoryExpect {
     pub tasks: Vec<Json>,
 }
 
+/// An automation file, for its `tests:` (the rest is the automation's).
+#[derive(Deserialize)]
+struct Carrier {
+    tests: Option<TestFile>,
+}
+
 impl TestFile {
-    /// Reads `path`; an error names the file, line and column.
+    /// Reads the test file at `path`, or the `tests:` of the automation
+    /// file at `path`; an error names the file, line and column.
     pub fn read(path: &Path) -> Result<TestFile, String> {
         let shown = path.display();
         let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
-        serde_yaml::from_str(&text).map_err(|e| match e.location() {
+        let located = |e: serde_yaml::Error| match e.location() {
             Some(at) => format!("{shown}:{}:{}: {e}", at.line(), at.column()),
             None => format!("{shown}: {e}"),
-        })
+        };
+        if is_test(path) {
+            return serde_yaml::from_str(&text).map_err(located);
+        }
+        let carrier: Carrier = serde_yaml::from_str(&text).map_err(located)?;
+        match carrier.tests {
+            Some(tests) if tests.automation.is_some() => Err(format!(
+                "{shown}: `tests:` in an automation file test that file; `automation:` does not belong there"
+            )),
+            Some(tests) => Ok(tests),
+            None => Err(format!(
+                "{shown}: neither a test file (NAME.test.yaml) nor an automation with `tests:`"
+            )),
+        }
     }
 
-    /// The automation file it tests: `automation:` (relative to the test
-    /// file when it ends in `.yaml`), else the file beside it.
+    /// Whether the automation file at `path` carries `tests:` of its own.
+    pub fn carried_by(path: &Path) -> bool {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return false;
+        };
+        serde_yaml::from_str::<serde_yaml::Value>(&text)
+            .is_ok_and(|file| file.get("tests").is_some())
+    }
+
+    /// The automation file it tests: itself when it is one, else
+    /// `automation:` (relative to the test file when it ends in `.yaml`),
+    /// else the file beside it.
     pub fn automation_path(&self, path: &Path) -> Option<PathBuf> {
+        if !is_test(path) {
+            return Some(path.to_path_buf());
+        }
         let dir = path.parent().unwrap_or(Path::new("."));
         match &self.automation {
             Some(name) if name.ends_with(".yaml") || name.ends_with(".yml") => Some(dir.join(name)),

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use serde_json::{Value as Json, json};
 
-use crate::automation::catalog::Catalog;
+use crate::automation::catalog::{Catalog, is_test, is_yaml};
 use crate::directory::{Directory, DirectoryReads, TaskFilter, import};
 use crate::effects::{Functions, Recorder};
 use crate::engine::{self, Quiet};
@@ -52,8 +52,8 @@ pub struct Setup<'a> {
     pub runtime: &'a tokio::runtime::Runtime,
 }
 
-/// The test files in `paths`: each file named, and every `*.test.yaml`
-/// under each folder, in order.
+/// The test files in `paths`: each file named, and under each folder every
+/// `*.test.yaml` and every automation file with `tests:`, in order.
 pub fn find(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for path in paths {
@@ -79,7 +79,7 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
             .unwrap_or_default();
         if path.is_dir() && !name.starts_with('.') {
             walk(&path, found);
-        } else if crate::automation::catalog::is_test(&path) {
+        } else if is_test(&path) || (is_yaml(&path) && TestFile::carried_by(&path)) {
             found.push(path);
         }
     }
