@@ -3,6 +3,7 @@
 # examples/plugins at the repository root):
 #   risk-rust.wasm risk-python.wasm risk-js.wasm tracker.wasm hostile.wasm
 #   hostile-connector.wasm decide-rust.wasm decide-js.wasm scim.wasm
+#   reports-rust.wasm (built against keystep:plugin@0.2.0)
 #
 #   plugins/build.sh [OUTDIR] [--rust-only]
 #
@@ -25,7 +26,7 @@ rust_only=0
 for arg in "$@"; do
     case "$arg" in
         --rust-only) rust_only=1 ;;
-        -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "build.sh: unknown option $arg" >&2; exit 2 ;;
         *) [ -z "$out" ] || { echo "build.sh: one OUTDIR only" >&2; exit 2; }; out=$arg ;;
     esac
@@ -64,8 +65,9 @@ fi
 start=$(now)
 cargo build --quiet --release --target wasm32-wasip2 --manifest-path "$here/Cargo.toml"
 took=$(seconds "$start")
-for crate in risk-rust tracker hostile hostile-connector decide-rust scim; do
-    report "$crate" "$target/${crate//-/_}.wasm" "rust (cargo, $took for all six)"
+rust_crates=(risk-rust tracker hostile hostile-connector decide-rust scim reports-rust)
+for crate in "${rust_crates[@]}"; do
+    report "$crate" "$target/${crate//-/_}.wasm" "rust (cargo, $took for all ${#rust_crates[@]})"
 done
 
 if [ "$rust_only" = 1 ]; then

@@ -17,6 +17,7 @@ const EXAMPLES: &[&str] = &[
     "tracker",
     "scim",
     "hostile",
+    "reports-rust",
 ];
 
 fn check(k: &Keystep, name: &str) -> (i32, Json) {

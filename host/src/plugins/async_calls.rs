@@ -81,7 +81,8 @@ impl AsyncFunctions {
             return Err(plugin_error(name, "load", why));
         }
         let Pre::Function(sync) = &plugin.pre else {
-            unreachable!("loaded as a function")
+            let why = "the async prototype serves functions of keystep:plugin@0.1.0 only";
+            return Err(plugin_error(name, "load", why));
         };
         let pre = self
             .linker

@@ -114,11 +114,15 @@ impl Plugins {
             input.len(),
             plugin.grants.limits.input_bytes,
         )?;
-        let output = self.run(&plugin, directory, |store, pre| {
-            let Pre::Function(pre) = pre else {
-                unreachable!("loaded as a function")
-            };
-            pre.instantiate(&mut *store)?.call_call(&mut *store, &input)
+        let output = self.run(&plugin, directory, |store, pre| match pre {
+            Pre::Function(pre) => pre.instantiate(&mut *store)?.call_call(&mut *store, &input),
+            Pre::FunctionV0_2(pre) => {
+                let called = pre
+                    .instantiate(&mut *store)?
+                    .call_call(&mut *store, &input)?;
+                Ok(called.map_err(types::Error::from))
+            }
+            Pre::Connector(_) => unreachable!("loaded as a function"),
         })?;
         parse_output(&plugin, &output)
     }

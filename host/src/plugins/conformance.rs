@@ -49,7 +49,11 @@ pub fn run(plugins: &Plugins, name: &str) -> Vec<Check> {
     let mut out = vec![check(
         "component",
         true,
-        format!("a {world}; imports {}", entry.found.imports.join(", ")),
+        format!(
+            "a {world} of keystep:plugin@{}; imports {}",
+            entry.found.interface_version(),
+            entry.found.imports.join(", ")
+        ),
     )];
     if let Err(why) = &entry.grants {
         out.push(check("grant file", false, why.clone()));

@@ -54,6 +54,20 @@ pub struct Found {
     pub info: Vec<Remembered>,
 }
 
+impl Found {
+    /// The version of `keystep:plugin` the component was built against,
+    /// which decides the bindings that serve it: `0.2.0` when it imports
+    /// that version's interfaces, else `0.1.0` (connectors, and functions
+    /// that import nothing of keystep's).
+    pub fn interface_version(&self) -> &'static str {
+        let newer = self
+            .imports
+            .iter()
+            .any(|i| i.starts_with("keystep:plugin/") && i.ends_with("@0.2.0"));
+        if newer { "0.2.0" } else { "0.1.0" }
+    }
+}
+
 /// The most grant files whose `info` outcome is remembered per component.
 const MOST_REMEMBERED: usize = 64;
 

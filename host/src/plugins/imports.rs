@@ -1,10 +1,13 @@
-//! The host's side of the `host` and `directory` imports.
+//! The host's side of the `host` and `directory` imports, written against
+//! the newest version of the interface (`keystep:plugin@0.2.0`); older
+//! versions delegate here (`imports_v0_1.rs`).
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use super::bindings::directory;
-use super::bindings::host::{self, HttpRequest, HttpResponse};
-use super::bindings::types::{self, Error, Level};
+use super::bindings::v0_2::directory;
+use super::bindings::v0_2::host::{self, HttpRequest, HttpResponse};
+use super::bindings::v0_2::types::{self, Error, Level};
 use super::egress::FetchError;
 use super::sandbox::HostState;
 use crate::text::escape;
@@ -152,7 +155,43 @@ impl directory::Host for HostState {
             .map(|grants| grants.iter().map(ToString::to_string).collect())
             .map_err(|m| error("unavailable", m, true))
     }
+
+    /// Level by level down the org chart, each user once: a cycle ends the
+    /// walk, and it stops at [`MOST_REPORTS`].
+    fn list_reports(&mut self, user_id: String, depth: u32) -> Result<Vec<String>, Error> {
+        let dir = self.directory()?;
+        let mut seen = HashSet::from([user_id.clone()]);
+        let mut found = Vec::new();
+        let mut level = vec![user_id];
+        for _ in 0..depth {
+            let mut below = Vec::new();
+            for manager in &level {
+                let filter = serde_json::json!({ "manager_id": manager });
+                let filter = filter.as_object().expect("an object");
+                let reports = dir
+                    .find_users(filter, MOST_REPORTS as u32)
+                    .map_err(|m| error("unavailable", m, true))?;
+                for report in reports {
+                    let Some(id) = report["id"].as_str() else {
+                        continue;
+                    };
+                    if found.len() < MOST_REPORTS && seen.insert(id.to_string()) {
+                        below.push(id.to_string());
+                        found.push(report.to_string());
+                    }
+                }
+            }
+            if below.is_empty() {
+                break;
+            }
+            level = below;
+        }
+        Ok(found)
+    }
 }
+
+/// The most users `list-reports` answers with.
+const MOST_REPORTS: usize = 10_000;
 
 impl HostState {
     fn directory(&self) -> Result<std::sync::Arc<dyn super::DirectoryAccess>, Error> {

@@ -22,6 +22,7 @@ mod discover;
 pub mod egress;
 pub mod grants;
 mod imports;
+mod imports_v0_1;
 mod info;
 mod instances;
 mod pool;
@@ -122,6 +123,8 @@ pub struct Loaded {
 
 enum Pre {
     Function(FunctionPre<HostState>),
+    /// A function built against `keystep:plugin@0.2.0`.
+    FunctionV0_2(bindings::v0_2::function::FunctionPre<HostState>),
     Connector(ConnectorPre<HostState>),
 }
 
@@ -460,10 +463,13 @@ impl Plugins {
         let instance_pre = runtime.linker.instantiate_pre(&component).map_err(|e| {
             fail(format!(
                 "cannot be linked: {e:#} (keystep provides WASI 0.2, whose sockets refuse \
-                 every use, without wasi:http, and keystep:plugin@0.1.0)"
+                 every use, without wasi:http, and keystep:plugin@0.1.0 and @0.2.0)"
             ))
         })?;
         let pre = match found.world {
+            Some(World::Function) if found.interface_version() == "0.2.0" => {
+                bindings::v0_2::function::FunctionPre::new(instance_pre).map(Pre::FunctionV0_2)
+            }
             Some(World::Function) => FunctionPre::new(instance_pre).map(Pre::Function),
             _ => ConnectorPre::new(instance_pre).map(Pre::Connector),
         }

@@ -140,12 +140,16 @@ pub fn link_async(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     link_keystep(linker)
 }
 
-/// keystep's own imports (synchronous host functions, which an async call
-/// may use too).
+/// keystep's own imports, of every version (synchronous host functions,
+/// which an async call may use too).
 fn link_keystep(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     host::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     directory::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    use super::bindings::v0_2;
+    v0_2::types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    v0_2::host::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    v0_2::directory::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     Ok(())
 }
 
