@@ -36,6 +36,7 @@ pub mod history;
 pub mod notify;
 pub mod panics;
 pub mod plugins;
+pub mod scaffold;
 pub mod secret;
 pub mod steps;
 pub mod store;

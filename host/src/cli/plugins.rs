@@ -1,5 +1,5 @@
-//! `keystep plugins list|inspect`, `keystep call` (a function on its
-//! own) and `keystep invoke` (a connector's action on its own).
+//! `keystep plugins list|inspect|check|new`, `keystep call` (a function
+//! on its own) and `keystep invoke` (a connector's action on its own).
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use serde_json::{Value as Json, json};
 use super::{Env, Exit, render};
 use crate::effects::StoreReader;
 use crate::plugins::{Entry, Plugins, World};
+use crate::scaffold;
 
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
@@ -24,6 +25,21 @@ pub enum PluginsCommand {
     Check {
         /// The component, with its NAME.toml beside it if it has one.
         file: std::path::PathBuf,
+    },
+    /// Start a plugin: writes a project (the WIT, a working example, a
+    /// build script, a test, a README and the grant file) into ./NAME.
+    New {
+        /// The plugin's name, which is its file's name: `access-check`.
+        name: String,
+        /// What it is: a function (`call_function`) or a connector.
+        #[arg(long, value_enum)]
+        world: scaffold::World,
+        /// What it is written in.
+        #[arg(long, value_enum)]
+        lang: scaffold::Lang,
+        /// Where to write it (default: ./NAME); must be new or empty.
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -71,11 +87,17 @@ impl LogLevel {
 }
 
 pub fn plugins(env: &Env, cmd: PluginsCommand) -> anyhow::Result<Exit> {
-    let plugins = env.app.plugins();
     match cmd {
-        PluginsCommand::List => list(env, &plugins),
+        PluginsCommand::List => list(env, &env.app.plugins()),
         PluginsCommand::Check { file } => check(env, &file),
+        PluginsCommand::New {
+            name,
+            world,
+            lang,
+            dir,
+        } => new(env, &name, world, lang, dir),
         PluginsCommand::Inspect { name } => {
+            let plugins = env.app.plugins();
             let entry = plugins.find(&name)?;
             let entry = plugins
                 .with_info(entry)
@@ -133,6 +155,52 @@ fn check(env: &Env, file: &std::path::Path) -> anyhow::Result<Exit> {
     } else {
         Exit::Ok
     })
+}
+
+/// `plugins new`: writes the project, then lists its files and the next
+/// commands.
+fn new(
+    env: &Env,
+    name: &str,
+    world: scaffold::World,
+    lang: scaffold::Lang,
+    dir: Option<std::path::PathBuf>,
+) -> anyhow::Result<Exit> {
+    let dir = dir.unwrap_or_else(|| std::path::PathBuf::from(name));
+    let project = scaffold::create(name, world, lang, &dir).map_err(anyhow::Error::msg)?;
+    let shown = dir.display().to_string();
+    let (what, try_it) = match world {
+        scaffold::World::Function => (
+            "function",
+            format!(
+                r#"keystep call {name} --input '{{"user_id": "u-ada", "entitlement": "github:admin"}}'"#
+            ),
+        ),
+        scaffold::World::Connector => (
+            "connector",
+            format!(r#"keystep invoke {name} get-account --args '{{"account_id": "1"}}'"#),
+        ),
+    };
+    let next = [
+        format!("cd {shown}"),
+        "./build.sh".into(),
+        format!("keystep plugins check {name}.wasm"),
+        "./test.sh".into(),
+        format!("cp {name}.wasm {name}.toml path/to/plugins/ && {try_it}"),
+    ];
+    if env.json {
+        render::json(&json!({"dir": shown, "files": project.files, "next": next}));
+        return Ok(Exit::Ok);
+    }
+    println!("{}: a {what} in {}", render::escape(&shown), lang.label());
+    for file in &project.files {
+        println!("  {}", render::escape(file));
+    }
+    println!("next (see {}/README.md):", render::escape(&shown));
+    for line in &next {
+        println!("  {}", render::escape(line));
+    }
+    Ok(Exit::Ok)
 }
 
 fn list(env: &Env, plugins: &Plugins) -> anyhow::Result<Exit> {
