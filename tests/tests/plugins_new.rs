@@ -34,6 +34,7 @@ impl Project {
     /// working directory (the clock starts here).
     fn new(name: &str, world: &str, lang: &str) -> Project {
         let k = Keystep::new();
+        keystep_bin(); // built before the clock starts
         let started = Instant::now();
         k.ok(&["plugins", "new", name, "--world", world, "--lang", lang]);
         let dir = k.path().join(name);
