@@ -4,9 +4,9 @@
 //! component through keystep, a README and the grant file. The templates
 //! are compiled in ([`templates`]), so the project builds anywhere.
 //!
-//! It never overwrites: the directory must be new or empty, and the files
-//! are written into a hidden sibling first and moved into place at once, so
-//! a failure leaves nothing behind.
+//! It never overwrites: the directory must be new or empty. A new one is
+//! written as a hidden sibling and moved into place at once, and an empty
+//! one is emptied again if a write fails, so a failure leaves nothing.
 
 mod templates;
 
@@ -97,9 +97,20 @@ fn render(file: &File, name: &str, world: World) -> (String, Vec<u8>) {
     (fill(file.path), contents)
 }
 
-/// Writes `files` into a hidden sibling of `dir`, then renames it to `dir`
-/// (a rename onto an empty directory replaces it).
+/// Writes `files` into `dir`. A new directory is made as a hidden sibling
+/// and renamed into place once whole; an empty one (the current directory,
+/// say) is filled in place and emptied again if a write fails.
 fn write_all(dir: &Path, files: &[(String, Vec<u8>)]) -> io::Result<()> {
+    if dir.is_dir() {
+        let written = write_into(dir, files);
+        if written.is_err() {
+            for entry in std::fs::read_dir(dir)?.flatten() {
+                let _ = std::fs::remove_dir_all(entry.path())
+                    .or_else(|_| std::fs::remove_file(entry.path()));
+            }
+        }
+        return written;
+    }
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -168,6 +168,7 @@ const JS: &[File] = &[
     text!("package.json", "js/common/package.json"),
     text!("package-lock.json", "js/common/package-lock.json"),
     text!("keystep.d.ts", "js/common/keystep.d.ts"),
+    text!("jsconfig.json", "js/common/jsconfig.json"),
     text!("build.sh", "js/common/build.sh"),
 ];
 

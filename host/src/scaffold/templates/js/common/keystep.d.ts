@@ -1,5 +1,5 @@
 // The types of keystep:plugin@0.1.0 (../wit) as componentize-js maps them,
-// for editors and `tsc --checkJs`: names in camelCase, enums as strings,
+// for editors and `tsc -p jsconfig.json`: names in camelCase, enums as strings,
 // options as `undefined`, `list<u8>` as Uint8Array. A `result` error is
 // thrown: a failing import throws an Error whose `payload` is the record,
 // and a thrown value with a `payload` (or a plain record) is returned as
