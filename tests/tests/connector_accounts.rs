@@ -78,6 +78,31 @@ steps:
         1
     );
 
+    // The same login created again with no `user:`: the app already has
+    // it, and it stays linked to Ada (unlinked, a revoke would miss it).
+    k.write(
+        "automations/unowned.yaml",
+        r#"
+name: unowned
+trigger: manual
+steps:
+  - id: account
+    create_account:
+      connector: tracker
+      method: custom
+      fields: { login: ada, email: ada@example.com }
+"#,
+    );
+    let (code, history) = run(&k, "unowned", "u-ada");
+    assert_eq!(code, 0, "{history}");
+    let outputs = &history["run"]["outputs"]["account"];
+    assert_eq!(outputs["already_existed"], true, "{history}");
+    assert_eq!(outputs["user_id"], json!(null), "{history}");
+    assert_eq!(
+        k.count("SELECT count(*) FROM accounts WHERE id = 'ada' AND app_id = 'tracker' AND user_id = 'u-ada'"),
+        1
+    );
+
     // Custom fields that do not fit the account schema fail the step
     // before any request is sent.
     k.write(

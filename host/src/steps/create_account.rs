@@ -86,10 +86,21 @@ fn plan(input: &Input, cx: &StepCx<'_>) -> Result<Plan, Error> {
             Performed::Done(account) => serde_json::from_value::<Account>(account)
                 .map_err(|e| Error::fatal(format!("connector `{connector}`'s account: {e}")))?,
         };
+        // Without `user:`, an account the app already had keeps the user it
+        // is linked to: unlinked, a later revoke would not find it.
+        let linked = match &user {
+            Some(user) => Some(user.id.clone()),
+            None => cx
+                .dir
+                .accounts_in(&app)?
+                .into_iter()
+                .find(|a| a.id == account.id)
+                .and_then(|a| a.user_id),
+        };
         cx.dir.put_account(&json!({
             "id": account.id,
             "app": app,
-            "user": user.as_ref().map(|u| &u.id),
+            "user": linked,
             "username": account.login,
             "email": fields.get("email"),
             "attributes": account.profile,
