@@ -18,6 +18,14 @@ pub fn escape_lines(text: &str) -> Cow<'_, str> {
     escape_but(text, Some('\n'))
 }
 
+/// Like [`escape_lines`], for text from outside that may span lines (a
+/// plugin's error with its traceback): each line after the first starts
+/// with `indent`, so that none can pass for a line of keystep's own or
+/// another plugin's.
+pub fn escape_indented(text: &str, indent: &str) -> String {
+    escape_lines(text).replace('\n', &format!("\n{indent}"))
+}
+
 fn escape_but(text: &str, keep: Option<char>) -> Cow<'_, str> {
     let unsafe_char = |c: char| Some(c) != keep && is_unsafe(c);
     if !text.chars().any(unsafe_char) {
@@ -58,6 +66,10 @@ mod tests {
         );
         assert!(matches!(escape("plain é ✓ text"), Cow::Borrowed(_)));
         assert_eq!(escape_lines("a\nb\x1b"), "a\nb\\u{1b}");
+        assert_eq!(
+            escape_indented("Traceback:\n  File x\n[plugin y] forged\x1b", "    "),
+            "Traceback:\n      File x\n    [plugin y] forged\\u{1b}"
+        );
         assert_eq!(
             escape(&escape("\x1b")),
             "\\u{1b}",

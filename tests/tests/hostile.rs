@@ -326,7 +326,9 @@ fn assert_inert(what: &str, text: &str) {
 fn control_characters_from_a_plugin_are_escaped_in_human_output() {
     let o = scenario("hostile-control", "", json!({"do": "control"}));
     let escaped = "done\\n[plugin tracker] error: forged\\u{1b}[2J\\u{7}";
-    o.failed_with("hostile-control", "failed", &[escaped]);
+    // The error keeps its lines, each after the first indented.
+    let indented = "done\n    [plugin tracker] error: forged\\u{1b}[2J\\u{7}";
+    o.failed_with("hostile-control", "failed", &[indented]);
     assert!(
         o.resume
             .stderr

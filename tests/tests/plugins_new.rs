@@ -399,6 +399,17 @@ fn a_failing_python_function_shows_its_traceback() {
     let error = ran.json();
     assert_eq!(error["code"], "internal", "{error}");
     assert_traceback(error["error"].as_str().unwrap(), raising.trim());
+    // Shown to people, the traceback keeps its lines, indented under the
+    // error so that none passes for one of keystep's own.
+    let ran = p.k.run(&["call", "raiser", "--input", &input]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stderr
+            .lines()
+            .any(|l| l.starts_with("      File ") && l.contains("decide.py")),
+        "{}",
+        ran.stderr
+    );
 
     p.k.write(
         "automations/decide.yaml",

@@ -234,11 +234,13 @@ impl HostState {
         )
     }
 
-    /// The plugin's own error: its message scrubbed, its code scrubbed and
-    /// checked to be a short `[a-z0-9-]` word.
+    /// The plugin's own error: its message scrubbed, its lines kept (a
+    /// traceback reads as one) but indented, its code scrubbed and checked
+    /// to be a short `[a-z0-9-]` word.
     pub(super) fn plugin_error(&self, e: types::Error) -> Error {
         let (code, valid) = scrub::error_code(self.secrets.scrubber(), &e.code);
-        let mut message = escape(&bounds::message(self.scrub(&e.message))).into_owned();
+        let message = bounds::message(self.scrub(&e.message));
+        let mut message = crate::text::escape_indented(&message, "    ");
         if !valid {
             message.push_str(" (its error code was not a short [a-z0-9-] word)");
         }
