@@ -115,8 +115,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Automation, Vec<Diagnostic>> {
 }
 
 impl Parser<'_> {
-    /// Compiles a value holding `{{ }}` expressions; an expression that does not compile is
-    /// reported where in the value it is, naming `what`.
+    /// Compiles a value holding `{{ }}` expressions; an expression that
+    /// does not compile is reported where in the value it is, naming `what`.
     fn template(&mut self, value: &Node, what: &str) -> Option<Template> {
         let pos = pos_of(value);
         match Template::compile(&to_json(value)) {

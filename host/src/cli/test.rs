@@ -1,6 +1,6 @@
 //! `keystep test [PATH...]`: the automations' test cases (`*.test.yaml`,
-//! and `tests:` in automation files), each case passed or failed with what differed, then `N passed, N
-//! failed`; exit 1 when any failed.
+//! and `tests:` in automation files), each case passed or failed with what
+//! differed, then `N passed, N failed`; exit 1 when any failed.
 
 use std::path::PathBuf;
 

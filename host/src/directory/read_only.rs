@@ -72,6 +72,10 @@ impl DirectoryReads for ReadOnly<'_> {
         self.0.accounts_in(app)
     }
 
+    fn account(&self, app: &str, id: &str) -> Result<Option<Account>> {
+        self.0.account(app, id)
+    }
+
     fn accounts_of(&self, user: &str) -> Result<Vec<Account>> {
         self.0.accounts_of(user)
     }

@@ -68,6 +68,9 @@ pub trait DirectoryReads {
     /// Every account in `app`, by id.
     fn accounts_in(&self, app: &str) -> Result<Vec<Account>>;
 
+    /// The account `id` in `app`, if the directory has it.
+    fn account(&self, app: &str, id: &str) -> Result<Option<Account>>;
+
     /// Every account linked to `user`, by app and id.
     fn accounts_of(&self, user: &str) -> Result<Vec<Account>>;
 

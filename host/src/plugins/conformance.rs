@@ -51,7 +51,7 @@ pub fn run(plugins: &Plugins, name: &str) -> Vec<Check> {
         true,
         format!(
             "a {world} of keystep:plugin@{}; imports {}",
-            entry.found.interface_version(),
+            entry.found.interface(),
             entry.found.imports.join(", ")
         ),
     )];

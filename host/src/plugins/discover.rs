@@ -54,17 +54,37 @@ pub struct Found {
     pub info: Vec<Remembered>,
 }
 
+/// A released version of `keystep:plugin`, which decides the bindings
+/// that serve a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interface {
+    V0_1,
+    V0_2,
+}
+
+impl std::fmt::Display for Interface {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Interface::V0_1 => "0.1.0",
+            Interface::V0_2 => "0.2.0",
+        })
+    }
+}
+
 impl Found {
-    /// The version of `keystep:plugin` the component was built against,
-    /// which decides the bindings that serve it: `0.2.0` when it imports
-    /// that version's interfaces, else `0.1.0` (connectors, and functions
+    /// The version the component was built against: 0.2.0 when it imports
+    /// that version's interfaces, else 0.1.0 (connectors, and functions
     /// that import nothing of keystep's).
-    pub fn interface_version(&self) -> &'static str {
+    pub fn interface(&self) -> Interface {
         let newer = self
             .imports
             .iter()
             .any(|i| i.starts_with("keystep:plugin/") && i.ends_with("@0.2.0"));
-        if newer { "0.2.0" } else { "0.1.0" }
+        if newer {
+            Interface::V0_2
+        } else {
+            Interface::V0_1
+        }
     }
 }
 

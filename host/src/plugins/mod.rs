@@ -43,7 +43,7 @@ use serde_json::{Map, Value as Json};
 
 pub use calls::{AccessChange, Account, Credential, SyncKind, SyncPage};
 pub use counts::{CallCounts, CallOutcome};
-pub use discover::{Found, World};
+pub use discover::{Found, Interface, World};
 pub use grants::Grants;
 pub use info::{ActionSchema, ConnectorInfo};
 pub(crate) use logs::log_line;
@@ -469,7 +469,7 @@ impl Plugins {
             ))
         })?;
         let pre = match found.world {
-            Some(World::Function) if found.interface_version() == "0.2.0" => {
+            Some(World::Function) if found.interface() == Interface::V0_2 => {
                 bindings::v0_2::function::FunctionPre::new(instance_pre).map(Pre::FunctionV0_2)
             }
             Some(World::Function) => FunctionPre::new(instance_pre).map(Pre::Function),

@@ -16,7 +16,7 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::{directory, host, types};
+use super::bindings::{directory, host, types, v0_2};
 use super::bounds;
 use super::runtime::{self, Runtime};
 use super::scrub::{self, Scrub, Secrets};
@@ -146,7 +146,6 @@ fn link_keystep(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     host::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     directory::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
-    use super::bindings::v0_2;
     v0_2::types::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     v0_2::host::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     v0_2::directory::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;

@@ -90,12 +90,7 @@ fn plan(input: &Input, cx: &StepCx<'_>) -> Result<Plan, Error> {
         // is linked to: unlinked, a later revoke would not find it.
         let linked = match &user {
             Some(user) => Some(user.id.clone()),
-            None => cx
-                .dir
-                .accounts_in(&app)?
-                .into_iter()
-                .find(|a| a.id == account.id)
-                .and_then(|a| a.user_id),
+            None => cx.dir.account(&app, &account.id)?.and_then(|a| a.user_id),
         };
         cx.dir.put_account(&json!({
             "id": account.id,

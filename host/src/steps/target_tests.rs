@@ -50,6 +50,9 @@ impl DirectoryReads for Fake {
     fn holders_of(&self, _: &str) -> Result<Vec<User>> {
         unreachable!("{UNUSED}")
     }
+    fn account(&self, _: &str, _: &str) -> Result<Option<Account>> {
+        unreachable!("{UNUSED}")
+    }
     fn accounts_of(&self, _: &str) -> Result<Vec<Account>> {
         unreachable!("{UNUSED}")
     }

@@ -48,6 +48,10 @@ impl crate::expr::Lookup for DirectoryLookup {
         self.read(|d| d.grants_of(user)).map(all)
     }
 
+    fn has_grant(&self, user: &str, entitlement: &str) -> Result<bool, String> {
+        self.read(|d| d.has_grant(user, entitlement))
+    }
+
     fn live_accounts(&self, user: &str) -> Result<Vec<Json>, String> {
         let accounts = self.read(|d| d.accounts_of(user))?;
         Ok(all(accounts

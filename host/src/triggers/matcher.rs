@@ -1,5 +1,6 @@
 //! Which automations an event starts, and what each run sees as
-//! `ctx.trigger`: pure decisions, with their tests beside them.
+//! `ctx.trigger`: decisions with their tests beside them, reading nothing
+//! but what a `when:` asks of the directory.
 
 use std::sync::Arc;
 

@@ -155,6 +155,17 @@ impl DirectoryReads for Directory<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    fn account(&self, app: &str, id: &str) -> Result<Option<Account>> {
+        Ok(self
+            .row(
+                "SELECT id, app_id, user_id, username, email, status, attributes FROM accounts
+                 WHERE app_id = ?1 AND id = ?2",
+                [app, id],
+                account_from_row,
+            )
+            .optional()?)
+    }
+
     fn accounts_of(&self, user: &str) -> Result<Vec<Account>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, app_id, user_id, username, email, status, attributes FROM accounts
@@ -332,8 +343,7 @@ impl DirectoryReads for Directory<'_> {
     }
 }
 
-/// A row of `user_id, entitlement_id, app_id, resource_type, resource,
-/// source, granted_at`.
+/// A row of `id, app_id, user_id, username, email, status, attributes`.
 fn account_from_row(r: &rusqlite::Row) -> rusqlite::Result<Account> {
     Ok(Account {
         id: r.get(0)?,
@@ -347,6 +357,8 @@ fn account_from_row(r: &rusqlite::Row) -> rusqlite::Result<Account> {
     })
 }
 
+/// A row of `user_id, entitlement_id, app_id, resource_type, resource,
+/// source, granted_at`.
 fn grant_from_row(r: &rusqlite::Row) -> rusqlite::Result<Grant> {
     Ok(Grant {
         user_id: r.get(0)?,

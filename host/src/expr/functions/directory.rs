@@ -10,7 +10,7 @@
 //! of looping, and every read is charged to the evaluation's budget.
 
 use std::cell::RefCell;
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use cel::Value;
@@ -31,6 +31,7 @@ pub trait Lookup: Send + Sync {
     /// The users whose manager is `manager`.
     fn reports(&self, manager: &str) -> Result<Vec<Json>, String>;
     fn grants(&self, user: &str) -> Result<Vec<Json>, String>;
+    fn has_grant(&self, user: &str, entitlement: &str) -> Result<bool, String>;
     /// The user's accounts, but those marked deleted.
     fn live_accounts(&self, user: &str) -> Result<Vec<Json>, String>;
     /// The users holding a grant of `entitlement`.
@@ -136,16 +137,16 @@ pub(super) fn reports(args: &[Value]) -> Result<Value, String> {
     }
     let mut seen = HashSet::from([id.clone()]);
     let mut found = Vec::new();
-    let mut level = VecDeque::from([id]);
+    let mut level = vec![id];
     for _ in 0..depth {
-        let mut below = VecDeque::new();
+        let mut below = Vec::new();
         for manager in level {
             for report in read(|d| d.reports(&manager))? {
                 let Some(id) = report.get("id").and_then(Json::as_str) else {
                     continue;
                 };
                 if seen.insert(id.to_string()) {
-                    below.push_back(id.to_string());
+                    below.push(id.to_string());
                     found.push(report);
                 }
             }
@@ -166,10 +167,7 @@ pub(super) fn grants(args: &[Value]) -> Result<Value, String> {
 pub(super) fn has_entitlement(args: &[Value]) -> Result<Value, String> {
     let id = user_id(&args[0])?;
     let entitlement = text(&args[1], "the entitlement")?;
-    let grants = read(|d| d.grants(&id))?;
-    Ok(Value::Bool(grants.iter().any(|g| {
-        g.get("entitlement_id").and_then(Json::as_str) == Some(entitlement)
-    })))
+    Ok(Value::Bool(read(|d| d.has_grant(&id, entitlement))?))
 }
 
 /// Whether the user holds a grant in the app or has an account there that

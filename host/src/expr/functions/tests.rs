@@ -46,6 +46,12 @@ impl Lookup for Memory {
             .map(|(u, e, a)| json!({"user_id": u, "entitlement_id": e, "app_id": a}))
             .collect())
     }
+    fn has_grant(&self, user: &str, entitlement: &str) -> Result<bool, String> {
+        Ok(self
+            .grants
+            .iter()
+            .any(|(u, e, _)| u == user && e == entitlement))
+    }
     fn live_accounts(&self, user: &str) -> Result<Vec<Json>, String> {
         Ok(self
             .accounts
